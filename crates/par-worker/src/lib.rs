@@ -1,1 +1,15 @@
-//! par-worker
+//! Python worker processes: starting them with an explicit environment, the framed
+//! protocol over a private Unix socket, and calls in flight (results, streamed items,
+//! cancellation on drop, and immediate failure when a worker dies).
+//!
+//! The worker program itself is Python (`python/par_worker.py` in the repository),
+//! compiled into this crate and written out by [`script::materialize`].
+
+mod error;
+mod output;
+pub mod protocol;
+pub mod script;
+mod worker;
+
+pub use error::WorkerError;
+pub use worker::{AgentFailure, Call, Reply, Worker, WorkerInfo, WorkerSpec};

@@ -1,0 +1,384 @@
+//! One worker process: spawning it, its call table, and the tasks that move frames.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::WorkerError;
+use crate::output;
+use crate::protocol::{self, from_worker, to_worker, Frame, FrameError};
+
+/// Everything needed to start one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// `name@version`, used in logs.
+    pub label: String,
+    pub python: PathBuf,
+    pub script: PathBuf,
+    pub package_root: PathBuf,
+    /// `module.path:function`.
+    pub entrypoint: String,
+    /// The complete environment of the process (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub startup_timeout: Duration,
+    pub max_frame: usize,
+    pub threads: usize,
+}
+
+/// How the worker will run the handler, as reported in its READY frame.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct WorkerInfo {
+    pub pid: u32,
+    pub python: String,
+    pub kind: String,
+}
+
+/// What a call receives from its worker.
+#[derive(Debug)]
+pub enum Reply {
+    /// The handler returned; the payload is its JSON result.
+    Result(Bytes),
+    /// The handler raised.
+    Error(AgentFailure),
+    /// A streaming handler yielded one JSON item.
+    Item(Bytes),
+    /// A streaming handler finished.
+    End,
+    /// The worker died or the channel broke before the call finished.
+    Crashed,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AgentFailure {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+type CallTable = Mutex<Option<HashMap<u64, mpsc::UnboundedSender<Reply>>>>;
+
+/// A running worker. Dropping it kills the process (kill-on-drop is the backstop; `stop`
+/// is the polite way).
+pub struct Worker {
+    info: WorkerInfo,
+    shared: Arc<Shared>,
+    exit: watch::Receiver<Option<String>>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    _socket_dir: tempfile::TempDir,
+}
+
+/// State used by both the worker handle and in-flight `Call`s.
+struct Shared {
+    outbox: mpsc::Sender<Bytes>,
+    /// `None` once the channel is gone: new calls fail at once instead of hanging.
+    calls: CallTable,
+    next_id: AtomicU64,
+    alive: AtomicBool,
+}
+
+impl Worker {
+    /// Starts the process and waits until it has imported the entrypoint.
+    pub async fn spawn(spec: &WorkerSpec) -> Result<Worker, WorkerError> {
+        let socket_dir = tempfile::Builder::new()
+            .prefix("par-w")
+            .tempdir()
+            .map_err(WorkerError::Channel)?;
+        let socket_path = socket_dir.path().join("s");
+        let listener = UnixListener::bind(&socket_path).map_err(WorkerError::Channel)?;
+        let mut child = start_process(spec, &socket_path)?;
+        output::forward(child.stdout.take().expect("piped"), spec.label.clone(), "stdout");
+        output::forward(child.stderr.take().expect("piped"), spec.label.clone(), "stderr");
+        let (exit, kill) = watch_exit(child, spec.label.clone());
+        let stream = accept_worker(&listener, exit.clone(), spec.startup_timeout).await?;
+        let (info, shared) = handshake(stream, spec).await?;
+        Ok(Worker {
+            info,
+            shared,
+            exit,
+            kill: Mutex::new(Some(kill)),
+            _socket_dir: socket_dir,
+        })
+    }
+
+    pub fn info(&self) -> &WorkerInfo {
+        &self.info
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+
+    /// Calls in flight on this worker.
+    pub fn inflight(&self) -> usize {
+        let calls = self.shared.calls.lock().expect("call table poisoned");
+        calls.as_ref().map_or(0, HashMap::len)
+    }
+
+    /// Sends a call whose JSON request is the concatenation of `request` parts.
+    pub async fn call(&self, request: &[&[u8]]) -> Result<Call, WorkerError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut calls = self.shared.calls.lock().expect("call table poisoned");
+            calls.as_mut().ok_or(WorkerError::Gone)?.insert(id, tx);
+        }
+        let call = Call {
+            id,
+            rx,
+            shared: self.shared.clone(),
+            finished: false,
+        };
+        let frame = protocol::encode(to_worker::CALL, id, request);
+        if self.shared.outbox.send(frame).await.is_err() {
+            return Err(WorkerError::Gone);
+        }
+        Ok(call)
+    }
+
+    /// Asks the worker to exit, then kills it if it has not exited within `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        let _ = self
+            .shared
+            .outbox
+            .try_send(protocol::encode(to_worker::SHUTDOWN, 0, &[]));
+        if tokio::time::timeout(grace, self.exited()).await.is_err() {
+            if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
+                let _ = kill.send(());
+            }
+            self.exited().await;
+        }
+    }
+
+    /// Resolves when the process has exited, with a description of how.
+    pub async fn exited(&self) -> String {
+        let mut exit = self.exit.clone();
+        let status = match exit.wait_for(Option::is_some).await {
+            Ok(status) => status.clone().unwrap_or_default(),
+            Err(_) => "unknown".into(),
+        };
+        status
+    }
+}
+
+/// One call in flight. Dropping it before the handler finished cancels the handler.
+pub struct Call {
+    id: u64,
+    rx: mpsc::UnboundedReceiver<Reply>,
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Call {
+    pub async fn next(&mut self) -> Reply {
+        let reply = self.rx.recv().await.unwrap_or(Reply::Crashed);
+        if !matches!(reply, Reply::Item(_)) {
+            self.finished = true;
+        }
+        reply
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let removed = {
+            let mut calls = self.shared.calls.lock().expect("call table poisoned");
+            calls.as_mut().and_then(|c| c.remove(&self.id)).is_some()
+        };
+        if removed {
+            let _ = self
+                .shared
+                .outbox
+                .try_send(protocol::encode(to_worker::CANCEL, self.id, &[]));
+        }
+    }
+}
+
+fn start_process(spec: &WorkerSpec, socket: &std::path::Path) -> Result<Child, WorkerError> {
+    let mut command = Command::new(&spec.python);
+    command
+        .arg("-u")
+        .arg(&spec.script)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env("PAR_WORKER_SOCKET", socket)
+        .env("PAR_WORKER_ROOT", &spec.package_root)
+        .env("PAR_WORKER_ENTRY", &spec.entrypoint)
+        .env("PAR_WORKER_THREADS", spec.threads.to_string())
+        .env("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string())
+        .current_dir(&spec.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Own process group: a terminal's Ctrl-C reaches the runtime, which then stops
+        // workers in order, instead of every worker dying mid-call at once.
+        .process_group(0)
+        .kill_on_drop(true);
+    command.spawn().map_err(|source| WorkerError::Spawn {
+        python: spec.python.clone(),
+        source,
+    })
+}
+
+/// Owns the child: publishes its exit status, and kills it on request or when the
+/// `Worker` is dropped (the kill sender drops with it).
+fn watch_exit(
+    mut child: Child,
+    label: String,
+) -> (watch::Receiver<Option<String>>, oneshot::Sender<()>) {
+    let (status_tx, status_rx) = watch::channel(None);
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = kill_rx => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let text = match status {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("wait failed: {e}"),
+        };
+        tracing::debug!(package = %label, status = %text, "worker exited");
+        let _ = status_tx.send(Some(text));
+    });
+    (status_rx, kill_tx)
+}
+
+async fn accept_worker(
+    listener: &UnixListener,
+    mut exit: watch::Receiver<Option<String>>,
+    timeout: Duration,
+) -> Result<UnixStream, WorkerError> {
+    tokio::select! {
+        accepted = listener.accept() => accepted.map(|(s, _)| s).map_err(WorkerError::Channel),
+        status = exit.wait_for(Option::is_some) => Err(WorkerError::ExitedDuringStartup {
+            status: status.ok().and_then(|s| s.clone()).unwrap_or_default(),
+            stderr: String::new(),
+        }),
+        _ = tokio::time::sleep(timeout) => Err(WorkerError::StartupTimeout(timeout)),
+    }
+}
+
+/// Waits for READY (or FATAL), then starts the reader and writer tasks.
+async fn handshake(
+    stream: UnixStream,
+    spec: &WorkerSpec,
+) -> Result<(WorkerInfo, Arc<Shared>), WorkerError> {
+    let (mut read, write) = stream.into_split();
+    let first = tokio::time::timeout(
+        spec.startup_timeout,
+        protocol::read_frame(&mut read, spec.max_frame),
+    )
+    .await
+    .map_err(|_| WorkerError::StartupTimeout(spec.startup_timeout))?
+    .map_err(|e| WorkerError::Protocol(e.to_string()))?;
+    let info = match first.kind {
+        from_worker::READY => serde_json::from_slice::<WorkerInfo>(&first.payload)
+            .map_err(|e| WorkerError::Protocol(format!("bad READY frame: {e}")))?,
+        from_worker::FATAL => {
+            let failure: AgentFailure = serde_json::from_slice(&first.payload)
+                .map_err(|e| WorkerError::Protocol(format!("bad FATAL frame: {e}")))?;
+            return Err(WorkerError::Entrypoint {
+                entrypoint: spec.entrypoint.clone(),
+                message: format!("{}: {}", failure.kind, failure.message),
+            });
+        }
+        other => return Err(WorkerError::Protocol(format!("unexpected first frame {other}"))),
+    };
+    let (outbox, inbox) = mpsc::channel(1024);
+    let shared = Arc::new(Shared {
+        outbox,
+        calls: Mutex::new(Some(HashMap::new())),
+        next_id: AtomicU64::new(1),
+        alive: AtomicBool::new(true),
+    });
+    tokio::spawn(write_loop(write, inbox));
+    tokio::spawn(read_loop(read, shared.clone(), spec.max_frame, spec.label.clone()));
+    Ok((info, shared))
+}
+
+/// Writes queued frames, flushing only when the queue is empty so bursts share syscalls.
+async fn write_loop(write: OwnedWriteHalf, mut inbox: mpsc::Receiver<Bytes>) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, write);
+    while let Some(frame) = inbox.recv().await {
+        if writer.write_all(&frame).await.is_err() {
+            return;
+        }
+        while let Ok(frame) = inbox.try_recv() {
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_loop(
+    mut read: tokio::net::unix::OwnedReadHalf,
+    shared: Arc<Shared>,
+    max_frame: usize,
+    label: String,
+) {
+    loop {
+        match protocol::read_frame(&mut read, max_frame).await {
+            Ok(frame) => dispatch(&shared, frame, &label),
+            Err(FrameError::Closed) => break,
+            Err(e) => {
+                tracing::warn!(package = %label, error = %e, "worker channel failed");
+                break;
+            }
+        }
+    }
+    shared.alive.store(false, Ordering::Release);
+    let orphans = shared.calls.lock().expect("call table poisoned").take();
+    for (_, tx) in orphans.into_iter().flatten() {
+        let _ = tx.send(Reply::Crashed);
+    }
+}
+
+fn dispatch(shared: &Shared, frame: Frame, label: &str) {
+    let mut calls = shared.calls.lock().expect("call table poisoned");
+    let Some(calls) = calls.as_mut() else { return };
+    let reply = match frame.kind {
+        from_worker::RESULT => Reply::Result(frame.payload),
+        from_worker::ITEM => Reply::Item(frame.payload),
+        from_worker::END => Reply::End,
+        from_worker::ERROR => match serde_json::from_slice(&frame.payload) {
+            Ok(failure) => Reply::Error(failure),
+            Err(_) => Reply::Error(AgentFailure {
+                kind: "ProtocolError".into(),
+                message: "worker sent an unreadable error".into(),
+            }),
+        },
+        other => {
+            tracing::warn!(package = %label, kind = other, "worker sent an unknown frame kind");
+            return;
+        }
+    };
+    let last = !matches!(reply, Reply::Item(_));
+    // A call the host already dropped (cancelled) is simply absent: nothing to deliver.
+    let sender = if last {
+        calls.remove(&frame.call_id)
+    } else {
+        calls.get(&frame.call_id).cloned()
+    };
+    if let Some(tx) = sender {
+        let _ = tx.send(reply);
+    }
+}
