@@ -96,8 +96,16 @@ impl Worker {
         let socket_path = socket_dir.path().join("s");
         let listener = UnixListener::bind(&socket_path).map_err(WorkerError::Channel)?;
         let mut child = start_process(spec, &socket_path)?;
-        output::forward(child.stdout.take().expect("piped"), spec.label.clone(), "stdout");
-        output::forward(child.stderr.take().expect("piped"), spec.label.clone(), "stderr");
+        output::forward(
+            child.stdout.take().expect("piped"),
+            spec.label.clone(),
+            "stdout",
+        );
+        output::forward(
+            child.stderr.take().expect("piped"),
+            spec.label.clone(),
+            "stderr",
+        );
         let (exit, kill) = watch_exit(child, spec.label.clone());
         let stream = accept_worker(&listener, exit.clone(), spec.startup_timeout).await?;
         let (info, shared) = handshake(stream, spec).await?;
@@ -297,7 +305,11 @@ async fn handshake(
                 message: format!("{}: {}", failure.kind, failure.message),
             });
         }
-        other => return Err(WorkerError::Protocol(format!("unexpected first frame {other}"))),
+        other => {
+            return Err(WorkerError::Protocol(format!(
+                "unexpected first frame {other}"
+            )))
+        }
     };
     let (outbox, inbox) = mpsc::channel(1024);
     let shared = Arc::new(Shared {
@@ -307,7 +319,12 @@ async fn handshake(
         alive: AtomicBool::new(true),
     });
     tokio::spawn(write_loop(write, inbox));
-    tokio::spawn(read_loop(read, shared.clone(), spec.max_frame, spec.label.clone()));
+    tokio::spawn(read_loop(
+        read,
+        shared.clone(),
+        spec.max_frame,
+        spec.label.clone(),
+    ));
     Ok((info, shared))
 }
 

@@ -27,7 +27,10 @@ fn package(code: &str) -> tempfile::TempDir {
 }
 
 async fn call_once(worker: &Worker, body: &str) -> Reply {
-    let mut call = worker.call(&[b"{\"p\":", body.as_bytes(), b"}"]).await.unwrap();
+    let mut call = worker
+        .call(&[b"{\"p\":", body.as_bytes(), b"}"])
+        .await
+        .unwrap();
     call.next().await
 }
 
@@ -51,7 +54,9 @@ async def stream_handler(ctx):
 #[tokio::test]
 async fn sync_handler_round_trips_json_literals() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler")).await.unwrap();
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler"))
+        .await
+        .unwrap();
     assert_eq!(worker.info().kind, "sync");
     let Reply::Result(bytes) = call_once(&worker, r#"{"n":null,"t":true}"#).await else {
         panic!("expected a result")
@@ -65,7 +70,9 @@ async fn sync_handler_round_trips_json_literals() {
 #[tokio::test]
 async fn handler_exception_is_reported_with_type() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler")).await.unwrap();
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler"))
+        .await
+        .unwrap();
     let Reply::Error(failure) = call_once(&worker, r#"{"raise":"nope"}"#).await else {
         panic!("expected an error")
     };
@@ -76,7 +83,9 @@ async fn handler_exception_is_reported_with_type() {
 #[tokio::test]
 async fn many_concurrent_async_calls_share_one_worker() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:async_handler")).await.unwrap();
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:async_handler"))
+        .await
+        .unwrap();
     assert_eq!(worker.info().kind, "async");
     let started = std::time::Instant::now();
     let mut calls = Vec::new();
@@ -94,10 +103,14 @@ async fn many_concurrent_async_calls_share_one_worker() {
 #[tokio::test]
 async fn async_generator_streams_items_then_end() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:stream_handler")).await.unwrap();
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:stream_handler"))
+        .await
+        .unwrap();
     let mut call = worker.call(&[br#"{"p":{"n":3}}"#]).await.unwrap();
     for i in 0..3 {
-        let Reply::Item(item) = call.next().await else { panic!("expected item {i}") };
+        let Reply::Item(item) = call.next().await else {
+            panic!("expected item {i}")
+        };
         assert_eq!(&item[..], format!("{{\"i\":{i}}}").as_bytes());
     }
     assert!(matches!(call.next().await, Reply::End));
@@ -106,19 +119,30 @@ async fn async_generator_streams_items_then_end() {
 #[tokio::test]
 async fn dead_worker_fails_calls_in_flight_and_new_calls() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler")).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), call_once(&worker, r#"{"die":true}"#))
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler"))
         .await
-        .expect("a dead worker must not hang the call");
+        .unwrap();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        call_once(&worker, r#"{"die":true}"#),
+    )
+    .await
+    .expect("a dead worker must not hang the call");
     assert!(matches!(reply, Reply::Crashed));
     assert!(!worker.is_alive());
-    assert!(matches!(worker.call(&[b"{\"p\":{}}"]).await, Err(WorkerError::Gone)));
+    assert!(matches!(
+        worker.call(&[b"{\"p\":{}}"]).await,
+        Err(WorkerError::Gone)
+    ));
 }
 
 #[tokio::test]
 async fn missing_module_is_an_entrypoint_error() {
     let dir = package(CODE);
-    let err = Worker::spawn(&spec(dir.path(), "nothere:handler")).await.err().unwrap();
+    let err = Worker::spawn(&spec(dir.path(), "nothere:handler"))
+        .await
+        .err()
+        .unwrap();
     let text = err.to_string();
     assert!(text.contains("ModuleNotFoundError"), "{text}");
     assert!(text.contains("nothere"), "{text}");
@@ -127,7 +151,9 @@ async fn missing_module_is_an_entrypoint_error() {
 #[tokio::test]
 async fn stop_ends_the_process() {
     let dir = package(CODE);
-    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler")).await.unwrap();
+    let worker = Worker::spawn(&spec(dir.path(), "agentmod:sync_handler"))
+        .await
+        .unwrap();
     let pid = worker.info().pid;
     worker.stop(Duration::from_secs(5)).await;
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || zombie_free(pid));
