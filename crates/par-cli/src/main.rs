@@ -1,1 +1,24 @@
-fn main() {}
+//! `par`: a thin binary over the PAR crates. Parses the command line, builds validated
+//! settings, and hands over to the library code; exit codes: 0 success, 1 failure,
+//! 2 bad usage or settings.
+
+mod cli;
+mod env_names;
+mod inspect;
+mod logging;
+mod serve;
+mod settings;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => serve::main(args),
+        cli::Command::Inspect(args) => inspect::main(&args),
+        cli::Command::Verify(args) => verify::main(&args),
+    }
+}

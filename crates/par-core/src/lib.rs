@@ -1,1 +1,23 @@
-//! par-core
+//! The runtime core: turning sources into mounted packages (verify, extract, parse,
+//! environment, workers), the table that routes agent ids to packages and versions, and
+//! invocation with the contract's error codes. No HTTP here: `par-http` maps these types
+//! onto routes and status codes.
+
+mod config;
+mod envvars;
+mod error;
+mod invoke;
+mod loader;
+mod package;
+mod pool;
+mod runtime;
+mod source;
+mod table;
+mod version;
+
+pub use config::RuntimeConfig;
+pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
+pub use invoke::{ActiveCall, InvokeOutput, StreamEvent};
+pub use package::{Package, PackageReport, PackageState};
+pub use runtime::Runtime;
+pub use table::{AgentInfo, Target};

@@ -1,1 +1,12 @@
-//! par-http
+//! PAR's HTTP surface: the contract's routes, error bodies, request ids and the serve
+//! loop with graceful shutdown. Handlers are thin; the work happens in `par-core`.
+
+mod error;
+mod request_id;
+mod routes;
+mod server;
+mod state;
+
+pub use error::{status_of, ApiError};
+pub use server::{app, serve};
+pub use state::{AppState, HttpLimits};

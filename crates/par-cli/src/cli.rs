@@ -1,0 +1,128 @@
+//! Command-line definitions. Every setting is a flag and an environment variable (the
+//! flag wins); `--config` adds a TOML file below both.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::env_names as env;
+
+#[derive(Debug, Parser)]
+#[command(name = "par", version, about = "PAR: serve Pixell agent packages (APKG) over HTTP")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the runtime, load every SOURCE, serve HTTP.
+    Serve(ServeArgs),
+    /// Print a package's manifest, agents, surfaces, dependencies, size and sha256.
+    Inspect(InspectArgs),
+    /// Check a package: exit 0 only when every requested check passes.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Serve settings. Each is optional here so the TOML file can fill what flags and
+/// environment leave unset; `settings.rs` applies defaults and validates.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeArgs {
+    /// Package sources: .apkg files or directories of them (also PACKAGES_URLS, comma-separated).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// TOML configuration file (flags and environment override it).
+    #[arg(long, env = env::CONFIG)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = env::LISTEN)]
+    pub listen: Option<SocketAddr>,
+    /// Cache directory for packages, environments and the worker program.
+    #[arg(long, env = env::CACHE_DIR)]
+    pub cache_dir: Option<PathBuf>,
+    /// Log format; default json when stdout is not a terminal.
+    #[arg(long, env = env::LOG_FORMAT, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Authentication: only `off` in this build (required explicitly on non-loopback addresses).
+    #[arg(long, env = env::AUTH)]
+    pub auth: Option<String>,
+    /// The uv binary used to build Python environments.
+    #[arg(long, env = env::UV)]
+    pub uv: Option<PathBuf>,
+    /// Worker processes per package.
+    #[arg(long, env = env::WORKERS)]
+    pub workers: Option<usize>,
+    /// Threads per worker for sync handlers.
+    #[arg(long, env = env::WORKER_THREADS)]
+    pub worker_threads: Option<usize>,
+    /// Host environment variables passed to workers (comma-separated names).
+    #[arg(long, env = env::WORKER_ENV_ALLOW, value_delimiter = ',')]
+    pub worker_env_allow: Option<Vec<String>>,
+    /// Seconds a call may run before it fails with 504 timeout.
+    #[arg(long, env = env::CALL_TIMEOUT)]
+    pub call_timeout: Option<f64>,
+    /// Seconds a worker may take to import its entrypoint.
+    #[arg(long, env = env::STARTUP_TIMEOUT)]
+    pub worker_startup_timeout: Option<f64>,
+    /// Seconds an environment install may take.
+    #[arg(long, env = env::INSTALL_TIMEOUT)]
+    pub install_timeout: Option<f64>,
+    /// Seconds in-flight requests get to finish at shutdown.
+    #[arg(long, env = env::SHUTDOWN_GRACE)]
+    pub shutdown_grace: Option<f64>,
+    /// Largest invoke body in bytes.
+    #[arg(long, env = env::MAX_BODY)]
+    pub max_body_bytes: Option<usize>,
+    /// Most entries an archive may have.
+    #[arg(long, env = env::MAX_ENTRIES)]
+    pub max_archive_entries: Option<usize>,
+    /// Largest inflated size of one archive entry, in bytes.
+    #[arg(long, env = env::MAX_ENTRY_BYTES)]
+    pub max_entry_bytes: Option<u64>,
+    /// Largest total inflated size of an archive, in bytes.
+    #[arg(long, env = env::MAX_UNPACKED)]
+    pub max_unpacked_bytes: Option<u64>,
+    /// Largest inflated/compressed ratio of an archive entry.
+    #[arg(long, env = env::MAX_RATIO)]
+    pub max_compression_ratio: Option<u64>,
+    /// Packages loaded at the same time.
+    #[arg(long, env = env::LOAD_CONCURRENCY)]
+    pub load_concurrency: Option<usize>,
+    /// Sources (positional).
+    #[arg(value_name = "SOURCE")]
+    #[serde(skip)]
+    pub positional: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub file: PathBuf,
+    /// Expected sha256 of the file (64 hex characters).
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// Detached OpenPGP signature (.sig or .asc).
+    #[arg(long, requires = "key")]
+    pub signature: Option<PathBuf>,
+    /// Public key to check the signature with.
+    #[arg(long, requires = "signature")]
+    pub key: Option<PathBuf>,
+}

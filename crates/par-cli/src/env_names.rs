@@ -1,0 +1,26 @@
+//! Every environment variable PAR reads, in one place.
+
+pub const CONFIG: &str = "PAR_CONFIG";
+pub const LISTEN: &str = "PAR_LISTEN";
+pub const PACKAGES_URLS: &str = "PACKAGES_URLS";
+pub const CACHE_DIR: &str = "PAR_CACHE_DIR";
+pub const LOG_FORMAT: &str = "PAR_LOG_FORMAT";
+pub const LOG_LEVEL: &str = "PAR_LOG";
+pub const AUTH: &str = "PAR_AUTH";
+pub const UV: &str = "PAR_UV";
+pub const WORKERS: &str = "PAR_WORKERS_PER_PACKAGE";
+pub const WORKER_THREADS: &str = "PAR_WORKER_THREADS";
+pub const WORKER_ENV_ALLOW: &str = "PAR_WORKER_ENV_ALLOW";
+pub const CALL_TIMEOUT: &str = "PAR_CALL_TIMEOUT_SECS";
+pub const STARTUP_TIMEOUT: &str = "PAR_WORKER_STARTUP_SECS";
+pub const INSTALL_TIMEOUT: &str = "PAR_INSTALL_TIMEOUT_SECS";
+pub const SHUTDOWN_GRACE: &str = "PAR_SHUTDOWN_GRACE_SECS";
+pub const MAX_BODY: &str = "PAR_MAX_BODY_BYTES";
+pub const MAX_ENTRIES: &str = "PAR_MAX_ARCHIVE_ENTRIES";
+pub const MAX_ENTRY_BYTES: &str = "PAR_MAX_ENTRY_BYTES";
+pub const MAX_UNPACKED: &str = "PAR_MAX_UNPACKED_BYTES";
+pub const MAX_RATIO: &str = "PAR_MAX_COMPRESSION_RATIO";
+pub const LOAD_CONCURRENCY: &str = "PAR_LOAD_CONCURRENCY";
+/// Standard locations used for the default cache directory.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+pub const HOME: &str = "HOME";

@@ -1,0 +1,75 @@
+//! `par inspect`, `par verify` and settings errors, through the binary.
+
+use std::process::Command;
+
+use crate::harness::fixture;
+
+fn par(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_par")).args(args).output().unwrap()
+}
+
+#[test]
+fn inspect_shows_agents_surfaces_and_digest() {
+    let path = fixture("kit-minimal");
+    let out = par(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["manifest"]["name"], "kit-minimal");
+    assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+    let agents = report["agents"].as_array().unwrap();
+    let secret = agents.iter().find(|a| a["id"] == "mini-secret").unwrap();
+    assert_eq!(secret["public"], false);
+    assert!(report["warnings"].to_string().contains(".env"));
+    let text = par(&["inspect", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("mini-secret [private]"), "{text}");
+}
+
+#[test]
+fn inspect_fails_on_invalid_packages_with_reason() {
+    let out = par(&["inspect", fixture("bad-manifest").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.version"));
+    let out = par(&["inspect", fixture("hostile-zip-slip").to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn verify_checks_sha256() {
+    let path = fixture("kit-minimal");
+    let digest = {
+        let out = par(&["inspect", path.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["sha256"].as_str().unwrap().to_string()
+    };
+    let ok = par(&["verify", path.to_str().unwrap(), "--sha256", &digest]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = par(&["verify", path.to_str().unwrap(), "--sha256", &"0".repeat(64)]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("expected") && err.contains(&digest), "{err}");
+    let hostile = par(&["verify", fixture("hostile-symlink").to_str().unwrap()]);
+    assert!(!hostile.status.success());
+}
+
+#[test]
+fn bad_settings_exit_2_naming_the_setting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_par"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env("PAR_WORKERS_PER_PACKAGE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PAR_AUTH") && err.contains("PAR_WORKERS_PER_PACKAGE"), "{err}");
+    let out = par(&["serve", "--listen", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
+
+#[test]
+fn version_and_help() {
+    assert!(par(&["--version"]).status.success());
+    let help = par(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
+}

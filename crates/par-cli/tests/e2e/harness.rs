@@ -1,0 +1,223 @@
+//! A real `par serve` process on port 0, its log captured, and helpers to call it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A fixture package built by `scripts/build-fixtures.py` with the real kits.
+pub fn fixture(name: &str) -> PathBuf {
+    let dir = std::env::var("PAR_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target/fixtures"));
+    let path = dir.join(format!("{name}.apkg"));
+    assert!(path.is_file(), "missing fixture {}: run scripts/test.sh (it builds fixtures)", path.display());
+    path
+}
+
+pub fn uv() -> PathBuf {
+    if let Ok(uv) = std::env::var("PAR_UV") {
+        return uv.into();
+    }
+    let local = workspace_root().join(".par-tools/bin/uv");
+    if local.exists() { local } else { "uv".into() }
+}
+
+/// A cache shared by tests, so environments are built once per run (they are keyed by
+/// dependency set and locked, so sharing is exactly what production does).
+pub fn shared_cache() -> PathBuf {
+    workspace_root().join("target/par-test-cache")
+}
+
+pub struct TestRuntime {
+    child: Child,
+    pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    pub client: reqwest::Client,
+}
+
+pub struct Builder {
+    sources: Vec<String>,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    cache: PathBuf,
+}
+
+impl Builder {
+    pub fn source(mut self, source: impl AsRef<Path>) -> Self {
+        self.sources.push(source.as_ref().display().to_string());
+        self
+    }
+    pub fn fixture(self, name: &str) -> Self {
+        self.source(fixture(name))
+    }
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+    pub fn cache(mut self, dir: &Path) -> Self {
+        self.cache = dir.to_path_buf();
+        self
+    }
+
+    /// Starts the binary and waits until it listens (not until it is ready).
+    pub fn spawn(self) -> TestRuntime {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_par"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .arg("--uv")
+            .arg(uv())
+            .args(&self.args)
+            .args(&self.sources)
+            .env_remove("PACKAGES_URLS")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start par");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        pump(child.stdout.take().unwrap(), logs.clone(), Some(addr_tx));
+        pump(child.stderr.take().unwrap(), logs.clone(), None);
+        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("par did not start listening");
+        TestRuntime {
+            child,
+            base: format!("http://{addr}"),
+            logs,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts and waits for `/runtime/ready`.
+    pub async fn start(self) -> TestRuntime {
+        let rt = self.spawn();
+        rt.wait_ready(Duration::from_secs(300)).await;
+        rt
+    }
+}
+
+fn pump<R: std::io::Read + Send + 'static>(
+    reader: R,
+    logs: Arc<Mutex<Vec<String>>>,
+    addr_tx: Option<std::sync::mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if let Some(tx) = &addr_tx {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["message"] == "listening" {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+            }
+            if std::env::var_os("PAR_TEST_ECHO_LOGS").is_some() {
+                eprintln!("[par] {line}");
+            }
+            logs.lock().unwrap().push(line);
+        }
+    });
+}
+
+impl TestRuntime {
+    pub fn builder() -> Builder {
+        Builder {
+            sources: Vec::new(),
+            env: Vec::new(),
+            args: Vec::new(),
+            cache: shared_cache(),
+        }
+    }
+
+    pub async fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = self.client.get(self.url("/runtime/ready")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(start.elapsed() < limit, "runtime not ready within {limit:?}; logs:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn invoke(&self, id: &str, body: Value) -> (u16, Value) {
+        self.post_raw(&format!("/agents/{id}/invoke"), body.to_string()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The report of the package loaded from a source whose path ends with `suffix`.
+    pub async fn package_report(&self, suffix: &str) -> Value {
+        let (_, body) = self.get("/runtime/packages").await;
+        body["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["source"].as_str().unwrap_or_default().ends_with(suffix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no report for {suffix}: {body}"))
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "par did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestRuntime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `par` binary, real packages built by the real kits, real
+//! Python workers, real HTTP.
+
+mod harness;
+
+mod cli;
+mod environments;
+mod hostile;
+mod invoke;
+mod serving;

@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the core needs, already validated by the binary.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Root of packages, environments and the worker program.
+    pub cache_dir: PathBuf,
+    /// The `uv` binary.
+    pub uv: PathBuf,
+    pub archive_limits: par_archive::Limits,
+    pub manifest_limits: par_manifest::ParseLimits,
+    pub workers_per_package: usize,
+    /// Threads each worker uses for sync handlers.
+    pub worker_threads: usize,
+    pub worker_startup_timeout: Duration,
+    pub worker_stop_grace: Duration,
+    pub call_timeout: Duration,
+    pub install_timeout: Duration,
+    /// Largest frame (request or result) between runtime and worker.
+    pub max_frame_bytes: usize,
+    /// Host environment variables workers may see; everything else is withheld.
+    pub worker_env_allow: Vec<String>,
+    /// The host environment the allowlist draws from (passed in, so tests can fill it).
+    pub host_env: Vec<(String, String)>,
+    /// Packages loaded at once.
+    pub load_concurrency: usize,
+}
+
+impl RuntimeConfig {
+    /// Defaults suited to tests and small installations; the binary overrides from settings.
+    pub fn new(cache_dir: PathBuf, uv: PathBuf) -> Self {
+        RuntimeConfig {
+            cache_dir,
+            uv,
+            archive_limits: par_archive::Limits::default(),
+            manifest_limits: par_manifest::ParseLimits::default(),
+            workers_per_package: 1,
+            worker_threads: 32,
+            worker_startup_timeout: Duration::from_secs(60),
+            worker_stop_grace: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(60),
+            install_timeout: Duration::from_secs(600),
+            max_frame_bytes: 64 * 1024 * 1024,
+            worker_env_allow: default_env_allow(),
+            host_env: std::env::vars().collect(),
+            load_concurrency: 4,
+        }
+    }
+
+    pub fn packages_dir(&self) -> PathBuf {
+        self.cache_dir.join("packages")
+    }
+
+    pub fn envs_dir(&self) -> PathBuf {
+        self.cache_dir.join("envs")
+    }
+
+    pub fn worker_dir(&self) -> PathBuf {
+        self.cache_dir.join("worker")
+    }
+}
+
+/// Host variables a worker sees unless the operator says otherwise: what Python and
+/// common libraries need to run, and nothing that usually carries a secret.
+pub fn default_env_allow() -> Vec<String> {
+    ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}

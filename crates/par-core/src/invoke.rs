@@ -1,0 +1,167 @@
+//! One invocation: checking the body, building the worker request, and turning worker
+//! replies into results, stream events and contract errors.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use par_worker::{Call, Reply};
+use serde_json::value::RawValue;
+
+use crate::error::{ErrorCode, InvokeError};
+
+/// One step of a streamed call.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// One item as JSON.
+    Item(Bytes),
+    Done,
+    Failed(InvokeError),
+}
+
+/// A non-streamed call's result: the handler's return value as JSON.
+pub type InvokeOutput = Bytes;
+
+/// The payload the handler receives: the body as sent for a main agent, or with
+/// `action` set to the sub-agent's name.
+pub fn handler_payload<'a>(body: &'a [u8], sub_agent: Option<&str>) -> Result<Cow<'a, [u8]>, InvokeError> {
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| InvokeError::new(ErrorCode::BadRequest, format!("body is not valid JSON: {e}")))?;
+    if !raw.get().starts_with('{') {
+        return Err(InvokeError::new(ErrorCode::BadRequest, "body must be a JSON object"));
+    }
+    let Some(action) = sub_agent else {
+        return Ok(Cow::Borrowed(raw.get().as_bytes()));
+    };
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw.get()).expect("validated as a JSON object");
+    object.insert("action".into(), serde_json::Value::String(action.to_string()));
+    Ok(Cow::Owned(serde_json::to_vec(&object).expect("a map serialises")))
+}
+
+/// A call in flight with its deadline.
+pub struct ActiveCall {
+    call: Call,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    /// A plain result already delivered as the stream's only item.
+    finished: bool,
+}
+
+impl ActiveCall {
+    pub fn new(call: Call, timeout: Duration) -> Self {
+        ActiveCall {
+            call,
+            deadline: tokio::time::Instant::now() + timeout,
+            timeout,
+            finished: false,
+        }
+    }
+
+    async fn reply(&mut self) -> Result<Reply, InvokeError> {
+        tokio::time::timeout_at(self.deadline, self.call.next())
+            .await
+            .map_err(|_| timeout_error(self.timeout))
+    }
+
+    /// The next stream event; a plain result is one item followed by `Done`.
+    pub async fn next_event(&mut self) -> StreamEvent {
+        if self.finished {
+            return StreamEvent::Done;
+        }
+        match self.reply().await {
+            Ok(Reply::Item(item)) => StreamEvent::Item(item),
+            Ok(Reply::Result(value)) => {
+                self.finished = true;
+                StreamEvent::Item(value)
+            }
+            Ok(Reply::End) => {
+                self.finished = true;
+                StreamEvent::Done
+            }
+            Ok(other) => {
+                self.finished = true;
+                StreamEvent::Failed(failure(other))
+            }
+            Err(e) => {
+                self.finished = true;
+                StreamEvent::Failed(e)
+            }
+        }
+    }
+
+    /// Waits for the whole result; streamed items are gathered into a JSON array.
+    pub async fn collect(mut self) -> Result<InvokeOutput, InvokeError> {
+        let mut items: Vec<Bytes> = Vec::new();
+        loop {
+            match self.reply().await? {
+                Reply::Result(value) => return Ok(value),
+                Reply::Item(item) => items.push(item),
+                Reply::End => return Ok(json_array(&items)),
+                other => return Err(failure(other)),
+            }
+        }
+    }
+}
+
+fn json_array(items: &[Bytes]) -> Bytes {
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.push(b']');
+    out.into()
+}
+
+fn timeout_error(timeout: Duration) -> InvokeError {
+    InvokeError::new(
+        ErrorCode::Timeout,
+        format!("the call did not finish within {} s", timeout.as_secs_f64()),
+    )
+}
+
+fn failure(reply: Reply) -> InvokeError {
+    match reply {
+        Reply::Error(f) => InvokeError::new(ErrorCode::AgentError, format!("{}: {}", f.kind, f.message)),
+        Reply::Crashed => InvokeError::new(ErrorCode::WorkerCrashed, "the worker process died during the call"),
+        _ => InvokeError::new(ErrorCode::Internal, "unexpected reply from worker"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_agent_body_passes_unchanged() {
+        let body = br#" {"a": true, "b": null} "#;
+        assert_eq!(&*handler_payload(body, None).unwrap(), br#"{"a": true, "b": null}"#);
+    }
+
+    #[test]
+    fn sub_agent_body_gets_action() {
+        let out = handler_payload(br#"{"action":"x","t":1}"#, Some("sub")).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["action"], "sub");
+        assert_eq!(v["t"], 1);
+    }
+
+    #[test]
+    fn non_objects_are_bad_requests() {
+        for body in [&b"[1]"[..], b"42", b"\"s\"", b"{", b""] {
+            let err = handler_payload(body, None).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadRequest, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn items_join_into_an_array() {
+        let items = [Bytes::from_static(b"1"), Bytes::from_static(b"{\"a\":2}")];
+        assert_eq!(&json_array(&items)[..], b"[1,{\"a\":2}]");
+        assert_eq!(&json_array(&[])[..], b"[]");
+    }
+}

@@ -1,0 +1,181 @@
+//! Loading one package file: verify, read the manifest, extract, build the environment,
+//! start workers. Each step's failure names its phase; nothing half-done is mounted.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use par_manifest::Manifest;
+use par_pyenv::EnvManager;
+use par_worker::WorkerSpec;
+
+use crate::config::RuntimeConfig;
+use crate::envvars::{worker_env, EnvInputs};
+use crate::error::{LoadError, LoadPhase};
+use crate::package::Package;
+use crate::pool::WorkerPool;
+use crate::source::SourceFile;
+
+/// Largest `.env`, `requirements.txt` or `pyproject.toml` read from a package.
+const SIDE_FILE_LIMIT: u64 = 1024 * 1024;
+
+pub struct Loader<'a> {
+    pub config: &'a RuntimeConfig,
+    pub envs: &'a EnvManager,
+    pub worker_script: &'a Path,
+}
+
+impl Loader<'_> {
+    pub async fn load(&self, file: &SourceFile) -> Result<Package, LoadError> {
+        let label = file.label.as_str();
+        let sha256 = self.verify(file).await?;
+        let manifest = self.read_manifest(file).await?;
+        let root = self.extract(file, &sha256).await?;
+        let side = SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
+        let (env_key, python) = self.environment(label, &manifest, &side).await?;
+        let pool = self.start_workers(label, &manifest, &root, &side, &python).await?;
+        Ok(Package {
+            manifest,
+            sha256,
+            root,
+            source: label.to_string(),
+            env_key,
+            pool,
+        })
+    }
+
+    async fn verify(&self, file: &SourceFile) -> Result<String, LoadError> {
+        let path = file.path.clone();
+        let actual = tokio::task::spawn_blocking(move || par_archive::sha256_file(&path))
+            .await
+            .map_err(|e| LoadError::new(LoadPhase::Verify, &file.label, e))?
+            .map_err(|e| LoadError::new(LoadPhase::Verify, &file.label, e))?;
+        if let Some(expected) = &file.expected_sha256 {
+            if *expected != actual {
+                return Err(LoadError::new(
+                    LoadPhase::Verify,
+                    &file.label,
+                    format!("sha256 mismatch: expected {expected}, got {actual}"),
+                ));
+            }
+        }
+        Ok(actual)
+    }
+
+    async fn read_manifest(&self, file: &SourceFile) -> Result<Manifest, LoadError> {
+        let path = file.path.clone();
+        let max = self.config.manifest_limits.max_bytes as u64;
+        let bytes = tokio::task::spawn_blocking(move || par_archive::read_entry(&path, "agent.yaml", max))
+            .await
+            .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?
+            .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?;
+        par_manifest::parse_manifest(&bytes, &self.config.manifest_limits)
+            .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))
+    }
+
+    async fn extract(&self, file: &SourceFile, sha256: &str) -> Result<PathBuf, LoadError> {
+        let dest = self.config.packages_dir().join(sha256);
+        let (path, target, limits) = (file.path.clone(), dest.clone(), self.config.archive_limits.clone());
+        tokio::task::spawn_blocking(move || {
+            fs_err::create_dir_all(target.parent().expect("packages dir has a parent"))
+                .map_err(|e| e.to_string())?;
+            par_archive::extract_to(&path, &target, &limits).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| LoadError::new(LoadPhase::Extract, &file.label, e))?
+        .map_err(|e| LoadError::new(LoadPhase::Extract, &file.label, e))?;
+        Ok(dest)
+    }
+
+    async fn environment(
+        &self,
+        label: &str,
+        manifest: &Manifest,
+        side: &SideFiles,
+    ) -> Result<(String, PathBuf), LoadError> {
+        let fail = |e: &dyn std::fmt::Display| LoadError::new(LoadPhase::Environment, label, e);
+        let deps = par_manifest::resolve_dependencies(
+            side.requirements.as_deref(),
+            side.pyproject.as_deref(),
+            manifest,
+        )
+        .map_err(|e| fail(&e))?;
+        let interpreter = self.envs.find_interpreter(&manifest.runtime).await.map_err(|e| fail(&e))?;
+        let env = self
+            .envs
+            .ensure(&interpreter, &deps.requirements)
+            .await
+            .map_err(|e| fail(&e))?;
+        tracing::info!(source = label, env = %env.key, reused = env.reused, "python environment ready");
+        Ok((env.key, env.python))
+    }
+
+    async fn start_workers(
+        &self,
+        label: &str,
+        manifest: &Manifest,
+        root: &Path,
+        side: &SideFiles,
+        python: &Path,
+    ) -> Result<Option<WorkerPool>, LoadError> {
+        let Some(entry) = &manifest.entrypoint else {
+            return Ok(None);
+        };
+        let venv = python.parent().and_then(Path::parent).unwrap_or(root);
+        let dotenv = side.dotenv.as_deref().map(par_manifest::parse_dotenv).unwrap_or_default();
+        let env = worker_env(&EnvInputs {
+            host: &self.config.host_env,
+            allow: &self.config.worker_env_allow,
+            dotenv: &dotenv,
+            manifest: &manifest.environment,
+            venv,
+        });
+        let spec = WorkerSpec {
+            label: format!("{}@{}", manifest.name, manifest.agent_version),
+            python: python.to_path_buf(),
+            script: self.worker_script.to_path_buf(),
+            package_root: root.to_path_buf(),
+            entrypoint: entry.to_string(),
+            env,
+            cwd: root.to_path_buf(),
+            startup_timeout: self.config.worker_startup_timeout,
+            max_frame: self.config.max_frame_bytes,
+            threads: self.config.worker_threads,
+        };
+        WorkerPool::start(spec, self.config.workers_per_package)
+            .await
+            .map(Some)
+            .map_err(|e| LoadError::new(LoadPhase::Start, label, e))
+    }
+}
+
+/// Package files besides the manifest that decide environment and variables.
+struct SideFiles {
+    dotenv: Option<String>,
+    requirements: Option<String>,
+    pyproject: Option<String>,
+}
+
+impl SideFiles {
+    fn read(root: &Path) -> Result<SideFiles, String> {
+        Ok(SideFiles {
+            dotenv: read_capped(&root.join(".env"))?,
+            requirements: read_capped(&root.join("requirements.txt"))?,
+            pyproject: read_capped(&root.join("pyproject.toml"))?,
+        })
+    }
+}
+
+fn read_capped(path: &Path) -> Result<Option<String>, String> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    file.take(SIDE_FILE_LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > SIDE_FILE_LIMIT {
+        return Err(format!("{} is larger than {SIDE_FILE_LIMIT} bytes", path.display()));
+    }
+    Ok(Some(text))
+}

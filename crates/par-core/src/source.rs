@@ -1,0 +1,103 @@
+//! Turning SOURCE arguments into package files. Local paths only for now; remote kinds
+//! (`https://`, `s3://`) are recognised and refused with a clear reason.
+
+use std::path::PathBuf;
+
+use crate::error::{LoadError, LoadPhase};
+
+/// One package file to load, with the digest the source demanded, if any.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub label: String,
+    pub path: PathBuf,
+    pub expected_sha256: Option<String>,
+}
+
+/// Splits `path#sha256=<hex>`; the digest must be 64 hex characters.
+pub fn split_digest(source: &str) -> Result<(&str, Option<String>), String> {
+    let Some((base, fragment)) = source.rsplit_once('#') else {
+        return Ok((source, None));
+    };
+    let hex = fragment
+        .strip_prefix("sha256=")
+        .ok_or_else(|| format!("source '{source}': the only fragment allowed is #sha256=<64 hex>"))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("source '{source}': #sha256= needs 64 hex characters"));
+    }
+    Ok((base, Some(hex.to_ascii_lowercase())))
+}
+
+/// Expands one SOURCE into the package files it names.
+pub fn expand(source: &str) -> Result<Vec<SourceFile>, LoadError> {
+    let fail = |reason: String| LoadError::new(LoadPhase::Fetch, source, reason);
+    let (base, digest) = split_digest(source).map_err(fail)?;
+    if let Some((scheme, _)) = base.split_once("://") {
+        return Err(fail(format!("sources of kind '{scheme}://' are not supported by this build")));
+    }
+    let path = PathBuf::from(base);
+    if path.is_dir() {
+        if digest.is_some() {
+            return Err(fail("#sha256= applies to a file, not a directory".into()));
+        }
+        return list_dir(&path).map_err(|e| fail(e.to_string()));
+    }
+    if !path.is_file() {
+        return Err(fail(format!("no such file or directory: {}", path.display())));
+    }
+    Ok(vec![SourceFile {
+        label: base.to_string(),
+        path,
+        expected_sha256: digest,
+    }])
+}
+
+fn list_dir(dir: &std::path::Path) -> std::io::Result<Vec<SourceFile>> {
+    let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "apkg") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|path| SourceFile {
+            label: path.display().to_string(),
+            path,
+            expected_sha256: None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_fragment_is_parsed_and_checked() {
+        let hex = "A".repeat(64);
+        let src = format!("x.apkg#sha256={hex}");
+        let (base, digest) = split_digest(&src).unwrap();
+        assert_eq!(base, "x.apkg");
+        assert_eq!(digest.unwrap(), "a".repeat(64));
+        assert!(split_digest("x.apkg#sha256=abc").is_err());
+        assert!(split_digest("x.apkg#md5=abc").is_err());
+        assert_eq!(split_digest("x.apkg").unwrap(), ("x.apkg", None));
+    }
+
+    #[test]
+    fn directory_lists_only_apkg_files_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.apkg", "a.apkg", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let files = expand(dir.path().to_str().unwrap()).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["a.apkg", "b.apkg"]);
+    }
+
+    #[test]
+    fn missing_path_and_remote_kinds_are_clear_errors() {
+        assert!(expand("/nope/x.apkg").unwrap_err().reason.contains("no such file"));
+        assert!(expand("s3://b/k.apkg").unwrap_err().reason.contains("s3://"));
+    }
+}

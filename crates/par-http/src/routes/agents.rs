@@ -1,0 +1,26 @@
+//! `GET /agents` and `GET /agents/{id}`: public agents only.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use par_core::{AgentInfo, ErrorCode};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"agents": state.runtime.agents()}))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(rid): Extension<RequestId>,
+) -> Result<Json<AgentInfo>, ApiError> {
+    state
+        .runtime
+        .agent(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'"), &rid.0))
+}

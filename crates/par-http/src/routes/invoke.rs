@@ -1,0 +1,132 @@
+//! `POST /agents/{id}/invoke`: JSON in, the contract's envelope out, or Server-Sent Events
+//! when the caller accepts `text/event-stream`.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use par_core::{ErrorCode, StreamEvent};
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+pub async fn invoke(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    let rid = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    match run(&state, &id, request, &rid).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(state: &AppState, id: &str, request: Request, rid: &str) -> Result<Response, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::new(ErrorCode::Draining, "the runtime is draining", rid));
+    }
+    let target = state.runtime.resolve(id).map_err(|e| ApiError::from_invoke(e, rid))?;
+    let wants_stream = accepts_event_stream(request.headers());
+    let body = read_body(request, state.limits.max_body_bytes, rid).await?;
+    let call = state
+        .runtime
+        .start_call(&target, &body, rid)
+        .await
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
+    if wants_stream {
+        return Ok(event_stream(call, rid.to_string()));
+    }
+    let data = call.collect().await.map_err(|e| ApiError::from_invoke(e, rid))?;
+    Ok(success(&data))
+}
+
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("body is larger than {limit} bytes"), rid);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::new(ErrorCode::BadRequest, format!("cannot read body: {e}"), rid)),
+    }
+}
+
+/// `{"status":"success","data":<result>,"error":null}`, spliced without re-parsing the
+/// result the worker already serialised.
+fn success(data: &[u8]) -> Response {
+    let mut body = Vec::with_capacity(data.len() + 48);
+    body.extend_from_slice(b"{\"status\":\"success\",\"data\":");
+    body.extend_from_slice(data);
+    body.extend_from_slice(b",\"error\":null}");
+    json_response(body)
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = Body::from(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Sends each item as soon as the worker yields it; dropping the response (the client
+/// went away) drops the call, which cancels the handler.
+fn event_stream(mut call: par_core::ActiveCall, rid: String) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
+    tokio::spawn(async move {
+        loop {
+            let (frame, last) = match call.next_event().await {
+                StreamEvent::Item(item) => (sse_frame(None, &item), false),
+                StreamEvent::Done => (sse_frame(Some("done"), b"{}"), true),
+                StreamEvent::Failed(e) => {
+                    let body = ApiError::from_invoke(e, &rid).body().to_string();
+                    (sse_frame(Some("error"), body.as_bytes()), true)
+                }
+            };
+            if tx.send(Ok(frame)).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn sse_frame(event: Option<&str>, data: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(data.len() + 24);
+    if let Some(event) = event {
+        frame.extend_from_slice(b"event: ");
+        frame.extend_from_slice(event.as_bytes());
+        frame.push(b'\n');
+    }
+    // JSON from the worker is compact (no raw newlines), so one data line suffices.
+    frame.extend_from_slice(b"data: ");
+    frame.extend_from_slice(data);
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
+}

@@ -1,0 +1,3 @@
+pub mod agents;
+pub mod invoke;
+pub mod runtime;

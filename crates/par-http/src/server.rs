@@ -1,0 +1,54 @@
+//! Building the router and serving it until shutdown.
+
+use std::future::Future;
+
+use axum::extract::Request;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use par_core::ErrorCode;
+use tokio::net::TcpListener;
+
+use crate::error::ApiError;
+use crate::request_id::{self, RequestId};
+use crate::routes::{agents, invoke, runtime};
+use crate::state::AppState;
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/runtime/health", get(runtime::health))
+        .route("/runtime/ready", get(runtime::ready))
+        .route("/runtime/packages", get(runtime::packages))
+        .route("/agents", get(agents::list))
+        .route("/agents/{id}", get(agents::get))
+        .route("/agents/{id}/invoke", post(invoke::invoke))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(middleware::from_fn(request_id::assign))
+}
+
+async fn not_found(request: Request) -> impl IntoResponse {
+    let rid = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path()), &rid)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish,
+/// and stops every worker.
+pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let runtime = state.runtime.clone();
+    let draining = state.clone();
+    let signal = async move {
+        shutdown.await;
+        draining.start_draining();
+        tracing::info!("shutting down: draining in-flight requests");
+    };
+    let result = axum::serve(listener, app(state)).with_graceful_shutdown(signal).await;
+    runtime.shutdown().await;
+    tracing::info!("all workers stopped");
+    result
+}

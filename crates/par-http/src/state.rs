@@ -1,0 +1,45 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use par_core::Runtime;
+
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest invoke body (the contract's default is 10 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub limits: HttpLimits,
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(runtime: Arc<Runtime>, limits: HttpLimits) -> Self {
+        AppState {
+            runtime,
+            limits,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// From now on readiness fails and new calls are refused with `draining`.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test from a fresh machine (Rust toolchain + python3 only):
+# installs uv and the pinned Pixell builders, builds the fixture packages with them,
+# then fmt, clippy, cargo deny and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PAR_TOOLS="${PAR_TOOLS:-$PWD/.par-tools}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools: uv"
+PAR_UV="$(bash scripts/ensure-uv.sh)"
+export PAR_UV
+
+step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
+python3 scripts/build-fixtures.py --if-stale
+
+step "format"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "dependency audit (cargo deny)"
+bash scripts/deny.sh
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
