@@ -10,7 +10,11 @@ use serde::Deserialize;
 use crate::env_names as env;
 
 #[derive(Debug, Parser)]
-#[command(name = "par", version, about = "PAR: serve Pixell agent packages (APKG) over HTTP")]
+#[command(
+    name = "par",
+    version,
+    about = "PAR: serve Pixell agent packages (APKG) over HTTP"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the runtime, load every SOURCE, serve HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a package's manifest, agents, surfaces, dependencies, size and sha256.
     Inspect(InspectArgs),
     /// Check a package: exit 0 only when every requested check passes.
@@ -38,7 +42,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeArgs {
-    /// Package sources: .apkg files or directories of them (also PACKAGES_URLS, comma-separated).
+    /// Sources listed in the TOML file (`sources = [...]`).
+    #[arg(skip)]
     #[serde(default)]
     pub sources: Vec<String>,
     /// TOML configuration file (flags and environment override it).
@@ -99,7 +104,7 @@ pub struct ServeArgs {
     /// Packages loaded at the same time.
     #[arg(long, env = env::LOAD_CONCURRENCY)]
     pub load_concurrency: Option<usize>,
-    /// Sources (positional).
+    /// Package sources: .apkg files or directories of them (also PACKAGES_URLS, comma-separated).
     #[arg(value_name = "SOURCE")]
     #[serde(skip)]
     pub positional: Vec<String>,

@@ -35,7 +35,10 @@ pub struct AgentLine {
 pub fn main(args: &InspectArgs) -> ExitCode {
     match build_report(&args.file) {
         Ok(report) if args.json => {
-            println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serialises")
+            );
             ExitCode::SUCCESS
         }
         Ok(report) => {
@@ -55,7 +58,8 @@ pub fn build_report(file: &Path) -> Result<Report, String> {
     let sha256 = par_archive::sha256_file(file).map_err(|e| e.to_string())?;
     let entries = par_archive::list_entries(file, &limits).map_err(|e| e.to_string())?;
     let parse_limits = ParseLimits::default();
-    let yaml = par_archive::read_entry(file, "agent.yaml", parse_limits.max_bytes as u64).map_err(|e| e.to_string())?;
+    let yaml = par_archive::read_entry(file, "agent.yaml", parse_limits.max_bytes as u64)
+        .map_err(|e| e.to_string())?;
     let manifest = par_manifest::parse_manifest(&yaml, &parse_limits).map_err(|e| e.to_string())?;
     let side = |name: &str| read_side(file, &entries, name);
     let dependencies = par_manifest::resolve_dependencies(
@@ -82,7 +86,9 @@ fn read_side(file: &Path, entries: &[EntryInfo], name: &str) -> Result<Option<St
         return Ok(None);
     }
     let bytes = par_archive::read_entry(file, name, SIDE_FILE_LIMIT).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map(Some).map_err(|_| format!("{name} is not UTF-8"))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("{name} is not UTF-8"))
 }
 
 fn agent_lines(manifest: &Manifest) -> Vec<AgentLine> {
@@ -109,10 +115,16 @@ fn warnings(manifest: &Manifest, entries: &[EntryInfo]) -> Vec<String> {
         out.push("setup.py is present: PAR never executes it".to_string());
     }
     if !manifest.runtime.starts_with("python") {
-        out.push(format!("runtime '{}' is not a Python runtime: PAR cannot run it", manifest.runtime));
+        out.push(format!(
+            "runtime '{}' is not a Python runtime: PAR cannot run it",
+            manifest.runtime
+        ));
     }
     if manifest.entrypoint.is_none() {
-        out.push("no entrypoint: the package cannot be invoked, only its HTTP/UI surfaces served".to_string());
+        out.push(
+            "no entrypoint: the package cannot be invoked, only its HTTP/UI surfaces served"
+                .to_string(),
+        );
     }
     out
 }
@@ -120,7 +132,10 @@ fn warnings(manifest: &Manifest, entries: &[EntryInfo]) -> Vec<String> {
 fn print_text(r: &Report) {
     let m = &r.manifest;
     println!("{} {} ({})", m.name, m.agent_version, m.display_name);
-    println!("  file:         {} ({} bytes, {} entries)", r.file, r.size, r.entries);
+    println!(
+        "  file:         {} ({} bytes, {} entries)",
+        r.file, r.size, r.entries
+    );
     println!("  sha256:       {}", r.sha256);
     println!("  description:  {}", m.description);
     println!("  runtime:      {}", m.runtime);

@@ -17,7 +17,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Serve(args) => serve::main(args),
+        cli::Command::Serve(args) => serve::main(*args),
         cli::Command::Inspect(args) => inspect::main(&args),
         cli::Command::Verify(args) => verify::main(&args),
     }

@@ -23,7 +23,10 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Err(errors) => return usage_error(&errors),
     };
     crate::logging::init(settings.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -61,7 +64,10 @@ async fn run(settings: ServeSettings) -> anyhow::Result<()> {
     match tokio::time::timeout(grace, server).await {
         Ok(joined) => joined??,
         Err(_) => {
-            tracing::warn!(grace_secs = grace.as_secs_f64(), "grace period over; stopping workers");
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "grace period over; stopping workers"
+            );
             runtime.shutdown().await;
         }
     }

@@ -23,32 +23,63 @@ pub struct ServeSettings {
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
 pub fn read_config_file(path: &Path) -> Result<ServeArgs, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--config / {}: cannot read {}: {e}", env::CONFIG, path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("--config / {}: {}: {e}", env::CONFIG, path.display()))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "--config / {}: cannot read {}: {e}",
+            env::CONFIG,
+            path.display()
+        )
+    })?;
+    toml::from_str(&text)
+        .map_err(|e| format!("--config / {}: {}: {e}", env::CONFIG, path.display()))
 }
 
 /// Flags and environment (already merged by clap) over the file, then defaults.
-pub fn resolve(args: ServeArgs, file: ServeArgs, vars: &HashMap<String, String>) -> Result<ServeSettings, Vec<String>> {
+pub fn resolve(
+    args: ServeArgs,
+    file: ServeArgs,
+    vars: &HashMap<String, String>,
+) -> Result<ServeSettings, Vec<String>> {
     let mut errors = Vec::new();
     let listen = args
         .listen
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default"));
-    check_auth(&listen, args.auth.as_deref().or(file.auth.as_deref()), &mut errors);
+    check_auth(
+        &listen,
+        args.auth.as_deref().or(file.auth.as_deref()),
+        &mut errors,
+    );
     let cache_dir = args
         .cache_dir
-        .or(file.cache_dir)
+        .clone()
+        .or(file.cache_dir.clone())
         .or_else(|| default_cache_dir(vars))
         .unwrap_or_else(|| PathBuf::from(".par-cache"));
-    let uv = args.uv.clone().or(file.uv.clone()).unwrap_or_else(|| "uv".into());
+    let uv = args
+        .uv
+        .clone()
+        .or(file.uv.clone())
+        .unwrap_or_else(|| "uv".into());
     let mut runtime = RuntimeConfig::new(cache_dir, uv);
     runtime.host_env = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_runtime_limits(&mut runtime, &args, &file, &mut errors);
     let http = HttpLimits {
-        max_body_bytes: positive(args.max_body_bytes.or(file.max_body_bytes), 10 * 1024 * 1024, "--max-body-bytes", env::MAX_BODY, &mut errors),
+        max_body_bytes: positive(
+            args.max_body_bytes.or(file.max_body_bytes),
+            10 * 1024 * 1024,
+            "--max-body-bytes",
+            env::MAX_BODY,
+            &mut errors,
+        ),
     };
-    let shutdown_grace = seconds(args.shutdown_grace.or(file.shutdown_grace), 30.0, "--shutdown-grace", env::SHUTDOWN_GRACE, &mut errors);
+    let shutdown_grace = seconds(
+        args.shutdown_grace.or(file.shutdown_grace),
+        30.0,
+        "--shutdown-grace",
+        env::SHUTDOWN_GRACE,
+        &mut errors,
+    );
     let sources = collect_sources(&args, &file, vars);
     if !errors.is_empty() {
         return Err(errors);
@@ -63,21 +94,90 @@ pub fn resolve(args: ServeArgs, file: ServeArgs, vars: &HashMap<String, String>)
     })
 }
 
-fn apply_runtime_limits(rt: &mut RuntimeConfig, a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) {
-    rt.workers_per_package = positive(a.workers.or(f.workers), 1, "--workers", env::WORKERS, errors);
-    rt.worker_threads = positive(a.worker_threads.or(f.worker_threads), 32, "--worker-threads", env::WORKER_THREADS, errors);
-    rt.load_concurrency = positive(a.load_concurrency.or(f.load_concurrency), 4, "--load-concurrency", env::LOAD_CONCURRENCY, errors);
-    rt.call_timeout = seconds(a.call_timeout.or(f.call_timeout), 60.0, "--call-timeout", env::CALL_TIMEOUT, errors);
-    rt.worker_startup_timeout = seconds(a.worker_startup_timeout.or(f.worker_startup_timeout), 60.0, "--worker-startup-timeout", env::STARTUP_TIMEOUT, errors);
-    rt.install_timeout = seconds(a.install_timeout.or(f.install_timeout), 600.0, "--install-timeout", env::INSTALL_TIMEOUT, errors);
+fn apply_runtime_limits(
+    rt: &mut RuntimeConfig,
+    a: &ServeArgs,
+    f: &ServeArgs,
+    errors: &mut Vec<String>,
+) {
+    rt.workers_per_package = positive(
+        a.workers.or(f.workers),
+        1,
+        "--workers",
+        env::WORKERS,
+        errors,
+    );
+    rt.worker_threads = positive(
+        a.worker_threads.or(f.worker_threads),
+        32,
+        "--worker-threads",
+        env::WORKER_THREADS,
+        errors,
+    );
+    rt.load_concurrency = positive(
+        a.load_concurrency.or(f.load_concurrency),
+        4,
+        "--load-concurrency",
+        env::LOAD_CONCURRENCY,
+        errors,
+    );
+    rt.call_timeout = seconds(
+        a.call_timeout.or(f.call_timeout),
+        60.0,
+        "--call-timeout",
+        env::CALL_TIMEOUT,
+        errors,
+    );
+    rt.worker_startup_timeout = seconds(
+        a.worker_startup_timeout.or(f.worker_startup_timeout),
+        60.0,
+        "--worker-startup-timeout",
+        env::STARTUP_TIMEOUT,
+        errors,
+    );
+    rt.install_timeout = seconds(
+        a.install_timeout.or(f.install_timeout),
+        600.0,
+        "--install-timeout",
+        env::INSTALL_TIMEOUT,
+        errors,
+    );
     if let Some(allow) = a.worker_env_allow.clone().or(f.worker_env_allow.clone()) {
-        rt.worker_env_allow = allow.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        rt.worker_env_allow = allow
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     let limits = &mut rt.archive_limits;
-    limits.max_entries = positive(a.max_archive_entries.or(f.max_archive_entries), limits.max_entries, "--max-archive-entries", env::MAX_ENTRIES, errors);
-    limits.max_entry_bytes = positive(a.max_entry_bytes.or(f.max_entry_bytes), limits.max_entry_bytes, "--max-entry-bytes", env::MAX_ENTRY_BYTES, errors);
-    limits.max_total_bytes = positive(a.max_unpacked_bytes.or(f.max_unpacked_bytes), limits.max_total_bytes, "--max-unpacked-bytes", env::MAX_UNPACKED, errors);
-    limits.max_ratio = positive(a.max_compression_ratio.or(f.max_compression_ratio), limits.max_ratio, "--max-compression-ratio", env::MAX_RATIO, errors);
+    limits.max_entries = positive(
+        a.max_archive_entries.or(f.max_archive_entries),
+        limits.max_entries,
+        "--max-archive-entries",
+        env::MAX_ENTRIES,
+        errors,
+    );
+    limits.max_entry_bytes = positive(
+        a.max_entry_bytes.or(f.max_entry_bytes),
+        limits.max_entry_bytes,
+        "--max-entry-bytes",
+        env::MAX_ENTRY_BYTES,
+        errors,
+    );
+    limits.max_total_bytes = positive(
+        a.max_unpacked_bytes.or(f.max_unpacked_bytes),
+        limits.max_total_bytes,
+        "--max-unpacked-bytes",
+        env::MAX_UNPACKED,
+        errors,
+    );
+    limits.max_ratio = positive(
+        a.max_compression_ratio.or(f.max_compression_ratio),
+        limits.max_ratio,
+        "--max-compression-ratio",
+        env::MAX_RATIO,
+        errors,
+    );
 }
 
 /// Auth is not built yet: `off` is the only mode, and off the loopback interface it must
@@ -94,7 +194,13 @@ fn check_auth(listen: &SocketAddr, auth: Option<&str>, errors: &mut Vec<String>)
     }
 }
 
-fn positive<T: PartialOrd + Default + Copy>(value: Option<T>, default: T, flag: &str, var: &str, errors: &mut Vec<String>) -> T {
+fn positive<T: PartialOrd + Default + Copy>(
+    value: Option<T>,
+    default: T,
+    flag: &str,
+    var: &str,
+    errors: &mut Vec<String>,
+) -> T {
     match value {
         Some(v) if v <= T::default() => {
             errors.push(format!("{flag} / {var}: must be greater than zero"));
@@ -105,20 +211,37 @@ fn positive<T: PartialOrd + Default + Copy>(value: Option<T>, default: T, flag: 
     }
 }
 
-fn seconds(value: Option<f64>, default: f64, flag: &str, var: &str, errors: &mut Vec<String>) -> Duration {
+fn seconds(
+    value: Option<f64>,
+    default: f64,
+    flag: &str,
+    var: &str,
+    errors: &mut Vec<String>,
+) -> Duration {
     let secs = value.unwrap_or(default);
     if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
-        errors.push(format!("{flag} / {var}: must be a positive number of seconds"));
+        errors.push(format!(
+            "{flag} / {var}: must be a positive number of seconds"
+        ));
         return Duration::from_secs_f64(default);
     }
     Duration::from_secs_f64(secs)
 }
 
-fn collect_sources(args: &ServeArgs, file: &ServeArgs, vars: &HashMap<String, String>) -> Vec<String> {
+fn collect_sources(
+    args: &ServeArgs,
+    file: &ServeArgs,
+    vars: &HashMap<String, String>,
+) -> Vec<String> {
     let mut sources: Vec<String> = args.positional.clone();
     sources.extend(file.sources.iter().cloned());
     if let Some(list) = vars.get(env::PACKAGES_URLS) {
-        sources.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        sources.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     sources
 }
@@ -136,14 +259,26 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn flags_beat_file_and_defaults_fill_the_rest() {
-        let args = ServeArgs { workers: Some(3), ..Default::default() };
-        let file = ServeArgs { workers: Some(5), worker_threads: Some(7), ..Default::default() };
-        let s = resolve(args, file, &vars(&[("HOME", "/home/u")])).ok().unwrap();
+        let args = ServeArgs {
+            workers: Some(3),
+            ..Default::default()
+        };
+        let file = ServeArgs {
+            workers: Some(5),
+            worker_threads: Some(7),
+            ..Default::default()
+        };
+        let s = resolve(args, file, &vars(&[("HOME", "/home/u")]))
+            .ok()
+            .unwrap();
         assert_eq!(s.runtime.workers_per_package, 3);
         assert_eq!(s.runtime.worker_threads, 7);
         assert_eq!(s.runtime.cache_dir, PathBuf::from("/home/u/.cache/par"));
@@ -158,7 +293,9 @@ mod tests {
             listen: Some("0.0.0.0:80".parse().unwrap()),
             ..Default::default()
         };
-        let errors = resolve(args, ServeArgs::default(), &vars(&[])).err().unwrap();
+        let errors = resolve(args, ServeArgs::default(), &vars(&[]))
+            .err()
+            .unwrap();
         let text = errors.join("\n");
         assert!(text.contains(env::WORKERS), "{text}");
         assert!(text.contains(env::CALL_TIMEOUT), "{text}");
@@ -168,8 +305,17 @@ mod tests {
 
     #[test]
     fn packages_urls_adds_sources() {
-        let args = ServeArgs { positional: vec!["a.apkg".into()], ..Default::default() };
-        let s = resolve(args, ServeArgs::default(), &vars(&[("PACKAGES_URLS", "b.apkg, c.apkg,")])).ok().unwrap();
+        let args = ServeArgs {
+            positional: vec!["a.apkg".into()],
+            ..Default::default()
+        };
+        let s = resolve(
+            args,
+            ServeArgs::default(),
+            &vars(&[("PACKAGES_URLS", "b.apkg, c.apkg,")]),
+        )
+        .ok()
+        .unwrap();
         assert_eq!(s.sources, ["a.apkg", "b.apkg", "c.apkg"]);
     }
 }

@@ -64,8 +64,18 @@ impl RuntimeConfig {
 /// Host variables a worker sees unless the operator says otherwise: what Python and
 /// common libraries need to run, and nothing that usually carries a secret.
 pub fn default_env_allow() -> Vec<String> {
-    ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "HOME",
+        "TMPDIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }

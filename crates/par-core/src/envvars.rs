@@ -40,12 +40,19 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn precedence_is_host_then_dotenv_then_manifest() {
-        let host = pairs(&[("LANG", "C"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"), ("X", "host")]);
+        let host = pairs(&[
+            ("LANG", "C"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("X", "host"),
+        ]);
         let allow = vec!["LANG".to_string(), "X".to_string()];
         let dotenv = pairs(&[("X", "dotenv"), ("Y", "dotenv")]);
         let manifest = BTreeMap::from([("Y".to_string(), "yaml".to_string())]);

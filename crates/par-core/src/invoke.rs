@@ -24,19 +24,34 @@ pub type InvokeOutput = Bytes;
 
 /// The payload the handler receives: the body as sent for a main agent, or with
 /// `action` set to the sub-agent's name.
-pub fn handler_payload<'a>(body: &'a [u8], sub_agent: Option<&str>) -> Result<Cow<'a, [u8]>, InvokeError> {
-    let raw: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| InvokeError::new(ErrorCode::BadRequest, format!("body is not valid JSON: {e}")))?;
+pub fn handler_payload<'a>(
+    body: &'a [u8],
+    sub_agent: Option<&str>,
+) -> Result<Cow<'a, [u8]>, InvokeError> {
+    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| {
+        InvokeError::new(
+            ErrorCode::BadRequest,
+            format!("body is not valid JSON: {e}"),
+        )
+    })?;
     if !raw.get().starts_with('{') {
-        return Err(InvokeError::new(ErrorCode::BadRequest, "body must be a JSON object"));
+        return Err(InvokeError::new(
+            ErrorCode::BadRequest,
+            "body must be a JSON object",
+        ));
     }
     let Some(action) = sub_agent else {
         return Ok(Cow::Borrowed(raw.get().as_bytes()));
     };
     let mut object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(raw.get()).expect("validated as a JSON object");
-    object.insert("action".into(), serde_json::Value::String(action.to_string()));
-    Ok(Cow::Owned(serde_json::to_vec(&object).expect("a map serialises")))
+    object.insert(
+        "action".into(),
+        serde_json::Value::String(action.to_string()),
+    );
+    Ok(Cow::Owned(
+        serde_json::to_vec(&object).expect("a map serialises"),
+    ))
 }
 
 /// A call in flight with its deadline.
@@ -126,8 +141,13 @@ fn timeout_error(timeout: Duration) -> InvokeError {
 
 fn failure(reply: Reply) -> InvokeError {
     match reply {
-        Reply::Error(f) => InvokeError::new(ErrorCode::AgentError, format!("{}: {}", f.kind, f.message)),
-        Reply::Crashed => InvokeError::new(ErrorCode::WorkerCrashed, "the worker process died during the call"),
+        Reply::Error(f) => {
+            InvokeError::new(ErrorCode::AgentError, format!("{}: {}", f.kind, f.message))
+        }
+        Reply::Crashed => InvokeError::new(
+            ErrorCode::WorkerCrashed,
+            "the worker process died during the call",
+        ),
         _ => InvokeError::new(ErrorCode::Internal, "unexpected reply from worker"),
     }
 }
@@ -139,7 +159,10 @@ mod tests {
     #[test]
     fn main_agent_body_passes_unchanged() {
         let body = br#" {"a": true, "b": null} "#;
-        assert_eq!(&*handler_payload(body, None).unwrap(), br#"{"a": true, "b": null}"#);
+        assert_eq!(
+            &*handler_payload(body, None).unwrap(),
+            br#"{"a": true, "b": null}"#
+        );
     }
 
     #[test]

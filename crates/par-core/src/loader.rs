@@ -30,9 +30,12 @@ impl Loader<'_> {
         let sha256 = self.verify(file).await?;
         let manifest = self.read_manifest(file).await?;
         let root = self.extract(file, &sha256).await?;
-        let side = SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
+        let side =
+            SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
         let (env_key, python) = self.environment(label, &manifest, &side).await?;
-        let pool = self.start_workers(label, &manifest, &root, &side, &python).await?;
+        let pool = self
+            .start_workers(label, &manifest, &root, &side, &python)
+            .await?;
         Ok(Package {
             manifest,
             sha256,
@@ -64,17 +67,22 @@ impl Loader<'_> {
     async fn read_manifest(&self, file: &SourceFile) -> Result<Manifest, LoadError> {
         let path = file.path.clone();
         let max = self.config.manifest_limits.max_bytes as u64;
-        let bytes = tokio::task::spawn_blocking(move || par_archive::read_entry(&path, "agent.yaml", max))
-            .await
-            .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?
-            .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?;
+        let bytes =
+            tokio::task::spawn_blocking(move || par_archive::read_entry(&path, "agent.yaml", max))
+                .await
+                .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?
+                .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))?;
         par_manifest::parse_manifest(&bytes, &self.config.manifest_limits)
             .map_err(|e| LoadError::new(LoadPhase::Manifest, &file.label, e))
     }
 
     async fn extract(&self, file: &SourceFile, sha256: &str) -> Result<PathBuf, LoadError> {
         let dest = self.config.packages_dir().join(sha256);
-        let (path, target, limits) = (file.path.clone(), dest.clone(), self.config.archive_limits.clone());
+        let (path, target, limits) = (
+            file.path.clone(),
+            dest.clone(),
+            self.config.archive_limits.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             fs_err::create_dir_all(target.parent().expect("packages dir has a parent"))
                 .map_err(|e| e.to_string())?;
@@ -99,7 +107,11 @@ impl Loader<'_> {
             manifest,
         )
         .map_err(|e| fail(&e))?;
-        let interpreter = self.envs.find_interpreter(&manifest.runtime).await.map_err(|e| fail(&e))?;
+        let interpreter = self
+            .envs
+            .find_interpreter(&manifest.runtime)
+            .await
+            .map_err(|e| fail(&e))?;
         let env = self
             .envs
             .ensure(&interpreter, &deps.requirements)
@@ -121,7 +133,11 @@ impl Loader<'_> {
             return Ok(None);
         };
         let venv = python.parent().and_then(Path::parent).unwrap_or(root);
-        let dotenv = side.dotenv.as_deref().map(par_manifest::parse_dotenv).unwrap_or_default();
+        let dotenv = side
+            .dotenv
+            .as_deref()
+            .map(par_manifest::parse_dotenv)
+            .unwrap_or_default();
         let env = worker_env(&EnvInputs {
             host: &self.config.host_env,
             allow: &self.config.worker_env_allow,
@@ -175,7 +191,10 @@ fn read_capped(path: &Path) -> Result<Option<String>, String> {
         .read_to_string(&mut text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if text.len() as u64 > SIDE_FILE_LIMIT {
-        return Err(format!("{} is larger than {SIDE_FILE_LIMIT} bytes", path.display()));
+        return Err(format!(
+            "{} is larger than {SIDE_FILE_LIMIT} bytes",
+            path.display()
+        ));
     }
     Ok(Some(text))
 }

@@ -29,6 +29,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> std::io::Result<Arc<Runtime>> {
         fs_err::create_dir_all(&config.cache_dir)?;
+        create_private_dir(&config.packages_dir())?;
         let worker_script = par_worker::script::materialize(&config.worker_dir())?;
         let envs = EnvManager::new(config.uv.clone(), config.envs_dir(), config.install_timeout);
         Ok(Arc::new(Runtime {
@@ -46,8 +47,9 @@ impl Runtime {
         &self.config
     }
 
-    /// Loads every source (concurrently, bounded), then marks the runtime ready. A failed
-    /// package is reported and skipped; it never stops the others.
+    /// Loads every source (concurrently, bounded), mounts them in the order given (so an
+    /// earlier source wins an id clash, whatever finished first), then marks the runtime
+    /// ready. A failed package is reported and skipped; it never stops the others.
     pub async fn load_startup_sources(self: &Arc<Self>, sources: &[String]) {
         let mut files = Vec::new();
         for source in sources {
@@ -56,16 +58,26 @@ impl Runtime {
                 Err(e) => self.record_failure(source, &e),
             }
         }
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.config.load_concurrency.max(1)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.config.load_concurrency.max(1),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
-        for file in files {
+        for (index, file) in files.into_iter().enumerate() {
             let (runtime, limit) = (self.clone(), limit.clone());
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let _ = runtime.load_file(&file).await;
+                let prepared = runtime.prepare(&file).await;
+                (index, file, prepared)
             });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut prepared = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            prepared.extend(joined.ok());
+        }
+        prepared.sort_by_key(|(index, _, _)| *index);
+        for (_, file, result) in prepared {
+            self.finish_load(&file, result).await.ok();
+        }
         self.ready.store(true, Ordering::Release);
         let mounted = self.table.load().packages().len();
         tracing::info!(packages = mounted, "startup sources processed");
@@ -73,6 +85,12 @@ impl Runtime {
 
     /// Loads and mounts one package file.
     pub async fn load_file(&self, file: &SourceFile) -> Result<Arc<Package>, LoadError> {
+        let prepared = self.prepare(file).await;
+        self.finish_load(file, prepared).await
+    }
+
+    /// Everything up to mounting: verify, manifest, extract, environment, workers.
+    async fn prepare(&self, file: &SourceFile) -> Result<Package, LoadError> {
         self.set_report(PackageReport::loading(&file.label));
         tracing::info!(source = %file.label, "loading package");
         let loader = Loader {
@@ -80,7 +98,15 @@ impl Runtime {
             envs: &self.envs,
             worker_script: &self.worker_script,
         };
-        let result = match loader.load(file).await {
+        loader.load(file).await
+    }
+
+    async fn finish_load(
+        &self,
+        file: &SourceFile,
+        prepared: Result<Package, LoadError>,
+    ) -> Result<Arc<Package>, LoadError> {
+        let result = match prepared {
             Ok(package) => self.mount(Arc::new(package)).await,
             Err(e) => Err(e),
         };
@@ -131,7 +157,12 @@ impl Runtime {
     }
 
     /// Starts a call on `target` with the raw request body.
-    pub async fn start_call(&self, target: &Target, body: &[u8], request_id: &str) -> Result<ActiveCall, InvokeError> {
+    pub async fn start_call(
+        &self,
+        target: &Target,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<ActiveCall, InvokeError> {
         let pool = target.package.pool.as_ref().ok_or_else(|| {
             InvokeError::new(
                 ErrorCode::NotInvocable,
@@ -141,21 +172,34 @@ impl Runtime {
         let payload = handler_payload(body, target.sub_agent.as_deref())?;
         let worker = pool.pick().await.map_err(|e| {
             tracing::error!(package = %target.package.name(), error = %e, "no worker available");
-            InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker could not be started")
+            InvokeError::new(
+                ErrorCode::WorkerCrashed,
+                "the agent's worker could not be started",
+            )
         })?;
         let rid = serde_json::to_string(request_id).expect("a string serialises");
         let parts: [&[u8]; 4] = [b"{\"rid\":", rid.as_bytes(), b",\"p\":", &payload];
         let call = worker
             .call(&[parts[0], parts[1], parts[2], parts[3], b"}"])
             .await
-            .map_err(|_| InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"))?;
+            .map_err(|_| {
+                InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
+            })?;
         Ok(ActiveCall::new(call, self.config.call_timeout))
     }
 
     /// Calls an agent and waits for its whole result.
-    pub async fn invoke(&self, id: &str, body: &[u8], request_id: &str) -> Result<InvokeOutput, InvokeError> {
+    pub async fn invoke(
+        &self,
+        id: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<InvokeOutput, InvokeError> {
         let target = self.resolve(id)?;
-        self.start_call(&target, body, request_id).await?.collect().await
+        self.start_call(&target, body, request_id)
+            .await?
+            .collect()
+            .await
     }
 
     pub fn agents(&self) -> Vec<AgentInfo> {
@@ -172,7 +216,10 @@ impl Runtime {
         let packages = table.packages();
         let mut reports = self.reports.lock().expect("reports poisoned").clone();
         for report in reports.iter_mut() {
-            if let Some(p) = packages.iter().find(|p| Some(&p.sha256) == report.sha256.as_ref()) {
+            if let Some(p) = packages
+                .iter()
+                .find(|p| Some(&p.sha256) == report.sha256.as_ref())
+            {
                 report.workers = p.worker_pids();
                 report.restarts = p.pool.as_ref().map_or(0, |pool| pool.restarts());
             }
@@ -225,4 +272,11 @@ impl Runtime {
 fn replaced_package(table: &AgentTable, package: &Package) -> Option<Arc<Package>> {
     let existing = table.lookup(&format!("{}@{}", package.name(), package.version()))?;
     (existing.package.sha256 != package.sha256).then(|| existing.package.clone())
+}
+
+/// Extracted packages hold `.env` files with secrets: only the runtime's user may look.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::create_dir_all(dir)?;
+    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

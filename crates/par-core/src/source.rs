@@ -18,11 +18,13 @@ pub fn split_digest(source: &str) -> Result<(&str, Option<String>), String> {
     let Some((base, fragment)) = source.rsplit_once('#') else {
         return Ok((source, None));
     };
-    let hex = fragment
-        .strip_prefix("sha256=")
-        .ok_or_else(|| format!("source '{source}': the only fragment allowed is #sha256=<64 hex>"))?;
+    let hex = fragment.strip_prefix("sha256=").ok_or_else(|| {
+        format!("source '{source}': the only fragment allowed is #sha256=<64 hex>")
+    })?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("source '{source}': #sha256= needs 64 hex characters"));
+        return Err(format!(
+            "source '{source}': #sha256= needs 64 hex characters"
+        ));
     }
     Ok((base, Some(hex.to_ascii_lowercase())))
 }
@@ -32,7 +34,9 @@ pub fn expand(source: &str) -> Result<Vec<SourceFile>, LoadError> {
     let fail = |reason: String| LoadError::new(LoadPhase::Fetch, source, reason);
     let (base, digest) = split_digest(source).map_err(fail)?;
     if let Some((scheme, _)) = base.split_once("://") {
-        return Err(fail(format!("sources of kind '{scheme}://' are not supported by this build")));
+        return Err(fail(format!(
+            "sources of kind '{scheme}://' are not supported by this build"
+        )));
     }
     let path = PathBuf::from(base);
     if path.is_dir() {
@@ -42,7 +46,10 @@ pub fn expand(source: &str) -> Result<Vec<SourceFile>, LoadError> {
         return list_dir(&path).map_err(|e| fail(e.to_string()));
     }
     if !path.is_file() {
-        return Err(fail(format!("no such file or directory: {}", path.display())));
+        return Err(fail(format!(
+            "no such file or directory: {}",
+            path.display()
+        )));
     }
     Ok(vec![SourceFile {
         label: base.to_string(),
@@ -91,13 +98,22 @@ mod tests {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
         let files = expand(dir.path().to_str().unwrap()).unwrap();
-        let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_owned()).collect();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_owned())
+            .collect();
         assert_eq!(names, ["a.apkg", "b.apkg"]);
     }
 
     #[test]
     fn missing_path_and_remote_kinds_are_clear_errors() {
-        assert!(expand("/nope/x.apkg").unwrap_err().reason.contains("no such file"));
-        assert!(expand("s3://b/k.apkg").unwrap_err().reason.contains("s3://"));
+        assert!(expand("/nope/x.apkg")
+            .unwrap_err()
+            .reason
+            .contains("no such file"));
+        assert!(expand("s3://b/k.apkg")
+            .unwrap_err()
+            .reason
+            .contains("s3://"));
     }
 }

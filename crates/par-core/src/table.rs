@@ -121,7 +121,10 @@ fn info(route: &Route, versions: &[Target]) -> AgentInfo {
         capabilities: route.capabilities.clone(),
         surfaces: route.package.manifest.surfaces(),
         public: route.public,
-        versions: versions.iter().map(|r| r.package.version().to_string()).collect(),
+        versions: versions
+            .iter()
+            .map(|r| r.package.version().to_string())
+            .collect(),
     }
 }
 

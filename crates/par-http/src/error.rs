@@ -9,7 +9,9 @@ const RETRY_AFTER_SECS: &str = "1";
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::AgentNotFound | ErrorCode::NotInvocable | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AgentNotFound | ErrorCode::NotInvocable | ErrorCode::NotFound => {
+            StatusCode::NOT_FOUND
+        }
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
@@ -18,7 +20,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AgentError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::WorkerCrashed => StatusCode::BAD_GATEWAY,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 
@@ -62,9 +66,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, axum::Json(self.body())).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         response
     }

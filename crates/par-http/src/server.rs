@@ -30,8 +30,16 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {
-    let rid = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", request.method(), request.uri().path()), &rid)
+    let rid = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", request.method(), request.uri().path()),
+        &rid,
+    )
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish,
@@ -47,7 +55,9 @@ where
         draining.start_draining();
         tracing::info!("shutting down: draining in-flight requests");
     };
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(signal).await;
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .await;
     runtime.shutdown().await;
     tracing::info!("all workers stopped");
     result

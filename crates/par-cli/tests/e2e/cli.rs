@@ -5,14 +5,21 @@ use std::process::Command;
 use crate::harness::fixture;
 
 fn par(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_par")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_par"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn inspect_shows_agents_surfaces_and_digest() {
     let path = fixture("kit-minimal");
     let out = par(&["inspect", path.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["manifest"]["name"], "kit-minimal");
     assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
@@ -43,8 +50,17 @@ fn verify_checks_sha256() {
         v["sha256"].as_str().unwrap().to_string()
     };
     let ok = par(&["verify", path.to_str().unwrap(), "--sha256", &digest]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = par(&["verify", path.to_str().unwrap(), "--sha256", &"0".repeat(64)]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = par(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--sha256",
+        &"0".repeat(64),
+    ]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("expected") && err.contains(&digest), "{err}");
@@ -61,7 +77,10 @@ fn bad_settings_exit_2_naming_the_setting() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("PAR_AUTH") && err.contains("PAR_WORKERS_PER_PACKAGE"), "{err}");
+    assert!(
+        err.contains("PAR_AUTH") && err.contains("PAR_WORKERS_PER_PACKAGE"),
+        "{err}"
+    );
     let out = par(&["serve", "--listen", "not-an-address"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));

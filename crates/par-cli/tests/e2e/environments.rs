@@ -16,8 +16,18 @@ async fn dotenv_rules_and_precedence() {
         .start()
         .await;
     let keys = [
-        "SPACED_KEY", "DQ", "SQ", "MISMATCH", "EMPTY", "EQUALS", "OVERRIDDEN", "DOTENV_ONLY",
-        "YAML_ONLY", "NUMERIC", "PAR_TEST_HOST_SECRET", "PAR_TEST_ALLOWED",
+        "SPACED_KEY",
+        "DQ",
+        "SQ",
+        "MISMATCH",
+        "EMPTY",
+        "EQUALS",
+        "OVERRIDDEN",
+        "DOTENV_ONLY",
+        "YAML_ONLY",
+        "NUMERIC",
+        "PAR_TEST_HOST_SECRET",
+        "PAR_TEST_ALLOWED",
     ];
     let (status, body) = rt.invoke("kit-env", json!({"keys": keys})).await;
     assert_eq!(status, 200, "{body}");
@@ -28,19 +38,41 @@ async fn dotenv_rules_and_precedence() {
     assert_eq!(env["MISMATCH"], "\"abc'", "mismatched quotes stay");
     assert_eq!(env["EMPTY"], "");
     assert_eq!(env["EQUALS"], "a=b=c");
-    assert_eq!(env["OVERRIDDEN"], "from-yaml", "agent.yaml environment wins over .env and host");
+    assert_eq!(
+        env["OVERRIDDEN"], "from-yaml",
+        "agent.yaml environment wins over .env and host"
+    );
     assert_eq!(env["DOTENV_ONLY"], "yes");
     assert_eq!(env["YAML_ONLY"], "1");
     assert_eq!(env["NUMERIC"], "42");
-    assert_eq!(env["PAR_TEST_ALLOWED"], "visible", "allowlisted host variable passes");
-    assert_eq!(env["PAR_TEST_HOST_SECRET"], serde_json::Value::Null, "host variable leaked");
-    let all: Vec<&str> = body["data"]["all_keys"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(!all.iter().any(|k| k.starts_with("PAR_WORKER_")), "worker settings leaked: {all:?}");
+    assert_eq!(
+        env["PAR_TEST_ALLOWED"], "visible",
+        "allowlisted host variable passes"
+    );
+    assert_eq!(
+        env["PAR_TEST_HOST_SECRET"],
+        serde_json::Value::Null,
+        "host variable leaked"
+    );
+    let all: Vec<&str> = body["data"]["all_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !all.iter().any(|k| k.starts_with("PAR_WORKER_")),
+        "worker settings leaked: {all:?}"
+    );
 }
 
 #[tokio::test]
 async fn one_package_never_sees_anothers_variables() {
-    let rt = TestRuntime::builder().fixture("kit-env").fixture("kit-minimal").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-env")
+        .fixture("kit-minimal")
+        .start()
+        .await;
     // kit-minimal echoes nothing of its env, so ask kit-env for kit-minimal-only things
     // and check kit-env's own values do not appear in a neighbour: twin packages below
     // cover module isolation; here we check env isolation through kit-env's listing.
@@ -52,14 +84,24 @@ async fn one_package_never_sees_anothers_variables() {
 
 #[tokio::test]
 async fn pinned_dependency_installs_and_pyproject_shares_the_environment() {
-    let rt = TestRuntime::builder().fixture("kit-dep").fixture("sdk-pyproject").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-dep")
+        .fixture("sdk-pyproject")
+        .start()
+        .await;
     let (status, kit) = rt.invoke("kit-dep", json!({})).await;
     assert_eq!(status, 200, "{kit}");
     assert_eq!(kit["data"]["six"], "1.16.0");
     let (status, sdk) = rt.invoke("sdk-pyproject", json!({})).await;
     assert_eq!(status, 200, "{sdk}");
-    assert_eq!(sdk["data"]["six"], "1.16.0", "dependency from pyproject.toml");
-    assert_eq!(kit["data"]["prefix"], sdk["data"]["prefix"], "same dependency set shares one environment");
+    assert_eq!(
+        sdk["data"]["six"], "1.16.0",
+        "dependency from pyproject.toml"
+    );
+    assert_eq!(
+        kit["data"]["prefix"], sdk["data"]["prefix"],
+        "same dependency set shares one environment"
+    );
     let kit_report = rt.package_report("kit-dep.apkg").await;
     let sdk_report = rt.package_report("sdk-pyproject.apkg").await;
     assert_eq!(kit_report["environment"], sdk_report["environment"]);
@@ -67,7 +109,11 @@ async fn pinned_dependency_installs_and_pyproject_shares_the_environment() {
 
 #[tokio::test]
 async fn failed_install_fails_only_that_package_with_uv_error() {
-    let rt = TestRuntime::builder().fixture("kit-bad-dep").fixture("kit-minimal").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-bad-dep")
+        .fixture("kit-minimal")
+        .start()
+        .await;
     let report = rt.package_report("kit-bad-dep.apkg").await;
     assert_eq!(report["state"], "failed");
     assert_eq!(report["failed_phase"], "environment");
@@ -80,11 +126,29 @@ async fn failed_install_fails_only_that_package_with_uv_error() {
 #[tokio::test]
 async fn environments_are_reused_across_restarts() {
     let cache = tempfile::tempdir().unwrap();
-    let first = TestRuntime::builder().cache(cache.path()).fixture("kit-minimal").start().await;
+    let first = TestRuntime::builder()
+        .cache(cache.path())
+        .fixture("kit-minimal")
+        .start()
+        .await;
     let env_key = first.package_report("kit-minimal.apkg").await["environment"].clone();
-    assert!(first.logs().contains("\"reused\":false"), "first start builds");
+    assert!(
+        first.logs().contains("\"reused\":false"),
+        "first start builds"
+    );
     drop(first);
-    let second = TestRuntime::builder().cache(cache.path()).fixture("kit-minimal").start().await;
-    assert_eq!(second.package_report("kit-minimal.apkg").await["environment"], env_key);
-    assert!(second.logs().contains("\"reused\":true"), "{}", second.logs());
+    let second = TestRuntime::builder()
+        .cache(cache.path())
+        .fixture("kit-minimal")
+        .start()
+        .await;
+    assert_eq!(
+        second.package_report("kit-minimal.apkg").await["environment"],
+        env_key
+    );
+    assert!(
+        second.logs().contains("\"reused\":true"),
+        "{}",
+        second.logs()
+    );
 }

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A fixture package built by `scripts/build-fixtures.py` with the real kits.
@@ -18,7 +21,11 @@ pub fn fixture(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target/fixtures"));
     let path = dir.join(format!("{name}.apkg"));
-    assert!(path.is_file(), "missing fixture {}: run scripts/test.sh (it builds fixtures)", path.display());
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run scripts/test.sh (it builds fixtures)",
+        path.display()
+    );
     path
 }
 
@@ -27,7 +34,11 @@ pub fn uv() -> PathBuf {
         return uv.into();
     }
     let local = workspace_root().join(".par-tools/bin/uv");
-    if local.exists() { local } else { "uv".into() }
+    if local.exists() {
+        local
+    } else {
+        "uv".into()
+    }
 }
 
 /// A cache shared by tests, so environments are built once per run (they are keyed by
@@ -92,7 +103,9 @@ impl Builder {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         pump(child.stdout.take().unwrap(), logs.clone(), Some(addr_tx));
         pump(child.stderr.take().unwrap(), logs.clone(), None);
-        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("par did not start listening");
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("par did not start listening");
         TestRuntime {
             child,
             base: format!("http://{addr}"),
@@ -149,7 +162,11 @@ impl TestRuntime {
                     return;
                 }
             }
-            assert!(start.elapsed() < limit, "runtime not ready within {limit:?}; logs:\n{}", self.logs());
+            assert!(
+                start.elapsed() < limit,
+                "runtime not ready within {limit:?}; logs:\n{}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -165,7 +182,8 @@ impl TestRuntime {
     }
 
     pub async fn invoke(&self, id: &str, body: Value) -> (u16, Value) {
-        self.post_raw(&format!("/agents/{id}/invoke"), body.to_string()).await
+        self.post_raw(&format!("/agents/{id}/invoke"), body.to_string())
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
@@ -197,13 +215,12 @@ impl TestRuntime {
         self.logs.lock().unwrap().join("\n")
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -7,14 +7,25 @@ use crate::harness::TestRuntime;
 #[tokio::test]
 async fn main_agent_gets_body_unchanged_with_json_literals() {
     let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
-    let (status, body) = rt.invoke("kit-minimal", json!({"t": true, "n": null, "x": 1.5, "s": "é"})).await;
+    let (status, body) = rt
+        .invoke(
+            "kit-minimal",
+            json!({"t": true, "n": null, "x": 1.5, "s": "é"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "success");
     assert_eq!(body["error"], serde_json::Value::Null);
-    assert_eq!(body["data"]["echo"], json!({"t": true, "n": null, "x": 1.5, "s": "é"}));
+    assert_eq!(
+        body["data"]["echo"],
+        json!({"t": true, "n": null, "x": 1.5, "s": "é"})
+    );
     assert_eq!(body["data"]["types"]["t"], "bool");
     assert_eq!(body["data"]["types"]["n"], "NoneType");
-    assert!(body["data"]["echo"].get("action").is_none(), "main agent must not get an action");
+    assert!(
+        body["data"]["echo"].get("action").is_none(),
+        "main agent must not get an action"
+    );
 }
 
 #[tokio::test]
@@ -22,15 +33,26 @@ async fn public_sub_agent_gets_action_and_private_is_hidden() {
     let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
     let (status, body) = rt.invoke("mini-upper", json!({"text": "abc"})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], json!({"action": "mini-upper", "upper": "ABC"}));
+    assert_eq!(
+        body["data"],
+        json!({"action": "mini-upper", "upper": "ABC"})
+    );
     let (status, body) = rt.invoke("mini-secret", json!({})).await;
     assert_eq!(status, 404);
     assert_eq!(body["code"], "agent_not_found");
     let (status, _) = rt.get("/agents/mini-secret").await;
     assert_eq!(status, 404);
     let (_, list) = rt.get("/agents").await;
-    let ids: Vec<&str> = list["agents"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"kit-minimal") && ids.contains(&"mini-upper"), "{ids:?}");
+    let ids: Vec<&str> = list["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"kit-minimal") && ids.contains(&"mini-upper"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"mini-secret"), "{ids:?}");
 }
 
@@ -39,7 +61,15 @@ async fn agent_listing_has_contract_fields() {
     let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
     let (status, agent) = rt.get("/agents/kit-minimal").await;
     assert_eq!(status, 200);
-    for field in ["id", "package", "version", "description", "capabilities", "surfaces", "public"] {
+    for field in [
+        "id",
+        "package",
+        "version",
+        "description",
+        "capabilities",
+        "surfaces",
+        "public",
+    ] {
         assert!(agent.get(field).is_some(), "missing {field}: {agent}");
     }
     assert_eq!(agent["version"], "1.0.0");
@@ -52,23 +82,61 @@ async fn agent_listing_has_contract_fields() {
 
 #[tokio::test]
 async fn error_table_for_bad_calls() {
-    let rt = TestRuntime::builder().fixture("kit-minimal").arg("--max-body-bytes").arg("1000").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .arg("--max-body-bytes")
+        .arg("1000")
+        .start()
+        .await;
     let cases = [
-        ("/agents/nobody/invoke", "{}".to_string(), 404, "agent_not_found"),
-        ("/agents/kit-minimal/invoke", "[1,2]".to_string(), 400, "bad_request"),
-        ("/agents/kit-minimal/invoke", "{not json".to_string(), 400, "bad_request"),
-        ("/agents/kit-minimal/invoke", format!("{{\"a\":\"{}\"}}", "x".repeat(2000)), 413, "too_large"),
-        ("/agents/kit-minimal/invoke", r#"{"raise":"bad thing"}"#.to_string(), 500, "agent_error"),
+        (
+            "/agents/nobody/invoke",
+            "{}".to_string(),
+            404,
+            "agent_not_found",
+        ),
+        (
+            "/agents/kit-minimal/invoke",
+            "[1,2]".to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            "/agents/kit-minimal/invoke",
+            "{not json".to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            "/agents/kit-minimal/invoke",
+            format!("{{\"a\":\"{}\"}}", "x".repeat(2000)),
+            413,
+            "too_large",
+        ),
+        (
+            "/agents/kit-minimal/invoke",
+            r#"{"raise":"bad thing"}"#.to_string(),
+            500,
+            "agent_error",
+        ),
     ];
     for (path, body, status, code) in cases {
         let (got, err) = rt.post_raw(path, body).await;
         assert_eq!(got, status, "{path}: {err}");
         assert_eq!(err["code"], code, "{err}");
         assert_eq!(err["status"], "error");
-        assert!(err["request_id"].as_str().is_some_and(|s| !s.is_empty()), "{err}");
-        assert!(err["error"].as_str().is_some_and(|s| !s.is_empty()), "{err}");
+        assert!(
+            err["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "{err}"
+        );
+        assert!(
+            err["error"].as_str().is_some_and(|s| !s.is_empty()),
+            "{err}"
+        );
     }
-    let (_, err) = rt.invoke("kit-minimal", json!({"raise": "bad thing"})).await;
+    let (_, err) = rt
+        .invoke("kit-minimal", json!({"raise": "bad thing"}))
+        .await;
     assert_eq!(err["error"], "ValueError: bad thing");
     assert!(!err.to_string().contains("Traceback"));
 }
@@ -87,7 +155,12 @@ async fn request_id_is_echoed_and_generated() {
     assert_eq!(r.headers()["x-request-id"], "req-42");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["request_id"], "req-42");
-    let r = rt.client.get(rt.url("/runtime/health")).send().await.unwrap();
+    let r = rt
+        .client
+        .get(rt.url("/runtime/health"))
+        .send()
+        .await
+        .unwrap();
     assert!(!r.headers()["x-request-id"].is_empty());
 }
 
@@ -101,7 +174,10 @@ async fn async_handler_is_awaited_and_calls_run_concurrently() {
         assert_eq!(*status, 200, "{body}");
         assert_eq!(body["data"]["async"], true);
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "calls were serialised");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "calls were serialised"
+    );
     let (status, body) = rt.invoke("kit-async", json!({"fail": true})).await;
     assert_eq!(status, 500);
     assert_eq!(body["error"], "RuntimeError: async boom");
@@ -115,12 +191,20 @@ async fn sync_handlers_run_concurrently_in_threads() {
     for (status, body) in futures_util::future::join_all(calls).await {
         assert_eq!(status, 200, "{body}");
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(6), "sync calls were serialised");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "sync calls were serialised"
+    );
 }
 
 #[tokio::test]
 async fn call_timeout_gives_504() {
-    let rt = TestRuntime::builder().fixture("kit-async").arg("--call-timeout").arg("0.5").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-async")
+        .arg("--call-timeout")
+        .arg("0.5")
+        .start()
+        .await;
     let (status, body) = rt.invoke("kit-async", json!({"sleep": 5})).await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["code"], "timeout");

@@ -6,7 +6,11 @@ use crate::harness::{fixture, TestRuntime};
 
 #[tokio::test]
 async fn two_packages_with_the_same_module_names_serve_side_by_side() {
-    let rt = TestRuntime::builder().fixture("twin-a").fixture("twin-b").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("twin-a")
+        .fixture("twin-b")
+        .start()
+        .await;
     let (_, a) = rt.invoke("twin-a", json!({})).await;
     let (_, b) = rt.invoke("twin-b", json!({})).await;
     assert_eq!(a["data"]["twin"], "a", "{a}");
@@ -25,10 +29,19 @@ async fn broken_packages_are_reported_and_the_rest_serve() {
     let missing = rt.package_report("kit-missing-module.apkg").await;
     assert_eq!(missing["state"], "failed");
     assert_eq!(missing["failed_phase"], "start");
-    assert!(missing["error"].as_str().unwrap().contains("nothere"), "{missing}");
+    assert!(
+        missing["error"].as_str().unwrap().contains("nothere"),
+        "{missing}"
+    );
     let manifest = rt.package_report("bad-manifest.apkg").await;
     assert_eq!(manifest["failed_phase"], "manifest");
-    assert!(manifest["error"].as_str().unwrap().contains("metadata.version"), "{manifest}");
+    assert!(
+        manifest["error"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.version"),
+        "{manifest}"
+    );
     let zip = rt.package_report("not-a-zip.apkg").await;
     assert_eq!(zip["state"], "failed");
     let (status, _) = rt.invoke("kit-minimal", json!({})).await;
@@ -38,7 +51,10 @@ async fn broken_packages_are_reported_and_the_rest_serve() {
 
 #[tokio::test]
 async fn invalid_generated_setup_py_is_never_executed() {
-    let rt = TestRuntime::builder().fixture("kit-bad-setup").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-bad-setup")
+        .start()
+        .await;
     let (status, body) = rt.invoke("kit-bad-setup", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["ok"], true);
@@ -46,7 +62,11 @@ async fn invalid_generated_setup_py_is_never_executed() {
 
 #[tokio::test]
 async fn kit_03_and_sdk_05_packages_serve() {
-    let rt = TestRuntime::builder().fixture("kit03-legacy").fixture("sdk-basic").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit03-legacy")
+        .fixture("sdk-basic")
+        .start()
+        .await;
     let (status, body) = rt.invoke("legacy-public", json!({"q": 1})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["action"], "legacy-public");
@@ -65,7 +85,10 @@ async fn directory_source_and_versions() {
     std::fs::write(dir.path().join("readme.txt"), "not a package").unwrap();
     let rt = TestRuntime::builder().source(dir.path()).start().await;
     let (_, newest) = rt.invoke("kit-minimal", json!({})).await;
-    assert_eq!(newest["data"]["version"], 2, "the newest version is active: {newest}");
+    assert_eq!(
+        newest["data"]["version"], 2,
+        "the newest version is active: {newest}"
+    );
     let (status, old) = rt.invoke("kit-minimal@1.0.0", json!({"z": 1})).await;
     assert_eq!(status, 200, "{old}");
     assert_eq!(old["data"]["echo"]["z"], 1);
@@ -83,26 +106,36 @@ async fn sha256_fragment_is_enforced() {
     let (_, body) = rt.get("/runtime/packages").await;
     let report = &body["packages"][0];
     assert_eq!(report["failed_phase"], "verify", "{body}");
-    assert!(report["error"].as_str().unwrap().contains("expected 0000"), "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("expected 0000"),
+        "{report}"
+    );
     let (status, _) = rt.invoke("kit-minimal", json!({})).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn id_clash_with_another_package_is_refused() {
-    // kit-clash is another package whose sub-agent is also called `mini-upper`.
-    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
-    let (status, _) = rt.get("/runtime/ready").await;
-    assert_eq!(status, 200);
-    drop(rt);
-    let rt = TestRuntime::builder().fixture("kit-minimal").arg("--load-concurrency").arg("1").fixture("kit-clash").start().await;
+    // kit-clash is another package whose sub-agent is also called `mini-upper`; sources
+    // mount in the order given, so the earlier one keeps the id.
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("kit-clash")
+        .start()
+        .await;
     let clash = rt.package_report("kit-clash.apkg").await;
     assert_eq!(clash["state"], "failed", "{clash}");
     assert_eq!(clash["failed_phase"], "mount");
-    assert!(clash["error"].as_str().unwrap().contains("mini-upper"), "{clash}");
+    assert!(
+        clash["error"].as_str().unwrap().contains("mini-upper"),
+        "{clash}"
+    );
     let (_, body) = rt.invoke("mini-upper", json!({"text": "x"})).await;
     assert_eq!(body["data"]["upper"], "X", "the first package keeps its id");
-    assert!(clash["workers"].as_array().unwrap().is_empty(), "refused package's workers stopped");
+    assert!(
+        clash["workers"].as_array().unwrap().is_empty(),
+        "refused package's workers stopped"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +147,10 @@ async fn sigterm_stops_workers_and_exits_zero() {
     let status = rt.terminate();
     assert!(status.success(), "{status:?}");
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} outlived the runtime");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} outlived the runtime"
+    );
 }
 
 #[tokio::test]

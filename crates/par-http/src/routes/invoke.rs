@@ -15,7 +15,11 @@ use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-pub async fn invoke(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
     let rid = request
         .extensions()
         .get::<RequestId>()
@@ -27,11 +31,23 @@ pub async fn invoke(State(state): State<AppState>, Path(id): Path<String>, reque
     }
 }
 
-async fn run(state: &AppState, id: &str, request: Request, rid: &str) -> Result<Response, ApiError> {
+async fn run(
+    state: &AppState,
+    id: &str,
+    request: Request,
+    rid: &str,
+) -> Result<Response, ApiError> {
     if state.is_draining() {
-        return Err(ApiError::new(ErrorCode::Draining, "the runtime is draining", rid));
+        return Err(ApiError::new(
+            ErrorCode::Draining,
+            "the runtime is draining",
+            rid,
+        ));
     }
-    let target = state.runtime.resolve(id).map_err(|e| ApiError::from_invoke(e, rid))?;
+    let target = state
+        .runtime
+        .resolve(id)
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
     let wants_stream = accepts_event_stream(request.headers());
     let body = read_body(request, state.limits.max_body_bytes, rid).await?;
     let call = state
@@ -42,7 +58,10 @@ async fn run(state: &AppState, id: &str, request: Request, rid: &str) -> Result<
     if wants_stream {
         return Ok(event_stream(call, rid.to_string()));
     }
-    let data = call.collect().await.map_err(|e| ApiError::from_invoke(e, rid))?;
+    let data = call
+        .collect()
+        .await
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
     Ok(success(&data))
 }
 
@@ -55,7 +74,13 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 }
 
 async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("body is larger than {limit} bytes"), rid);
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!("body is larger than {limit} bytes"),
+            rid,
+        )
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -67,7 +92,11 @@ async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, A
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::new(ErrorCode::BadRequest, format!("cannot read body: {e}"), rid)),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("cannot read body: {e}"),
+            rid,
+        )),
     }
 }
 
@@ -83,9 +112,10 @@ fn success(data: &[u8]) -> Response {
 
 fn json_response(body: Vec<u8>) -> Response {
     let mut response = Body::from(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -111,7 +141,10 @@ fn event_stream(mut call: par_core::ActiveCall, rid: String) -> Response {
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response

@@ -14,12 +14,21 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn ready(State(state): State<AppState>, Extension(rid): Extension<RequestId>) -> Response {
+pub async fn ready(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+) -> Response {
     if state.is_draining() {
-        return ApiError::new(ErrorCode::Draining, "the runtime is draining", &rid.0).into_response();
+        return ApiError::new(ErrorCode::Draining, "the runtime is draining", &rid.0)
+            .into_response();
     }
     if !state.runtime.is_ready() {
-        return ApiError::new(ErrorCode::Starting, "startup sources are still loading", &rid.0).into_response();
+        return ApiError::new(
+            ErrorCode::Starting,
+            "startup sources are still loading",
+            &rid.0,
+        )
+        .into_response();
     }
     Json(json!({"status": "ready"})).into_response()
 }
