@@ -73,13 +73,35 @@ async fn one_package_never_sees_anothers_variables() {
         .fixture("kit-minimal")
         .start()
         .await;
-    // kit-minimal echoes nothing of its env, so ask kit-env for kit-minimal-only things
-    // and check kit-env's own values do not appear in a neighbour: twin packages below
-    // cover module isolation; here we check env isolation through kit-env's listing.
-    let (_, body) = rt.invoke("kit-env", json!({"keys": ["DOTENV_ONLY"]})).await;
-    assert_eq!(body["data"]["env"]["DOTENV_ONLY"], "yes");
-    let (_, minimal) = rt.invoke("kit-minimal", json!({})).await;
-    assert_eq!(minimal["status"], "success");
+    let (_, env_pkg) = rt
+        .invoke(
+            "kit-env",
+            json!({"keys": ["DOTENV_ONLY", "YAML_ONLY", "PAR_FIXTURE"]}),
+        )
+        .await;
+    assert_eq!(env_pkg["data"]["env"]["DOTENV_ONLY"], "yes");
+    assert_eq!(
+        env_pkg["data"]["env"]["PAR_FIXTURE"],
+        serde_json::Value::Null,
+        "kit-minimal's .env leaked"
+    );
+    let (_, minimal) = rt
+        .invoke(
+            "kit-minimal",
+            json!({"env_keys": ["DOTENV_ONLY", "YAML_ONLY", "PAR_FIXTURE"]}),
+        )
+        .await;
+    let env = &minimal["data"]["env"];
+    assert_eq!(
+        env["DOTENV_ONLY"],
+        serde_json::Value::Null,
+        "kit-env's .env leaked: {minimal}"
+    );
+    assert_eq!(
+        env["YAML_ONLY"],
+        serde_json::Value::Null,
+        "kit-env's environment leaked: {minimal}"
+    );
 }
 
 #[tokio::test]
@@ -151,4 +173,17 @@ async fn environments_are_reused_across_restarts() {
         "{}",
         second.logs()
     );
+}
+
+#[tokio::test]
+async fn each_package_sees_its_own_dotenv_value_for_a_shared_name() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-env")
+        .fixture("kit-minimal")
+        .start()
+        .await;
+    let (_, minimal) = rt
+        .invoke("kit-minimal", json!({"env_keys": ["PAR_FIXTURE"]}))
+        .await;
+    assert_eq!(minimal["data"]["env"]["PAR_FIXTURE"], "kit-minimal");
 }

@@ -160,3 +160,46 @@ async fn unknown_route_is_json_404() {
     assert_eq!(status, 404);
     assert_eq!(body["status"], "error");
 }
+
+#[tokio::test]
+async fn worker_output_reaches_the_log_tagged_with_the_package() {
+    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let (status, _) = rt
+        .invoke("kit-minimal", json!({"print": "hello-from-agent"}))
+        .await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let logs = rt.logs();
+        let lines: Vec<serde_json::Value> = logs
+            .lines()
+            .filter(|l| l.contains("hello-from-agent"))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let streams: Vec<&str> = lines.iter().filter_map(|v| v["stream"].as_str()).collect();
+        if streams.contains(&"stdout") && streams.contains(&"stderr") {
+            assert!(
+                lines.iter().all(|v| v["package"] == "kit-minimal@1.0.0"),
+                "{lines:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker output not logged:\n{logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_worker_fails_its_call_with_502_and_the_next_call_restarts_it() {
+    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let (status, body) = rt.invoke("kit-minimal", json!({"exit": 7})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "worker_crashed");
+    let (status, body) = rt.invoke("kit-minimal", json!({"a": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    let report = rt.package_report("kit-minimal.apkg").await;
+    assert_eq!(report["restarts"], 1, "{report}");
+}
