@@ -111,7 +111,7 @@ impl Runtime {
             Err(e) => Err(e),
         };
         match &result {
-            Ok(package) => self.record_ready(package),
+            Ok(package) => self.record_ready(&file.label, package),
             Err(e) => self.record_failure(&file.label, e),
         }
         result
@@ -120,6 +120,13 @@ impl Runtime {
     async fn mount(&self, package: Arc<Package>) -> Result<Arc<Package>, LoadError> {
         let _guard = self.mount_lock.lock().await;
         let current = self.table.load_full();
+        if let Some(same) = identical_package(&current, &package) {
+            // The same bytes from another source (a directory holding two names for one
+            // file, say): keep the mounted one, drop the duplicate's workers.
+            tracing::info!(source = %package.source, mounted = %same.source, "duplicate package: already mounted");
+            self.stop_package(&package).await;
+            return Ok(same);
+        }
         match current.with_package(&package) {
             Ok(next) => {
                 let replaced = replaced_package(&current, &package);
@@ -243,12 +250,12 @@ impl Runtime {
         }
     }
 
-    fn record_ready(&self, package: &Package) {
+    fn record_ready(&self, source: &str, package: &Package) {
         tracing::info!(
             package = %package.name(), version = %package.version(), sha256 = %package.sha256,
             "package ready"
         );
-        let mut report = PackageReport::loading(&package.source);
+        let mut report = PackageReport::loading(source);
         report.state = PackageState::Ready;
         report.name = Some(package.name().to_string());
         report.version = Some(package.version().to_string());
@@ -266,6 +273,12 @@ impl Runtime {
         report.error = Some(error.reason.clone());
         self.set_report(report);
     }
+}
+
+/// The mounted package with exactly these bytes, if any.
+fn identical_package(table: &AgentTable, package: &Package) -> Option<Arc<Package>> {
+    let existing = table.lookup(&format!("{}@{}", package.name(), package.version()))?;
+    (existing.package.sha256 == package.sha256).then(|| existing.package.clone())
 }
 
 /// The package a new one replaces: same name and version, different bytes.

@@ -203,3 +203,17 @@ async fn a_dead_worker_fails_its_call_with_502_and_the_next_call_restarts_it() {
     let report = rt.package_report("kit-minimal.apkg").await;
     assert_eq!(report["restarts"], 1, "{report}");
 }
+
+#[tokio::test]
+async fn the_same_file_under_two_names_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("kit-minimal"), dir.path().join("a.apkg")).unwrap();
+    std::fs::copy(fixture("kit-minimal"), dir.path().join("b.apkg")).unwrap();
+    let rt = TestRuntime::builder().source(dir.path()).start().await;
+    let a = rt.package_report("a.apkg").await;
+    let b = rt.package_report("b.apkg").await;
+    assert_eq!(a["state"], "ready");
+    assert_eq!(b["state"], "ready");
+    assert_eq!(a["workers"], b["workers"], "one set of workers serves both names");
+    assert_eq!(a["workers"].as_array().unwrap().len(), 1);
+}
