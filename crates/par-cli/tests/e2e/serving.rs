@@ -214,6 +214,9 @@ async fn the_same_file_under_two_names_runs_once() {
     let b = rt.package_report("b.apkg").await;
     assert_eq!(a["state"], "ready");
     assert_eq!(b["state"], "ready");
-    assert_eq!(a["workers"], b["workers"], "one set of workers serves both names");
+    assert_eq!(
+        a["workers"], b["workers"],
+        "one set of workers serves both names"
+    );
     assert_eq!(a["workers"].as_array().unwrap().len(), 1);
 }
