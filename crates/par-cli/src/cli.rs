@@ -42,6 +42,30 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeArgs {
+    /// Calls one package runs at once.
+    #[arg(long, env = env::MAX_CONCURRENT)]
+    pub max_concurrent_calls: Option<usize>,
+    /// Calls that may wait for a slot; beyond that 503 overloaded.
+    #[arg(long, env = env::MAX_QUEUED)]
+    pub max_queued_calls: Option<usize>,
+    /// Resident memory a worker may use before it is killed (bytes).
+    #[arg(long, env = env::WORKER_MEMORY)]
+    pub worker_memory_limit: Option<u64>,
+    /// Seconds a replaced or unloaded version gets to finish its calls.
+    #[arg(long, env = env::DRAIN_TIMEOUT)]
+    pub drain_timeout: Option<f64>,
+    /// Crashes within a minute after which a package's workers are not restarted.
+    #[arg(long, env = env::CRASH_LOOP)]
+    pub crash_loop_threshold: Option<usize>,
+    /// Largest package accepted by POST /runtime/packages (bytes).
+    #[arg(long, env = env::MAX_UPLOAD)]
+    pub max_upload_bytes: Option<u64>,
+    /// URLs receiving lifecycle events (comma-separated).
+    #[arg(long, env = env::WEBHOOK_URLS, value_delimiter = ',')]
+    pub webhook_urls: Option<Vec<String>>,
+    /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
+    #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// Sources listed in the TOML file (`sources = [...]`).
     #[arg(skip)]
     #[serde(default)]

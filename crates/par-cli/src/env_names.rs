@@ -21,6 +21,14 @@ pub const MAX_ENTRY_BYTES: &str = "PAR_MAX_ENTRY_BYTES";
 pub const MAX_UNPACKED: &str = "PAR_MAX_UNPACKED_BYTES";
 pub const MAX_RATIO: &str = "PAR_MAX_COMPRESSION_RATIO";
 pub const LOAD_CONCURRENCY: &str = "PAR_LOAD_CONCURRENCY";
+pub const MAX_CONCURRENT: &str = "PAR_MAX_CONCURRENT_CALLS";
+pub const MAX_QUEUED: &str = "PAR_MAX_QUEUED_CALLS";
+pub const WORKER_MEMORY: &str = "PAR_WORKER_MEMORY_LIMIT_BYTES";
+pub const DRAIN_TIMEOUT: &str = "PAR_DRAIN_TIMEOUT_SECS";
+pub const CRASH_LOOP: &str = "PAR_CRASH_LOOP_THRESHOLD";
+pub const MAX_UPLOAD: &str = "PAR_MAX_UPLOAD_BYTES";
+pub const WEBHOOK_URLS: &str = "PAR_WEBHOOK_URLS";
+pub const WEBHOOK_SECRET: &str = "PAR_WEBHOOK_SECRET";
 /// Standard locations used for the default cache directory.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const HOME: &str = "HOME";

@@ -50,6 +50,7 @@ async fn run(settings: ServeSettings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let runtime = Runtime::new(settings.runtime)?;
     let state = AppState::new(runtime.clone(), settings.http);
+    let api = state.clone();
     tracing::info!(addr = %addr, "listening");
     let loader = runtime.clone();
     let sources = settings.sources.clone();
@@ -59,7 +60,10 @@ async fn run(settings: ServeSettings) -> anyhow::Result<()> {
     let server = tokio::spawn(par_http::serve(listener, state, async move {
         let _ = stop_rx.await;
     }));
-    shutdown_signal().await;
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = api.shutdown_requested() => tracing::info!("shutdown requested through the API"),
+    }
     let _ = stop_tx.send(());
     match tokio::time::timeout(grace, server).await {
         Ok(joined) => joined??,

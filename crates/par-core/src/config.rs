@@ -10,7 +10,13 @@ pub struct RuntimeConfig {
     pub uv: PathBuf,
     pub archive_limits: par_archive::Limits,
     pub manifest_limits: par_manifest::ParseLimits,
-    pub workers_per_package: usize,
+    /// Worker count, restart backoff, crash-loop threshold, memory limit.
+    pub pool: crate::pool::PoolSettings,
+    /// Calls one package runs at once; more wait in a queue of `max_queued_calls`.
+    pub max_concurrent_calls: usize,
+    pub max_queued_calls: usize,
+    /// How long an unloaded or replaced version may take to finish its calls.
+    pub drain_timeout: Duration,
     /// Threads each worker uses for sync handlers.
     pub worker_threads: usize,
     pub worker_startup_timeout: Duration,
@@ -25,6 +31,7 @@ pub struct RuntimeConfig {
     pub host_env: Vec<(String, String)>,
     /// Packages loaded at once.
     pub load_concurrency: usize,
+    pub webhooks: crate::webhook::WebhookConfig,
 }
 
 impl RuntimeConfig {
@@ -35,7 +42,10 @@ impl RuntimeConfig {
             uv,
             archive_limits: par_archive::Limits::default(),
             manifest_limits: par_manifest::ParseLimits::default(),
-            workers_per_package: 1,
+            pool: crate::pool::PoolSettings::default(),
+            max_concurrent_calls: 1000,
+            max_queued_calls: 1000,
+            drain_timeout: Duration::from_secs(30),
             worker_threads: 32,
             worker_startup_timeout: Duration::from_secs(60),
             worker_stop_grace: Duration::from_secs(5),
@@ -45,6 +55,7 @@ impl RuntimeConfig {
             worker_env_allow: default_env_allow(),
             host_env: std::env::vars().collect(),
             load_concurrency: 4,
+            webhooks: crate::webhook::WebhookConfig::default(),
         }
     }
 

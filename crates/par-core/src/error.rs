@@ -17,6 +17,7 @@ pub enum ErrorCode {
     Overloaded,
     Starting,
     Draining,
+    Disabled,
     NotFound,
     Internal,
 }
@@ -37,6 +38,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Starting => "starting",
             ErrorCode::Draining => "draining",
+            ErrorCode::Disabled => "disabled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Internal => "internal",
         }

@@ -9,6 +9,7 @@ use par_worker::{Call, Reply};
 use serde_json::value::RawValue;
 
 use crate::error::{ErrorCode, InvokeError};
+use crate::gate::CallPermit;
 
 /// One step of a streamed call.
 #[derive(Debug)]
@@ -61,15 +62,18 @@ pub struct ActiveCall {
     timeout: Duration,
     /// A plain result already delivered as the stream's only item.
     finished: bool,
+    /// Counts the call against its package's limits until the call is dropped.
+    _permit: CallPermit,
 }
 
 impl ActiveCall {
-    pub fn new(call: Call, timeout: Duration) -> Self {
+    pub fn new(call: Call, timeout: Duration, permit: CallPermit) -> Self {
         ActiveCall {
             call,
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
             finished: false,
+            _permit: permit,
         }
     }
 

@@ -6,16 +6,24 @@
 mod config;
 mod envvars;
 mod error;
+mod gate;
 mod invoke;
 mod loader;
+mod memory;
 mod package;
+mod reports;
+mod lifecycle;
 mod pool;
 mod runtime;
 mod source;
 mod table;
 mod version;
+mod webhook;
 
 pub use config::RuntimeConfig;
+pub use lifecycle::{JobState, LoadJob, LoadRequest};
+pub use pool::PoolSettings;
+pub use webhook::WebhookConfig;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
 pub use invoke::{ActiveCall, InvokeOutput, StreamEvent};
 pub use package::{Package, PackageReport, PackageState};

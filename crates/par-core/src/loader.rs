@@ -11,6 +11,7 @@ use par_worker::WorkerSpec;
 use crate::config::RuntimeConfig;
 use crate::envvars::{worker_env, EnvInputs};
 use crate::error::{LoadError, LoadPhase};
+use crate::gate::CallGate;
 use crate::package::Package;
 use crate::pool::WorkerPool;
 use crate::source::SourceFile;
@@ -43,6 +44,8 @@ impl Loader<'_> {
             source: label.to_string(),
             env_key,
             pool,
+            gate: CallGate::new(self.config.max_concurrent_calls, self.config.max_queued_calls),
+            retired: Default::default(),
         })
     }
 
@@ -157,7 +160,7 @@ impl Loader<'_> {
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
         };
-        WorkerPool::start(spec, self.config.workers_per_package)
+        WorkerPool::start(spec, self.config.pool.clone())
             .await
             .map(Some)
             .map_err(|e| LoadError::new(LoadPhase::Start, label, e))

@@ -1,10 +1,12 @@
 //! A mounted package and the report the management API shows for every source.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use par_manifest::Manifest;
 
 use crate::error::LoadPhase;
+use crate::gate::CallGate;
 use crate::pool::WorkerPool;
 
 pub struct Package {
@@ -14,6 +16,10 @@ pub struct Package {
     pub source: String,
     pub env_key: String,
     pub(crate) pool: Option<WorkerPool>,
+    pub(crate) gate: CallGate,
+    /// Set once the package is out of the routing table; checked after admission so a
+    /// call never lands on a version that is about to stop.
+    pub(crate) retired: AtomicBool,
 }
 
 impl Package {
@@ -28,6 +34,20 @@ impl Package {
     pub fn worker_pids(&self) -> Vec<u32> {
         self.pool.as_ref().map(WorkerPool::pids).unwrap_or_default()
     }
+
+    pub fn inflight(&self) -> usize {
+        self.gate.inflight()
+    }
+
+    pub(crate) fn mark_retired(&self) {
+        // SeqCst pairs with the gate's in-flight counter: either an admitted call sees
+        // the flag, or the drain sees the call (no interleaving escapes both).
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +56,8 @@ pub enum PackageState {
     Loading,
     Ready,
     Failed,
+    /// Unloaded or replaced: finishing its calls, then stopping.
+    Draining,
 }
 
 /// What an operator sees about one loaded (or failed) package.
@@ -49,6 +71,10 @@ pub struct PackageReport {
     pub environment: Option<String>,
     pub workers: Vec<u32>,
     pub restarts: u64,
+    pub crashes: u64,
+    pub crash_loop: bool,
+    pub inflight: usize,
+    pub queued: usize,
     pub failed_phase: Option<LoadPhase>,
     pub error: Option<String>,
 }
@@ -64,6 +90,10 @@ impl PackageReport {
             environment: None,
             workers: Vec::new(),
             restarts: 0,
+            crashes: 0,
+            crash_loop: false,
+            inflight: 0,
+            queued: 0,
             failed_phase: None,
             error: None,
         }

@@ -1,75 +1,236 @@
-//! A package's workers: picking the least busy live one, and replacing a dead one when a
-//! call needs it (full supervision with backoff belongs to the lifecycle work).
+//! A package's workers under supervision: a dead worker is replaced with capped
+//! exponential backoff, repeated crashes put the pool in a crash loop (no more restarts),
+//! and a worker over its memory limit is killed alone.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use par_worker::{Worker, WorkerError, WorkerSpec};
+use tokio::sync::watch;
+
+use crate::memory::rss_bytes;
+
+/// How a pool restarts and limits its workers.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub workers: usize,
+    /// Delay before the second restart in a row; doubles each time up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// This many crashes within `crash_window` and the pool stops restarting.
+    pub crash_loop_threshold: usize,
+    pub crash_window: Duration,
+    pub memory_limit_bytes: Option<u64>,
+    pub memory_check_interval: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            workers: 1,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            crash_loop_threshold: 5,
+            crash_window: Duration::from_secs(60),
+            memory_limit_bytes: None,
+            memory_check_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why no worker could take a call.
+#[derive(Debug)]
+pub enum PickError {
+    /// Crashed too often; the pool no longer restarts.
+    CrashLoop,
+    /// Still restarting after the wait allowed.
+    Unavailable,
+}
 
 pub struct WorkerPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     spec: WorkerSpec,
-    slots: Vec<ArcSwap<Worker>>,
-    respawn: tokio::sync::Mutex<()>,
+    settings: PoolSettings,
+    slots: Vec<ArcSwapOption<Worker>>,
+    /// Bumped whenever a slot changes, so waiting callers look again.
+    generation: watch::Sender<u64>,
+    stop: watch::Sender<bool>,
     restarts: AtomicU64,
+    crashes: AtomicU64,
+    crash_looped: AtomicBool,
 }
 
 impl WorkerPool {
-    pub async fn start(spec: WorkerSpec, count: usize) -> Result<WorkerPool, WorkerError> {
-        let mut slots = Vec::with_capacity(count);
-        for _ in 0..count.max(1) {
-            slots.push(ArcSwap::from_pointee(Worker::spawn(&spec).await?));
+    /// Starts every worker; fails if any cannot start (the package then fails to load).
+    pub async fn start(spec: WorkerSpec, settings: PoolSettings) -> Result<WorkerPool, WorkerError> {
+        let mut slots = Vec::new();
+        for _ in 0..settings.workers.max(1) {
+            slots.push(ArcSwapOption::from_pointee(Worker::spawn(&spec).await?));
         }
-        Ok(WorkerPool {
+        let shared = Arc::new(Shared {
             spec,
+            settings,
             slots,
-            respawn: tokio::sync::Mutex::new(()),
+            generation: watch::channel(0).0,
+            stop: watch::channel(false).0,
             restarts: AtomicU64::new(0),
-        })
+            crashes: AtomicU64::new(0),
+            crash_looped: AtomicBool::new(false),
+        });
+        for index in 0..shared.slots.len() {
+            tokio::spawn(supervise(shared.clone(), index));
+        }
+        Ok(WorkerPool { shared })
     }
 
-    /// The live worker with the fewest calls in flight; restarts one if none is alive.
-    pub async fn pick(&self) -> Result<Arc<Worker>, WorkerError> {
-        if let Some(worker) = self.least_busy() {
-            return Ok(worker);
+    /// The live worker with the fewest calls in flight, waiting up to `wait` for a
+    /// restart when none is alive.
+    pub async fn pick(&self, wait: Duration) -> Result<Arc<Worker>, PickError> {
+        let mut changes = self.shared.generation.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(worker) = self.least_busy() {
+                return Ok(worker);
+            }
+            if self.shared.crash_looped.load(Ordering::Acquire) {
+                return Err(PickError::CrashLoop);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Err(PickError::Unavailable),
+            }
         }
-        let _guard = self.respawn.lock().await;
-        if let Some(worker) = self.least_busy() {
-            return Ok(worker);
-        }
-        let fresh = Arc::new(Worker::spawn(&self.spec).await?);
-        self.restarts.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(package = %self.spec.label, pid = fresh.info().pid, "restarted dead worker");
-        self.slots[0].store(fresh.clone());
-        Ok(fresh)
     }
 
     fn least_busy(&self) -> Option<Arc<Worker>> {
-        self.slots
-            .iter()
-            .map(ArcSwap::load_full)
-            .filter(|w| w.is_alive())
-            .min_by_key(|w| w.inflight())
+        self.live().into_iter().min_by_key(|w| w.inflight())
     }
 
-    pub fn pids(&self) -> Vec<u32> {
-        self.slots
+    fn live(&self) -> Vec<Arc<Worker>> {
+        self.shared
+            .slots
             .iter()
-            .map(ArcSwap::load_full)
+            .filter_map(ArcSwapOption::load_full)
             .filter(|w| w.is_alive())
-            .map(|w| w.info().pid)
             .collect()
     }
 
-    pub fn restarts(&self) -> u64 {
-        self.restarts.load(Ordering::Relaxed)
+    pub fn pids(&self) -> Vec<u32> {
+        self.live().iter().map(|w| w.info().pid).collect()
     }
 
-    pub async fn stop(&self, grace: std::time::Duration) {
-        let workers: Vec<_> = self.slots.iter().map(ArcSwap::load_full).collect();
-        let stops = workers.iter().map(|w| w.stop(grace));
-        for stop in stops {
-            stop.await;
+    pub fn restarts(&self) -> u64 {
+        self.shared.restarts.load(Ordering::Relaxed)
+    }
+
+    pub fn crashes(&self) -> u64 {
+        self.shared.crashes.load(Ordering::Relaxed)
+    }
+
+    pub fn crash_looped(&self) -> bool {
+        self.shared.crash_looped.load(Ordering::Acquire)
+    }
+
+    /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
+    pub async fn stop(&self, grace: Duration) {
+        self.shared.stop.send_replace(true);
+        let workers: Vec<_> = self.shared.slots.iter().filter_map(ArcSwapOption::load_full).collect();
+        futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
+    }
+}
+
+/// One slot's supervisor: waits for its worker to exit (or to outgrow its memory limit),
+/// then restarts it after a backoff, until the pool stops or crash-loops.
+async fn supervise(shared: Arc<Shared>, index: usize) {
+    let mut stop = shared.stop.subscribe();
+    let mut recent: VecDeque<Instant> = VecDeque::new();
+    loop {
+        if let Some(worker) = shared.slots[index].load_full() {
+            let reason = tokio::select! {
+                reason = watch_worker(&shared, &worker) => reason,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            shared.slots[index].store(None);
+            shared.generation.send_modify(|g| *g += 1);
+            shared.crashes.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, reason = %reason, "worker died");
         }
+        let now = Instant::now();
+        recent.push_back(now);
+        while recent.front().is_some_and(|t| now.duration_since(*t) > shared.settings.crash_window) {
+            recent.pop_front();
+        }
+        if recent.len() >= shared.settings.crash_loop_threshold {
+            shared.crash_looped.store(true, Ordering::Release);
+            shared.generation.send_modify(|g| *g += 1);
+            tracing::error!(package = %shared.spec.label, crashes = recent.len(), "worker crash loop: not restarting");
+            return;
+        }
+        let delay = backoff(&shared.settings, recent.len());
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match Worker::spawn(&shared.spec).await {
+            Ok(worker) => {
+                tracing::info!(package = %shared.spec.label, pid = worker.info().pid, "worker restarted");
+                shared.slots[index].store(Some(Arc::new(worker)));
+                shared.restarts.fetch_add(1, Ordering::Relaxed);
+                shared.generation.send_modify(|g| *g += 1);
+            }
+            Err(e) => tracing::warn!(package = %shared.spec.label, error = %e, "worker restart failed"),
+        }
+    }
+}
+
+/// No delay for the first restart; then base, 2×base, 4×base... capped.
+fn backoff(settings: &PoolSettings, crashes_in_window: usize) -> Duration {
+    if crashes_in_window <= 1 {
+        return Duration::ZERO;
+    }
+    let factor = 1u32 << (crashes_in_window - 2).min(16);
+    (settings.backoff_base * factor).min(settings.backoff_max)
+}
+
+/// Resolves when the worker has exited or was killed for its memory use; says why.
+async fn watch_worker(shared: &Shared, worker: &Worker) -> String {
+    let Some(limit) = shared.settings.memory_limit_bytes else {
+        return worker.exited().await;
+    };
+    let mut ticks = tokio::time::interval(shared.settings.memory_check_interval);
+    loop {
+        tokio::select! {
+            status = worker.exited() => return status,
+            _ = ticks.tick() => {
+                let rss = rss_bytes(worker.info().pid).unwrap_or(0);
+                if rss > limit {
+                    tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, rss, limit, "worker over its memory limit: killing it");
+                    worker.kill_now();
+                    let status = worker.exited().await;
+                    return format!("memory limit exceeded ({rss} > {limit} bytes); {status}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_second_restart_and_is_capped() {
+        let s = PoolSettings::default();
+        assert_eq!(backoff(&s, 1), Duration::ZERO);
+        assert_eq!(backoff(&s, 2), Duration::from_millis(100));
+        assert_eq!(backoff(&s, 3), Duration::from_millis(200));
+        assert_eq!(backoff(&s, 5), Duration::from_millis(800));
+        assert_eq!(backoff(&s, 40), Duration::from_secs(30));
     }
 }

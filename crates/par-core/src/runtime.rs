@@ -1,28 +1,39 @@
 //! The runtime: loads sources, mounts packages, answers lookups and invocations.
+//! Unloading, replacing, draining and load jobs live in `lifecycle.rs`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwap;
 use par_pyenv::EnvManager;
 
 use crate::config::RuntimeConfig;
-use crate::error::{ErrorCode, InvokeError, LoadError, LoadPhase};
+use crate::error::{ErrorCode, InvokeError, LoadError};
 use crate::invoke::{handler_payload, ActiveCall, InvokeOutput};
+use crate::lifecycle::{Jobs, MountOptions};
 use crate::loader::Loader;
-use crate::package::{Package, PackageReport, PackageState};
+use crate::package::{Package, PackageReport};
+use crate::pool::PickError;
+use crate::reports::Reports;
 use crate::source::{self, SourceFile};
 use crate::table::{AgentInfo, AgentTable, Target};
 
 pub struct Runtime {
-    config: RuntimeConfig,
+    pub(crate) config: RuntimeConfig,
     envs: EnvManager,
     worker_script: PathBuf,
-    table: ArcSwap<AgentTable>,
+    pub(crate) table: ArcSwap<AgentTable>,
     /// Serialises mounts so two loads cannot both pass the id-clash check.
-    mount_lock: tokio::sync::Mutex<()>,
-    reports: Mutex<Vec<PackageReport>>,
+    pub(crate) mount_lock: tokio::sync::Mutex<()>,
+    pub(crate) reports: Reports,
+    /// Replaced or unloaded packages still finishing their calls.
+    pub(crate) draining: Mutex<Vec<Arc<Package>>>,
+    pub(crate) disabled: RwLock<HashSet<String>>,
+    pub(crate) jobs: Jobs,
+    pub(crate) startup_sources: Mutex<Vec<String>>,
+    pub(crate) events: Option<crate::webhook::Webhooks>,
     ready: AtomicBool,
 }
 
@@ -32,13 +43,19 @@ impl Runtime {
         create_private_dir(&config.packages_dir())?;
         let worker_script = par_worker::script::materialize(&config.worker_dir())?;
         let envs = EnvManager::new(config.uv.clone(), config.envs_dir(), config.install_timeout);
+        let events = crate::webhook::Webhooks::start(&config.webhooks);
         Ok(Arc::new(Runtime {
             config,
             envs,
             worker_script,
             table: ArcSwap::from_pointee(AgentTable::default()),
             mount_lock: tokio::sync::Mutex::new(()),
-            reports: Mutex::new(Vec::new()),
+            reports: Reports::default(),
+            draining: Mutex::new(Vec::new()),
+            disabled: RwLock::new(HashSet::new()),
+            jobs: Jobs::default(),
+            startup_sources: Mutex::new(Vec::new()),
+            events,
             ready: AtomicBool::new(false),
         }))
     }
@@ -51,16 +68,28 @@ impl Runtime {
     /// earlier source wins an id clash, whatever finished first), then marks the runtime
     /// ready. A failed package is reported and skipped; it never stops the others.
     pub async fn load_startup_sources(self: &Arc<Self>, sources: &[String]) {
+        *self.startup_sources.lock().expect("sources poisoned") = sources.to_vec();
+        let files = self.expand_all(sources);
+        self.load_files(files, MountOptions::startup()).await;
+        self.ready.store(true, Ordering::Release);
+        let mounted = self.table.load().packages().len();
+        tracing::info!(packages = mounted, "startup sources processed");
+    }
+
+    pub(crate) fn expand_all(&self, sources: &[String]) -> Vec<SourceFile> {
         let mut files = Vec::new();
         for source in sources {
             match source::expand(source) {
                 Ok(found) => files.extend(found),
-                Err(e) => self.record_failure(source, &e),
+                Err(e) => self.fail(source, &e),
             }
         }
-        let limit = Arc::new(tokio::sync::Semaphore::new(
-            self.config.load_concurrency.max(1),
-        ));
+        files
+    }
+
+    /// Prepares files concurrently (bounded) and mounts them in order.
+    pub(crate) async fn load_files(self: &Arc<Self>, files: Vec<SourceFile>, options: MountOptions) -> Vec<Result<Arc<Package>, LoadError>> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.config.load_concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, file) in files.into_iter().enumerate() {
             let (runtime, limit) = (self.clone(), limit.clone());
@@ -75,23 +104,16 @@ impl Runtime {
             prepared.extend(joined.ok());
         }
         prepared.sort_by_key(|(index, _, _)| *index);
+        let mut results = Vec::new();
         for (_, file, result) in prepared {
-            self.finish_load(&file, result).await.ok();
+            results.push(self.finish_load(&file, result, options).await);
         }
-        self.ready.store(true, Ordering::Release);
-        let mounted = self.table.load().packages().len();
-        tracing::info!(packages = mounted, "startup sources processed");
-    }
-
-    /// Loads and mounts one package file.
-    pub async fn load_file(&self, file: &SourceFile) -> Result<Arc<Package>, LoadError> {
-        let prepared = self.prepare(file).await;
-        self.finish_load(file, prepared).await
+        results
     }
 
     /// Everything up to mounting: verify, manifest, extract, environment, workers.
     async fn prepare(&self, file: &SourceFile) -> Result<Package, LoadError> {
-        self.set_report(PackageReport::loading(&file.label));
+        self.reports.loading(&file.label);
         tracing::info!(source = %file.label, "loading package");
         let loader = Loader {
             config: &self.config,
@@ -102,48 +124,39 @@ impl Runtime {
     }
 
     async fn finish_load(
-        &self,
+        self: &Arc<Self>,
         file: &SourceFile,
         prepared: Result<Package, LoadError>,
+        options: MountOptions,
     ) -> Result<Arc<Package>, LoadError> {
         let result = match prepared {
-            Ok(package) => self.mount(Arc::new(package)).await,
+            Ok(package) => self.mount(Arc::new(package), options).await,
             Err(e) => Err(e),
         };
         match &result {
-            Ok(package) => self.record_ready(&file.label, package),
-            Err(e) => self.record_failure(&file.label, e),
+            Ok(package) => {
+                self.reports.ready(&file.label, package);
+                self.emit("package.loaded", package, None);
+            }
+            Err(e) => self.fail(&file.label, e),
         }
         result
     }
 
-    async fn mount(&self, package: Arc<Package>) -> Result<Arc<Package>, LoadError> {
-        let _guard = self.mount_lock.lock().await;
-        let current = self.table.load_full();
-        if let Some(same) = identical_package(&current, &package) {
-            // The same bytes from another source (a directory holding two names for one
-            // file, say): keep the mounted one, drop the duplicate's workers.
-            tracing::info!(source = %package.source, mounted = %same.source, "duplicate package: already mounted");
-            self.stop_package(&package).await;
-            return Ok(same);
-        }
-        match current.with_package(&package) {
-            Ok(next) => {
-                let replaced = replaced_package(&current, &package);
-                self.table.store(Arc::new(next));
-                if let Some(old) = replaced {
-                    self.stop_package(&old).await;
-                }
-                Ok(package)
-            }
-            Err(reason) => {
-                self.stop_package(&package).await;
-                Err(LoadError::new(LoadPhase::Mount, &package.source, reason))
-            }
+    pub(crate) fn fail(&self, source: &str, error: &LoadError) {
+        self.reports.failed(source, error);
+        if let Some(events) = &self.events {
+            events.send(crate::webhook::Event::failed(source, error));
         }
     }
 
-    async fn stop_package(&self, package: &Package) {
+    pub(crate) fn emit(&self, kind: &'static str, package: &Package, detail: Option<String>) {
+        if let Some(events) = &self.events {
+            events.send(crate::webhook::Event::for_package(kind, package, detail));
+        }
+    }
+
+    pub(crate) async fn stop_package(&self, package: &Package) {
         if let Some(pool) = &package.pool {
             pool.stop(self.config.worker_stop_grace).await;
         }
@@ -153,60 +166,51 @@ impl Runtime {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// A public agent, by `id` or `id@version`.
+    /// A public agent, by `id` or `id@version`; disabled agents answer `disabled`.
     pub fn resolve(&self, id: &str) -> Result<Target, InvokeError> {
-        self.table
+        let target = self
+            .table
             .load()
             .lookup(id)
             .filter(|r| r.public)
             .cloned()
-            .ok_or_else(|| InvokeError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'")))
+            .ok_or_else(|| InvokeError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'")))?;
+        if self.disabled.read().expect("disabled poisoned").contains(&target.id) {
+            return Err(InvokeError::new(ErrorCode::Disabled, format!("agent '{}' is disabled", target.id)));
+        }
+        Ok(target)
     }
 
-    /// Starts a call on `target` with the raw request body.
-    pub async fn start_call(
-        &self,
-        target: &Target,
-        body: &[u8],
-        request_id: &str,
-    ) -> Result<ActiveCall, InvokeError> {
-        let pool = target.package.pool.as_ref().ok_or_else(|| {
-            InvokeError::new(
-                ErrorCode::NotInvocable,
-                format!("package '{}' has no entrypoint", target.package.name()),
-            )
-        })?;
-        let payload = handler_payload(body, target.sub_agent.as_deref())?;
-        let worker = pool.pick().await.map_err(|e| {
-            tracing::error!(package = %target.package.name(), error = %e, "no worker available");
-            InvokeError::new(
-                ErrorCode::WorkerCrashed,
-                "the agent's worker could not be started",
-            )
-        })?;
-        let rid = serde_json::to_string(request_id).expect("a string serialises");
-        let parts: [&[u8]; 4] = [b"{\"rid\":", rid.as_bytes(), b",\"p\":", &payload];
-        let call = worker
-            .call(&[parts[0], parts[1], parts[2], parts[3], b"}"])
-            .await
-            .map_err(|_| {
-                InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
+    /// Admits and starts a call on agent `id` with the raw request body.
+    ///
+    /// A version being replaced stops admitting calls before it drains; a call that
+    /// resolved it just before the switch is sent to the new version instead of failing.
+    pub async fn start_call(&self, id: &str, body: &[u8], request_id: &str) -> Result<ActiveCall, InvokeError> {
+        for _ in 0..3 {
+            let target = self.resolve(id)?;
+            let pool = target.package.pool.as_ref().ok_or_else(|| {
+                InvokeError::new(ErrorCode::NotInvocable, format!("package '{}' has no entrypoint", target.package.name()))
             })?;
-        Ok(ActiveCall::new(call, self.config.call_timeout))
+            let payload = handler_payload(body, target.sub_agent.as_deref())?;
+            let permit = target.package.gate.enter(self.config.call_timeout).await?;
+            if target.package.is_retired() {
+                continue;
+            }
+            let wait = self.config.worker_startup_timeout.min(self.config.call_timeout);
+            let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
+            let rid = serde_json::to_string(request_id).expect("a string serialises");
+            let call = worker
+                .call(&[b"{\"rid\":", rid.as_bytes(), b",\"p\":", &payload, b"}"])
+                .await
+                .map_err(|_| InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"))?;
+            return Ok(ActiveCall::new(call, self.config.call_timeout, permit));
+        }
+        Err(InvokeError::new(ErrorCode::Overloaded, "the agent is being replaced; retry"))
     }
 
     /// Calls an agent and waits for its whole result.
-    pub async fn invoke(
-        &self,
-        id: &str,
-        body: &[u8],
-        request_id: &str,
-    ) -> Result<InvokeOutput, InvokeError> {
-        let target = self.resolve(id)?;
-        self.start_call(&target, body, request_id)
-            .await?
-            .collect()
-            .await
+    pub async fn invoke(&self, id: &str, body: &[u8], request_id: &str) -> Result<InvokeOutput, InvokeError> {
+        self.start_call(id, body, request_id).await?.collect().await
     }
 
     pub fn agents(&self) -> Vec<AgentInfo> {
@@ -219,72 +223,31 @@ impl Runtime {
 
     /// One report per source file, failures included, with live worker facts.
     pub fn reports(&self) -> Vec<PackageReport> {
-        let table = self.table.load();
-        let packages = table.packages();
-        let mut reports = self.reports.lock().expect("reports poisoned").clone();
-        for report in reports.iter_mut() {
-            if let Some(p) = packages
-                .iter()
-                .find(|p| Some(&p.sha256) == report.sha256.as_ref())
-            {
-                report.workers = p.worker_pids();
-                report.restarts = p.pool.as_ref().map_or(0, |pool| pool.restarts());
-            }
-        }
-        reports
+        let mut live = self.table.load().packages();
+        live.extend(self.draining.lock().expect("draining poisoned").iter().cloned());
+        self.reports.snapshot(&live)
     }
 
-    /// Stops every worker of every mounted package.
+    /// Stops every worker of every package, mounted or draining, and flushes events.
     pub async fn shutdown(&self) {
-        let packages = self.table.load().packages();
-        for package in packages {
-            self.stop_package(&package).await;
+        let mut packages = self.table.load().packages();
+        packages.extend(self.draining.lock().expect("draining poisoned").drain(..));
+        let stops = packages.iter().map(|p| self.stop_package(p));
+        futures_util::future::join_all(stops).await;
+        if let Some(events) = &self.events {
+            events.close(std::time::Duration::from_secs(5)).await;
         }
-    }
-
-    fn set_report(&self, report: PackageReport) {
-        let mut reports = self.reports.lock().expect("reports poisoned");
-        match reports.iter_mut().find(|r| r.source == report.source) {
-            Some(slot) => *slot = report,
-            None => reports.push(report),
-        }
-    }
-
-    fn record_ready(&self, source: &str, package: &Package) {
-        tracing::info!(
-            package = %package.name(), version = %package.version(), sha256 = %package.sha256,
-            "package ready"
-        );
-        let mut report = PackageReport::loading(source);
-        report.state = PackageState::Ready;
-        report.name = Some(package.name().to_string());
-        report.version = Some(package.version().to_string());
-        report.sha256 = Some(package.sha256.clone());
-        report.environment = Some(package.env_key.clone());
-        report.workers = package.worker_pids();
-        self.set_report(report);
-    }
-
-    fn record_failure(&self, source: &str, error: &LoadError) {
-        tracing::error!(source, phase = ?error.phase, error = %error.reason, "package failed to load");
-        let mut report = PackageReport::loading(source);
-        report.state = PackageState::Failed;
-        report.failed_phase = Some(error.phase);
-        report.error = Some(error.reason.clone());
-        self.set_report(report);
     }
 }
 
-/// The mounted package with exactly these bytes, if any.
-fn identical_package(table: &AgentTable, package: &Package) -> Option<Arc<Package>> {
-    let existing = table.lookup(&format!("{}@{}", package.name(), package.version()))?;
-    (existing.package.sha256 == package.sha256).then(|| existing.package.clone())
-}
-
-/// The package a new one replaces: same name and version, different bytes.
-fn replaced_package(table: &AgentTable, package: &Package) -> Option<Arc<Package>> {
-    let existing = table.lookup(&format!("{}@{}", package.name(), package.version()))?;
-    (existing.package.sha256 != package.sha256).then(|| existing.package.clone())
+fn pick_error(error: PickError, target: &Target) -> InvokeError {
+    match error {
+        PickError::CrashLoop => InvokeError::new(
+            ErrorCode::WorkerCrashed,
+            format!("package '{}' is in a crash loop", target.package.name()),
+        ),
+        PickError::Unavailable => InvokeError::new(ErrorCode::Starting, "the agent's worker is restarting"),
+    }
 }
 
 /// Extracted packages hold `.env` files with secrets: only the runtime's user may look.

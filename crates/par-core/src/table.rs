@@ -67,6 +67,16 @@ impl AgentTable {
         Ok(next)
     }
 
+    /// A new table without any route to `package`.
+    pub fn without_package(&self, package: &Arc<Package>) -> AgentTable {
+        let mut next = self.clone();
+        for versions in next.agents.values_mut() {
+            versions.retain(|r| !Arc::ptr_eq(&r.package, package));
+        }
+        next.agents.retain(|_, versions| !versions.is_empty());
+        next
+    }
+
     fn check_clash(&self, route: &Route) -> Result<(), String> {
         let Some(existing) = self.agents.get(&route.id).and_then(|v| v.first()) else {
             return Ok(());

@@ -20,7 +20,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AgentError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::WorkerCrashed => StatusCode::BAD_GATEWAY,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining => {
+        ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining | ErrorCode::Disabled => {
             StatusCode::SERVICE_UNAVAILABLE
         }
     }

@@ -6,6 +6,7 @@ mod request_id;
 mod routes;
 mod server;
 mod state;
+mod upload;
 
 pub use error::{status_of, ApiError};
 pub use server::{app, serve};

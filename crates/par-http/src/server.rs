@@ -5,14 +5,15 @@ use std::future::Future;
 use axum::extract::Request;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
-use crate::routes::{agents, invoke, runtime};
+use crate::routes::{agents, invoke, management, runtime};
 use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -20,7 +21,17 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/runtime/health", get(runtime::health))
         .route("/runtime/ready", get(runtime::ready))
-        .route("/runtime/packages", get(runtime::packages))
+        .route(
+            "/runtime/packages",
+            get(runtime::packages).post(management::load).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/runtime/packages/{name}", delete(management::unload))
+        .route("/runtime/packages/{name}/{version}", delete(management::unload))
+        .route("/runtime/loads/{id}", get(management::load_status))
+        .route("/runtime/reload", post(management::reload))
+        .route("/runtime/shutdown", post(management::shutdown))
+        .route("/runtime/agents/{id}/enable", post(management::enable))
+        .route("/runtime/agents/{id}/disable", post(management::disable))
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get))
         .route("/agents/{id}/invoke", post(invoke::invoke))

@@ -7,12 +7,15 @@ use par_core::Runtime;
 pub struct HttpLimits {
     /// Largest invoke body (the contract's default is 10 MiB).
     pub max_body_bytes: usize,
+    /// Largest package uploaded through `POST /runtime/packages`.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_body_bytes: 10 * 1024 * 1024,
+            max_upload_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -23,6 +26,7 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub limits: HttpLimits,
     draining: Arc<AtomicBool>,
+    shutdown: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -31,6 +35,7 @@ impl AppState {
             runtime,
             limits,
             draining: Arc::new(AtomicBool::new(false)),
+            shutdown: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -41,5 +46,15 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Asks the process to shut down as if it got SIGTERM (`POST /runtime/shutdown`).
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    /// Resolves once a shutdown was requested through the API.
+    pub async fn shutdown_requested(&self) {
+        self.shutdown.notified().await;
     }
 }

@@ -153,17 +153,36 @@ impl Worker {
         Ok(call)
     }
 
-    /// Asks the worker to exit, then kills it if it has not exited within `grace`.
+    /// Stops the worker politely, then firmly: a SHUTDOWN frame, then SIGTERM after half
+    /// of `grace`, then SIGKILL after the other half. Always reaps the process.
     pub async fn stop(&self, grace: Duration) {
         let _ = self
             .shared
             .outbox
             .try_send(protocol::encode(to_worker::SHUTDOWN, 0, &[]));
-        if tokio::time::timeout(grace, self.exited()).await.is_err() {
-            if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
-                let _ = kill.send(());
-            }
-            self.exited().await;
+        if tokio::time::timeout(grace / 2, self.exited()).await.is_ok() {
+            return;
+        }
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(grace / 2, self.exited()).await.is_ok() {
+            return;
+        }
+        self.kill_now();
+        self.exited().await;
+    }
+
+    /// SIGKILL, at once (a memory limit exceeded, or the grace period over).
+    pub fn kill_now(&self) {
+        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
+            let _ = kill.send(());
+        }
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let exited = self.exit.borrow().is_some();
+        if !exited {
+            let pid = nix::unistd::Pid::from_raw(self.info.pid as i32);
+            let _ = nix::sys::signal::kill(pid, signal);
         }
     }
 

@@ -44,15 +44,13 @@ async fn run(
             rid,
         ));
     }
-    let target = state
-        .runtime
-        .resolve(id)
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
+    // Resolve before reading the body: an unknown agent is 404 whatever was sent.
+    state.runtime.resolve(id).map_err(|e| ApiError::from_invoke(e, rid))?;
     let wants_stream = accepts_event_stream(request.headers());
     let body = read_body(request, state.limits.max_body_bytes, rid).await?;
     let call = state
         .runtime
-        .start_call(&target, &body, rid)
+        .start_call(id, &body, rid)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     if wants_stream {

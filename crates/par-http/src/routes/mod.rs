@@ -1,3 +1,4 @@
 pub mod agents;
 pub mod invoke;
+pub mod management;
 pub mod runtime;
