@@ -65,7 +65,13 @@ pub fn resolve(
     runtime.host_env = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_runtime_limits(&mut runtime, &args, &file, &mut errors);
     let http = HttpLimits {
-        max_upload_bytes: positive(args.max_upload_bytes.or(file.max_upload_bytes), 512 * 1024 * 1024, "--max-upload-bytes", env::MAX_UPLOAD, &mut errors),
+        max_upload_bytes: positive(
+            args.max_upload_bytes.or(file.max_upload_bytes),
+            512 * 1024 * 1024,
+            "--max-upload-bytes",
+            env::MAX_UPLOAD,
+            &mut errors,
+        ),
         max_body_bytes: positive(
             args.max_body_bytes.or(file.max_body_bytes),
             10 * 1024 * 1024,
@@ -101,12 +107,44 @@ fn apply_runtime_limits(
     f: &ServeArgs,
     errors: &mut Vec<String>,
 ) {
-    rt.pool.workers = positive(a.workers.or(f.workers), 1, "--workers", env::WORKERS, errors);
-    rt.pool.crash_loop_threshold = positive(a.crash_loop_threshold.or(f.crash_loop_threshold), 5, "--crash-loop-threshold", env::CRASH_LOOP, errors);
-    rt.pool.memory_limit_bytes = a.worker_memory_limit.or(f.worker_memory_limit).map(|v| positive(Some(v), 1, "--worker-memory-limit", env::WORKER_MEMORY, errors));
-    rt.max_concurrent_calls = positive(a.max_concurrent_calls.or(f.max_concurrent_calls), 1000, "--max-concurrent-calls", env::MAX_CONCURRENT, errors);
+    rt.pool.workers = positive(
+        a.workers.or(f.workers),
+        1,
+        "--workers",
+        env::WORKERS,
+        errors,
+    );
+    rt.pool.crash_loop_threshold = positive(
+        a.crash_loop_threshold.or(f.crash_loop_threshold),
+        5,
+        "--crash-loop-threshold",
+        env::CRASH_LOOP,
+        errors,
+    );
+    rt.pool.memory_limit_bytes = a.worker_memory_limit.or(f.worker_memory_limit).map(|v| {
+        positive(
+            Some(v),
+            1,
+            "--worker-memory-limit",
+            env::WORKER_MEMORY,
+            errors,
+        )
+    });
+    rt.max_concurrent_calls = positive(
+        a.max_concurrent_calls.or(f.max_concurrent_calls),
+        1000,
+        "--max-concurrent-calls",
+        env::MAX_CONCURRENT,
+        errors,
+    );
     rt.max_queued_calls = a.max_queued_calls.or(f.max_queued_calls).unwrap_or(1000);
-    rt.drain_timeout = seconds(a.drain_timeout.or(f.drain_timeout), 30.0, "--drain-timeout", env::DRAIN_TIMEOUT, errors);
+    rt.drain_timeout = seconds(
+        a.drain_timeout.or(f.drain_timeout),
+        30.0,
+        "--drain-timeout",
+        env::DRAIN_TIMEOUT,
+        errors,
+    );
     apply_webhooks(rt, a, f, errors);
     rt.worker_threads = positive(
         a.worker_threads.or(f.worker_threads),
@@ -182,12 +220,23 @@ fn apply_runtime_limits(
 }
 
 fn apply_webhooks(rt: &mut RuntimeConfig, a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) {
-    let urls = a.webhook_urls.clone().or(f.webhook_urls.clone()).unwrap_or_default();
-    rt.webhooks.urls = urls.into_iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+    let urls = a
+        .webhook_urls
+        .clone()
+        .or(f.webhook_urls.clone())
+        .unwrap_or_default();
+    rt.webhooks.urls = urls
+        .into_iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
     rt.webhooks.secret = a.webhook_secret.clone().or(f.webhook_secret.clone());
     for url in &rt.webhooks.urls {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            errors.push(format!("--webhook-urls / {}: '{url}' is not an http(s) URL", env::WEBHOOK_URLS));
+            errors.push(format!(
+                "--webhook-urls / {}: '{url}' is not an http(s) URL",
+                env::WEBHOOK_URLS
+            ));
         }
     }
 }

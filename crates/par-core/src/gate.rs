@@ -101,7 +101,10 @@ impl CallGate {
 }
 
 fn overloaded() -> InvokeError {
-    InvokeError::new(ErrorCode::Overloaded, "too many calls in flight for this agent; retry later")
+    InvokeError::new(
+        ErrorCode::Overloaded,
+        "too many calls in flight for this agent; retry later",
+    )
 }
 
 #[cfg(test)]
@@ -113,7 +116,9 @@ mod tests {
         let gate = CallGate::new(1, 1);
         let first = gate.enter(Duration::from_secs(5)).await.unwrap();
         let queued = tokio::spawn({
-            let gate = CallGate { shared: gate.shared.clone() };
+            let gate = CallGate {
+                shared: gate.shared.clone(),
+            };
             async move { gate.enter(Duration::from_secs(5)).await.map(|_| ()) }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;

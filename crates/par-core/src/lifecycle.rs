@@ -25,14 +25,21 @@ pub struct MountOptions {
 impl MountOptions {
     /// Startup: every version given is kept mounted; the newest is active.
     pub fn startup() -> Self {
-        MountOptions { replace: false, force: false }
+        MountOptions {
+            replace: false,
+            force: false,
+        }
     }
 }
 
 impl Runtime {
     /// Mounts a prepared package; its workers are already running and ready, so the
     /// switch is one atomic table swap, after which replaced versions drain.
-    pub(crate) async fn mount(self: &Arc<Self>, package: Arc<Package>, options: MountOptions) -> Result<Arc<Package>, LoadError> {
+    pub(crate) async fn mount(
+        self: &Arc<Self>,
+        package: Arc<Package>,
+        options: MountOptions,
+    ) -> Result<Arc<Package>, LoadError> {
         let _guard = self.mount_lock.lock().await;
         let current = self.table.load_full();
         if let Some(same) = identical_package(&current, &package) {
@@ -54,10 +61,16 @@ impl Runtime {
             }
         };
         let retired = retired_by(&current, &package, options);
-        let next = retired.iter().fold(next, |table, old| table.without_package(old));
+        let next = retired
+            .iter()
+            .fold(next, |table, old| table.without_package(old));
         self.table.store(Arc::new(next));
         for old in retired {
-            self.emit("package.replaced", &old, Some(package.version().to_string()));
+            self.emit(
+                "package.replaced",
+                &old,
+                Some(package.version().to_string()),
+            );
             self.retire(old);
         }
         Ok(package)
@@ -67,7 +80,10 @@ impl Runtime {
     fn retire(self: &Arc<Self>, package: Arc<Package>) {
         package.mark_retired();
         self.reports.draining(&package.sha256);
-        self.draining.lock().expect("draining poisoned").push(package.clone());
+        self.draining
+            .lock()
+            .expect("draining poisoned")
+            .push(package.clone());
         let runtime = self.clone();
         tokio::spawn(async move {
             let idle = package.gate.drained(runtime.config.drain_timeout).await;
@@ -75,8 +91,18 @@ impl Runtime {
                 tracing::warn!(package = %package.name(), version = %package.version(), "drain timeout: stopping with calls in flight");
             }
             runtime.stop_package(&package).await;
-            runtime.draining.lock().expect("draining poisoned").retain(|p| !Arc::ptr_eq(p, &package));
-            if runtime.table.load().packages().iter().all(|p| p.sha256 != package.sha256) {
+            runtime
+                .draining
+                .lock()
+                .expect("draining poisoned")
+                .retain(|p| !Arc::ptr_eq(p, &package));
+            if runtime
+                .table
+                .load()
+                .packages()
+                .iter()
+                .all(|p| p.sha256 != package.sha256)
+            {
                 runtime.reports.remove(&package.sha256);
             }
             tracing::info!(package = %package.name(), version = %package.version(), "package stopped");
@@ -86,7 +112,11 @@ impl Runtime {
 
     /// Unloads every mounted version of `name`, or just `version`. Returns what was
     /// unloaded (empty when nothing matched).
-    pub async fn unload(self: &Arc<Self>, name: &str, version: Option<&str>) -> Vec<(String, String)> {
+    pub async fn unload(
+        self: &Arc<Self>,
+        name: &str,
+        version: Option<&str>,
+    ) -> Vec<(String, String)> {
         let _guard = self.mount_lock.lock().await;
         let current = self.table.load_full();
         let victims: Vec<Arc<Package>> = current
@@ -94,9 +124,14 @@ impl Runtime {
             .into_iter()
             .filter(|p| p.name() == name && version.is_none_or(|v| p.version() == v))
             .collect();
-        let next = victims.iter().fold((*current).clone(), |table, p| table.without_package(p));
+        let next = victims
+            .iter()
+            .fold((*current).clone(), |table, p| table.without_package(p));
         self.table.store(Arc::new(next));
-        let unloaded = victims.iter().map(|p| (p.name().to_string(), p.version().to_string())).collect();
+        let unloaded = victims
+            .iter()
+            .map(|p| (p.name().to_string(), p.version().to_string()))
+            .collect();
         for package in victims {
             self.retire(package);
         }
@@ -133,7 +168,10 @@ impl Runtime {
         (id, false)
     }
 
-    async fn run_load(self: &Arc<Self>, request: &LoadRequest) -> Result<Vec<PackageReport>, String> {
+    async fn run_load(
+        self: &Arc<Self>,
+        request: &LoadRequest,
+    ) -> Result<Vec<PackageReport>, String> {
         let source = match &request.expected_sha256 {
             Some(sha) => format!("{}#sha256={sha}", request.source),
             None => request.source.clone(),
@@ -143,7 +181,10 @@ impl Runtime {
             e.reason
         })?;
         let labels: Vec<String> = files.iter().map(|f| f.label.clone()).collect();
-        let options = MountOptions { replace: request.replace, force: request.force };
+        let options = MountOptions {
+            replace: request.replace,
+            force: request.force,
+        };
         let results = self.load_files(files, options).await;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             return Err(e.reason.clone());
@@ -158,9 +199,17 @@ impl Runtime {
     /// Re-reads the startup sources: new or changed files load (replacing their older
     /// bytes), files gone from them unload.
     pub async fn reload(self: &Arc<Self>) {
-        let sources = self.startup_sources.lock().expect("sources poisoned").clone();
+        let sources = self
+            .startup_sources
+            .lock()
+            .expect("sources poisoned")
+            .clone();
         let files = self.expand_all(&sources);
-        let changed: Vec<SourceFile> = files.iter().filter(|f| self.is_changed(f)).cloned().collect();
+        let changed: Vec<SourceFile> = files
+            .iter()
+            .filter(|f| self.is_changed(f))
+            .cloned()
+            .collect();
         let labels: Vec<&str> = files.iter().map(|f| f.label.as_str()).collect();
         let gone: Vec<PackageReport> = self
             .reports()
@@ -169,7 +218,14 @@ impl Runtime {
             .filter(|r| sources.iter().any(|s| r.source.starts_with(s.as_str())))
             .collect();
         tracing::info!(changed = changed.len(), gone = gone.len(), "reload");
-        self.load_files(changed, MountOptions { replace: true, force: true }).await;
+        self.load_files(
+            changed,
+            MountOptions {
+                replace: true,
+                force: true,
+            },
+        )
+        .await;
         for report in gone {
             if let (Some(name), Some(version)) = (&report.name, &report.version) {
                 self.unload(name, Some(version)).await;
@@ -178,8 +234,12 @@ impl Runtime {
     }
 
     fn is_changed(&self, file: &SourceFile) -> bool {
-        let Some(report) = self.reports.find(&file.label) else { return true };
-        let Ok(sha) = par_archive::sha256_file(&file.path) else { return true };
+        let Some(report) = self.reports.find(&file.label) else {
+            return true;
+        };
+        let Ok(sha) = par_archive::sha256_file(&file.path) else {
+            return true;
+        };
         report.sha256.as_deref() != Some(sha.as_str())
     }
 }
@@ -195,7 +255,10 @@ pub struct LoadRequest {
 
 impl LoadRequest {
     fn key(&self) -> String {
-        format!("{}#{:?}#{}#{}", self.source, self.expected_sha256, self.replace, self.force)
+        format!(
+            "{}#{:?}#{}#{}",
+            self.source, self.expected_sha256, self.replace, self.force
+        )
     }
 }
 
@@ -234,14 +297,25 @@ const KEPT_JOBS: usize = 1000;
 
 impl Jobs {
     fn running(&self, key: &str) -> Option<u64> {
-        self.inner.lock().expect("jobs poisoned").running.get(key).copied()
+        self.inner
+            .lock()
+            .expect("jobs poisoned")
+            .running
+            .get(key)
+            .copied()
     }
 
     fn start(&self, key: &str, source: &str) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut inner = self.inner.lock().expect("jobs poisoned");
         inner.running.insert(key.to_string(), id);
-        let job = LoadJob { load_id: id, source: source.to_string(), state: JobState::Loading, packages: vec![], error: None };
+        let job = LoadJob {
+            load_id: id,
+            source: source.to_string(),
+            state: JobState::Loading,
+            packages: vec![],
+            error: None,
+        };
         inner.jobs.insert(id, job);
         if inner.jobs.len() > KEPT_JOBS {
             let oldest = *inner.jobs.keys().min().expect("not empty");
@@ -268,7 +342,12 @@ impl Jobs {
     }
 
     fn get(&self, id: u64) -> Option<LoadJob> {
-        self.inner.lock().expect("jobs poisoned").jobs.get(&id).cloned()
+        self.inner
+            .lock()
+            .expect("jobs poisoned")
+            .jobs
+            .get(&id)
+            .cloned()
     }
 }
 
@@ -279,11 +358,17 @@ fn identical_package(table: &AgentTable, package: &Package) -> Option<Arc<Packag
 }
 
 /// A replacing load may not lower the active version unless forced.
-fn check_downgrade(table: &AgentTable, package: &Package, options: MountOptions) -> Result<(), String> {
+fn check_downgrade(
+    table: &AgentTable,
+    package: &Package,
+    options: MountOptions,
+) -> Result<(), String> {
     if !options.replace || options.force {
         return Ok(());
     }
-    let Some(active) = table.lookup(package.name()) else { return Ok(()) };
+    let Some(active) = table.lookup(package.name()) else {
+        return Ok(());
+    };
     if active.package.name() != package.name() {
         return Ok(());
     }
@@ -300,7 +385,11 @@ fn check_downgrade(table: &AgentTable, package: &Package, options: MountOptions)
 
 /// Versions the new package takes over from: all others when replacing, else only a
 /// different build of the very same version.
-fn retired_by(table: &AgentTable, package: &Arc<Package>, options: MountOptions) -> Vec<Arc<Package>> {
+fn retired_by(
+    table: &AgentTable,
+    package: &Arc<Package>,
+    options: MountOptions,
+) -> Vec<Arc<Package>> {
     table
         .packages()
         .into_iter()

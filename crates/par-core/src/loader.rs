@@ -44,7 +44,10 @@ impl Loader<'_> {
             source: label.to_string(),
             env_key,
             pool,
-            gate: CallGate::new(self.config.max_concurrent_calls, self.config.max_queued_calls),
+            gate: CallGate::new(
+                self.config.max_concurrent_calls,
+                self.config.max_queued_calls,
+            ),
             retired: Default::default(),
         })
     }

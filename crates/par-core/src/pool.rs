@@ -68,7 +68,10 @@ struct Shared {
 
 impl WorkerPool {
     /// Starts every worker; fails if any cannot start (the package then fails to load).
-    pub async fn start(spec: WorkerSpec, settings: PoolSettings) -> Result<WorkerPool, WorkerError> {
+    pub async fn start(
+        spec: WorkerSpec,
+        settings: PoolSettings,
+    ) -> Result<WorkerPool, WorkerError> {
         let mut slots = Vec::new();
         for _ in 0..settings.workers.max(1) {
             slots.push(ArcSwapOption::from_pointee(Worker::spawn(&spec).await?));
@@ -140,7 +143,12 @@ impl WorkerPool {
     /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
     pub async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
-        let workers: Vec<_> = self.shared.slots.iter().filter_map(ArcSwapOption::load_full).collect();
+        let workers: Vec<_> = self
+            .shared
+            .slots
+            .iter()
+            .filter_map(ArcSwapOption::load_full)
+            .collect();
         futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
     }
 }
@@ -163,7 +171,10 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
         }
         let now = Instant::now();
         recent.push_back(now);
-        while recent.front().is_some_and(|t| now.duration_since(*t) > shared.settings.crash_window) {
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > shared.settings.crash_window)
+        {
             recent.pop_front();
         }
         if recent.len() >= shared.settings.crash_loop_threshold {
@@ -184,7 +195,9 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
                 shared.generation.send_modify(|g| *g += 1);
             }
-            Err(e) => tracing::warn!(package = %shared.spec.label, error = %e, "worker restart failed"),
+            Err(e) => {
+                tracing::warn!(package = %shared.spec.label, error = %e, "worker restart failed")
+            }
         }
     }
 }

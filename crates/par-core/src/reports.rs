@@ -50,7 +50,10 @@ impl Reports {
     /// Marks every report of these bytes as draining.
     pub fn draining(&self, sha256: &str) {
         let mut entries = self.entries.lock().expect("reports poisoned");
-        for r in entries.iter_mut().filter(|r| r.sha256.as_deref() == Some(sha256)) {
+        for r in entries
+            .iter_mut()
+            .filter(|r| r.sha256.as_deref() == Some(sha256))
+        {
             r.state = PackageState::Draining;
         }
     }
@@ -70,7 +73,10 @@ impl Reports {
     pub fn snapshot(&self, live: &[std::sync::Arc<Package>]) -> Vec<PackageReport> {
         let mut reports = self.entries.lock().expect("reports poisoned").clone();
         for report in reports.iter_mut() {
-            let Some(p) = live.iter().find(|p| Some(&p.sha256) == report.sha256.as_ref()) else {
+            let Some(p) = live
+                .iter()
+                .find(|p| Some(&p.sha256) == report.sha256.as_ref())
+            else {
                 continue;
             };
             report.workers = p.worker_pids();

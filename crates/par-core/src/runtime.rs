@@ -88,8 +88,14 @@ impl Runtime {
     }
 
     /// Prepares files concurrently (bounded) and mounts them in order.
-    pub(crate) async fn load_files(self: &Arc<Self>, files: Vec<SourceFile>, options: MountOptions) -> Vec<Result<Arc<Package>, LoadError>> {
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.config.load_concurrency.max(1)));
+    pub(crate) async fn load_files(
+        self: &Arc<Self>,
+        files: Vec<SourceFile>,
+        options: MountOptions,
+    ) -> Vec<Result<Arc<Package>, LoadError>> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.config.load_concurrency.max(1),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, file) in files.into_iter().enumerate() {
             let (runtime, limit) = (self.clone(), limit.clone());
@@ -174,9 +180,19 @@ impl Runtime {
             .lookup(id)
             .filter(|r| r.public)
             .cloned()
-            .ok_or_else(|| InvokeError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'")))?;
-        if self.disabled.read().expect("disabled poisoned").contains(&target.id) {
-            return Err(InvokeError::new(ErrorCode::Disabled, format!("agent '{}' is disabled", target.id)));
+            .ok_or_else(|| {
+                InvokeError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'"))
+            })?;
+        if self
+            .disabled
+            .read()
+            .expect("disabled poisoned")
+            .contains(&target.id)
+        {
+            return Err(InvokeError::new(
+                ErrorCode::Disabled,
+                format!("agent '{}' is disabled", target.id),
+            ));
         }
         Ok(target)
     }
@@ -185,31 +201,52 @@ impl Runtime {
     ///
     /// A version being replaced stops admitting calls before it drains; a call that
     /// resolved it just before the switch is sent to the new version instead of failing.
-    pub async fn start_call(&self, id: &str, body: &[u8], request_id: &str) -> Result<ActiveCall, InvokeError> {
+    pub async fn start_call(
+        &self,
+        id: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<ActiveCall, InvokeError> {
         for _ in 0..3 {
             let target = self.resolve(id)?;
             let pool = target.package.pool.as_ref().ok_or_else(|| {
-                InvokeError::new(ErrorCode::NotInvocable, format!("package '{}' has no entrypoint", target.package.name()))
+                InvokeError::new(
+                    ErrorCode::NotInvocable,
+                    format!("package '{}' has no entrypoint", target.package.name()),
+                )
             })?;
             let payload = handler_payload(body, target.sub_agent.as_deref())?;
             let permit = target.package.gate.enter(self.config.call_timeout).await?;
             if target.package.is_retired() {
                 continue;
             }
-            let wait = self.config.worker_startup_timeout.min(self.config.call_timeout);
+            let wait = self
+                .config
+                .worker_startup_timeout
+                .min(self.config.call_timeout);
             let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
             let rid = serde_json::to_string(request_id).expect("a string serialises");
             let call = worker
                 .call(&[b"{\"rid\":", rid.as_bytes(), b",\"p\":", &payload, b"}"])
                 .await
-                .map_err(|_| InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"))?;
+                .map_err(|_| {
+                    InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
+                })?;
             return Ok(ActiveCall::new(call, self.config.call_timeout, permit));
         }
-        Err(InvokeError::new(ErrorCode::Overloaded, "the agent is being replaced; retry"))
+        Err(InvokeError::new(
+            ErrorCode::Overloaded,
+            "the agent is being replaced; retry",
+        ))
     }
 
     /// Calls an agent and waits for its whole result.
-    pub async fn invoke(&self, id: &str, body: &[u8], request_id: &str) -> Result<InvokeOutput, InvokeError> {
+    pub async fn invoke(
+        &self,
+        id: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<InvokeOutput, InvokeError> {
         self.start_call(id, body, request_id).await?.collect().await
     }
 
@@ -224,7 +261,13 @@ impl Runtime {
     /// One report per source file, failures included, with live worker facts.
     pub fn reports(&self) -> Vec<PackageReport> {
         let mut live = self.table.load().packages();
-        live.extend(self.draining.lock().expect("draining poisoned").iter().cloned());
+        live.extend(
+            self.draining
+                .lock()
+                .expect("draining poisoned")
+                .iter()
+                .cloned(),
+        );
         self.reports.snapshot(&live)
     }
 
@@ -246,7 +289,9 @@ fn pick_error(error: PickError, target: &Target) -> InvokeError {
             ErrorCode::WorkerCrashed,
             format!("package '{}' is in a crash loop", target.package.name()),
         ),
-        PickError::Unavailable => InvokeError::new(ErrorCode::Starting, "the agent's worker is restarting"),
+        PickError::Unavailable => {
+            InvokeError::new(ErrorCode::Starting, "the agent's worker is restarting")
+        }
     }
 }
 

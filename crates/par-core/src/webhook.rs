@@ -73,7 +73,10 @@ impl Event {
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 pub struct Webhooks {
@@ -130,16 +133,30 @@ async fn deliver_all(config: WebhookConfig, mut rx: mpsc::Receiver<Event>) {
 }
 
 /// Posts one body to one URL, retrying failures with doubling delays.
-async fn deliver(client: &reqwest::Client, url: &str, body: &[u8], signature: Option<&str>, attempts: u32) {
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    attempts: u32,
+) {
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=attempts.max(1) {
-        let mut request = client.post(url).header("content-type", "application/json").body(body.to_vec());
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
         if let Some(sig) = signature {
             request = request.header("x-par-signature", sig);
         }
         match request.send().await {
             Ok(r) if r.status().is_success() => return,
-            Ok(r) => tracing::warn!(url, attempt, status = r.status().as_u16(), "webhook refused"),
+            Ok(r) => tracing::warn!(
+                url,
+                attempt,
+                status = r.status().as_u16(),
+                "webhook refused"
+            ),
             Err(e) => tracing::warn!(url, attempt, error = %e, "webhook delivery failed"),
         }
         tokio::time::sleep(delay).await;
@@ -150,7 +167,8 @@ async fn deliver(client: &reqwest::Client, url: &str, body: &[u8], signature: Op
 
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -161,6 +179,9 @@ mod tests {
     fn signature_matches_a_known_vector() {
         // RFC 4231 test case 2.
         let sig = super::sign("Jefe", b"what do ya want for nothing?");
-        assert_eq!(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

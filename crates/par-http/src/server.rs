@@ -2,10 +2,10 @@
 
 use std::future::Future;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use par_core::ErrorCode;
@@ -23,10 +23,15 @@ pub fn app(state: AppState) -> Router {
         .route("/runtime/ready", get(runtime::ready))
         .route(
             "/runtime/packages",
-            get(runtime::packages).post(management::load).layer(DefaultBodyLimit::disable()),
+            get(runtime::packages)
+                .post(management::load)
+                .layer(DefaultBodyLimit::disable()),
         )
         .route("/runtime/packages/{name}", delete(management::unload))
-        .route("/runtime/packages/{name}/{version}", delete(management::unload))
+        .route(
+            "/runtime/packages/{name}/{version}",
+            delete(management::unload),
+        )
         .route("/runtime/loads/{id}", get(management::load_status))
         .route("/runtime/reload", post(management::reload))
         .route("/runtime/shutdown", post(management::shutdown))

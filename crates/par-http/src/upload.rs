@@ -11,7 +11,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Stores the body and returns the path to load.
-pub async fn store<S>(state: &AppState, mut body: S, name: &str, rid: &str) -> Result<String, ApiError>
+pub async fn store<S>(
+    state: &AppState,
+    mut body: S,
+    name: &str,
+    rid: &str,
+) -> Result<String, ApiError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
 {
@@ -21,16 +26,29 @@ where
     };
     let dir = state.runtime.config().cache_dir.join("uploads");
     tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
-    let temp = tempfile::Builder::new().prefix(".upload-").tempfile_in(&dir).map_err(internal)?;
+    let temp = tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempfile_in(&dir)
+        .map_err(internal)?;
     let mut file = tokio::fs::File::from_std(temp.reopen().map_err(internal)?);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let limit = state.limits.max_upload_bytes;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("upload interrupted: {e}"), rid))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("upload interrupted: {e}"),
+                rid,
+            )
+        })?;
         size += chunk.len() as u64;
         if size > limit {
-            return Err(ApiError::new(ErrorCode::TooLarge, format!("upload is larger than {limit} bytes"), rid));
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("upload is larger than {limit} bytes"),
+                rid,
+            ));
         }
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(internal)?;

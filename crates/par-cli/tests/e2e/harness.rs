@@ -77,6 +77,10 @@ impl Builder {
         self.args.push(arg.into());
         self
     }
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
     pub fn cache(mut self, dir: &Path) -> Self {
         self.cache = dir.to_path_buf();
         self
@@ -221,12 +225,26 @@ impl TestRuntime {
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    /// SIGKILL: the runtime gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "par did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "par did not exit within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

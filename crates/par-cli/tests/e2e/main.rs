@@ -7,4 +7,5 @@ mod cli;
 mod environments;
 mod hostile;
 mod invoke;
+mod lifecycle;
 mod serving;

@@ -45,7 +45,10 @@ async fn run(
         ));
     }
     // Resolve before reading the body: an unknown agent is 404 whatever was sent.
-    state.runtime.resolve(id).map_err(|e| ApiError::from_invoke(e, rid))?;
+    state
+        .runtime
+        .resolve(id)
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
     let wants_stream = accepts_event_stream(request.headers());
     let body = read_body(request, state.limits.max_body_bytes, rid).await?;
     let call = state

@@ -60,14 +60,25 @@ pub async fn load(
         let Json(options) = Json::<LoadOptions>::from_request(request, &())
             .await
             .map_err(|e| bad(e.body_text()))?;
-        let source = options.source.clone().ok_or_else(|| bad("field 'source' is required".into()))?;
+        let source = options
+            .source
+            .clone()
+            .ok_or_else(|| bad("field 'source' is required".into()))?;
         options.request(source)
     } else if content_type.starts_with("multipart/form-data") {
-        let multipart = Multipart::from_request(request, &()).await.map_err(|e| bad(e.body_text()))?;
+        let multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| bad(e.body_text()))?;
         multipart_load(&state, query, multipart, &rid.0).await?
     } else {
-        let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
-        let name = query.filename.clone().unwrap_or_else(|| "upload.apkg".into());
+        let stream = request
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other);
+        let name = query
+            .filename
+            .clone()
+            .unwrap_or_else(|| "upload.apkg".into());
         let path = upload::store(&state, stream, &name, &rid.0).await?;
         query.request(path)
     };
@@ -89,7 +100,11 @@ async fn multipart_load(
 ) -> Result<LoadRequest, ApiError> {
     let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m, rid);
     let mut stored = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.body_text()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(e.body_text()))?
+    {
         match field.name().unwrap_or("") {
             "file" => {
                 let name = field.file_name().unwrap_or("upload.apkg").to_string();
@@ -97,8 +112,13 @@ async fn multipart_load(
                 stored = Some(upload::store(state, stream, &name, rid).await?);
             }
             "sha256" => options.sha256 = Some(field.text().await.map_err(|e| bad(e.body_text()))?),
-            "replace" => options.replace = Some(field.text().await.map_err(|e| bad(e.body_text()))? == "true"),
-            "force" => options.force = Some(field.text().await.map_err(|e| bad(e.body_text()))? == "true"),
+            "replace" => {
+                options.replace =
+                    Some(field.text().await.map_err(|e| bad(e.body_text()))? == "true")
+            }
+            "force" => {
+                options.force = Some(field.text().await.map_err(|e| bad(e.body_text()))? == "true")
+            }
             other => return Err(bad(format!("unexpected form field '{other}'"))),
         }
     }
@@ -130,9 +150,16 @@ pub async fn unload(
     let unloaded = state.runtime.unload(&name, version).await;
     if unloaded.is_empty() {
         let what = version.map_or(name.clone(), |v| format!("{name}@{v}"));
-        return Err(ApiError::new(ErrorCode::NotFound, format!("package '{what}' is not mounted"), &rid.0));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("package '{what}' is not mounted"),
+            &rid.0,
+        ));
     }
-    let list: Vec<_> = unloaded.iter().map(|(n, v)| json!({"name": n, "version": v})).collect();
+    let list: Vec<_> = unloaded
+        .iter()
+        .map(|(n, v)| json!({"name": n, "version": v}))
+        .collect();
     Ok((StatusCode::ACCEPTED, Json(json!({"unloading": list}))).into_response())
 }
 
@@ -144,11 +171,19 @@ pub async fn reload(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /runtime/agents/{id}/enable` and `/disable`.
-pub async fn enable(state: State<AppState>, id: Path<String>, rid: Extension<RequestId>) -> Result<Response, ApiError> {
+pub async fn enable(
+    state: State<AppState>,
+    id: Path<String>,
+    rid: Extension<RequestId>,
+) -> Result<Response, ApiError> {
     set_enabled(state, id, rid, true)
 }
 
-pub async fn disable(state: State<AppState>, id: Path<String>, rid: Extension<RequestId>) -> Result<Response, ApiError> {
+pub async fn disable(
+    state: State<AppState>,
+    id: Path<String>,
+    rid: Extension<RequestId>,
+) -> Result<Response, ApiError> {
     set_enabled(state, id, rid, false)
 }
 
@@ -159,7 +194,11 @@ fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     if !state.runtime.set_enabled(&id, enabled) {
-        return Err(ApiError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'"), &rid.0));
+        return Err(ApiError::new(
+            ErrorCode::AgentNotFound,
+            format!("no agent '{id}'"),
+            &rid.0,
+        ));
     }
     Ok(Json(json!({"id": id, "enabled": enabled})).into_response())
 }
