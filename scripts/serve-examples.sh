@@ -7,5 +7,5 @@ export PAR_TOOLS="${PAR_TOOLS:-$PWD/.par-tools}"
 PAR_UV="$(bash scripts/ensure-uv.sh)"
 export PAR_UV
 python3 scripts/build-fixtures.py --if-stale
-cargo build --release --locked -p par-cli
+cargo build --release -p par-cli
 exec target/release/par serve "$@" target/examples

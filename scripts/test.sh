@@ -19,14 +19,14 @@ step "format"
 cargo fmt --all --check
 
 step "clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets -- -D warnings
 
 step "dependency audit (cargo deny)"
 bash scripts/deny.sh
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --no-fail-fast
 fi

@@ -2,7 +2,8 @@
 //
 // Usage: node server.mjs [--port N] [--keys-out FILE]
 //   --port / OIDC_PORT          port on 127.0.0.1; 0 (default) picks a free one
-//   --keys-out / OIDC_KEYS_OUT  write the signing keys (private PEM per kid) to FILE as JSON,
+//   --keys-out / OIDC_KEYS_OUT  write the signing keys to FILE as JSON, newest first:
+//                               {"keys": [{"kid", "alg", "pem" (PKCS#8), "public_pem" (SPKI)}]},
 //                               so tests can forge tokens signed by the issuer's own key for
 //                               cases the provider will not mint (missing exp, nbf in the future)
 //   --exit-on-stdin-eof         stop when stdin closes (a test harness that dies takes us with it)
@@ -69,15 +70,21 @@ let jwksDelayMs = 0;
 
 async function newKey(alg) {
   const opts = alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true };
-  const { privateKey } = await jose.generateKeyPair(alg, opts);
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, opts);
   const jwk = await jose.exportJWK(privateKey);
   const kid = `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`;
-  return { kid, alg, privateJwk: { ...jwk, kid, alg, use: 'sig' }, pem: await jose.exportPKCS8(privateKey) };
+  return {
+    kid,
+    alg,
+    privateJwk: { ...jwk, kid, alg, use: 'sig' },
+    pem: await jose.exportPKCS8(privateKey),
+    publicPem: await jose.exportSPKI(publicKey),
+  };
 }
 
 function writeKeys() {
   if (!args['keys-out']) return;
-  const out = { keys: keys.map(({ kid, alg, pem }) => ({ kid, alg, pem })) };
+  const out = { keys: keys.map(({ kid, alg, pem, publicPem }) => ({ kid, alg, pem, public_pem: publicPem })) };
   fs.writeFileSync(args['keys-out'], JSON.stringify(out, null, 2), { mode: 0o600 });
 }
 
