@@ -12,6 +12,7 @@ then the payload (UTF-8 JSON unless stated). See docs/architecture.md for the ki
 
 import asyncio
 import concurrent.futures
+import contextvars
 import importlib
 import inspect
 import json
@@ -21,13 +22,18 @@ import sys
 import threading
 import time
 import traceback
+import types
 
 HEADER = struct.Struct(">IBQ")
 
 # host -> worker
 CALL, CANCEL, SHUTDOWN = 1, 2, 3
 # worker -> host
-READY, FATAL, RESULT, ERROR, ITEM, END = 10, 11, 12, 13, 14, 15
+READY, FATAL, RESULT, ERROR, ITEM, END, USAGE = 10, 11, 12, 13, 14, 15, 16
+
+# The call the current code runs for: (call id, request id, traceparent). Tasks and
+# executor threads each see their own, so concurrent calls never mix their usage.
+_CURRENT = contextvars.ContextVar("par_current_call", default=None)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -61,6 +67,35 @@ def _load_entry(root, entry):
     return target
 
 
+def _install_par_runtime(worker_ref):
+    """Provide `import par_runtime` to agent code without installing anything."""
+    module = types.ModuleType("par_runtime")
+    module.__doc__ = "Runtime services for agents hosted by PAR."
+
+    def report_usage(**counts):
+        """Attach usage (e.g. tokens_in=..., model=...) to the current call's record."""
+        current = _CURRENT.get()
+        worker = worker_ref.get("worker")
+        if current is None or worker is None:
+            raise RuntimeError("report_usage() called outside a PAR call")
+        payload = _dumps(counts).encode()
+        worker.loop.call_soon_threadsafe(worker.send, USAGE, current[0], payload)
+
+    def request_id():
+        current = _CURRENT.get()
+        return current[1] if current else None
+
+    def traceparent():
+        """The W3C traceparent of the current call, to pass on to outgoing requests."""
+        current = _CURRENT.get()
+        return current[2] if current else None
+
+    module.report_usage = report_usage
+    module.request_id = request_id
+    module.traceparent = traceparent
+    sys.modules["par_runtime"] = module
+
+
 def _watch_parent(original_ppid):
     """Exit when the runtime is gone, even if agent code blocks the event loop."""
     while True:
@@ -80,6 +115,7 @@ class Worker:
         self.is_async = inspect.iscoroutinefunction(handler)
         self.is_asyncgen = inspect.isasyncgenfunction(handler)
         self.is_gen = inspect.isgeneratorfunction(handler)
+        self.loop = asyncio.get_running_loop()
 
     def send(self, kind, call_id, payload=b""):
         self.writer.write(HEADER.pack(len(payload) + 9, kind, call_id) + payload)
@@ -98,6 +134,7 @@ class Worker:
         try:
             request = json.loads(body)
             payload = request["p"]
+            _CURRENT.set((call_id, request.get("rid"), request.get("tp")))
             if self.is_asyncgen:
                 await self.stream_async(call_id, payload)
             elif self.is_gen:
@@ -113,8 +150,8 @@ class Worker:
     async def invoke(self, payload):
         if self.is_async:
             return await self.handler(payload)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.pool, self.handler, payload)
+        context = contextvars.copy_context()
+        result = await self.loop.run_in_executor(self.pool, context.run, self.handler, payload)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -126,11 +163,11 @@ class Worker:
         self.send(END, call_id)
 
     async def stream_sync(self, call_id, payload):
-        loop = asyncio.get_running_loop()
-        iterator = self.handler(payload)
+        context = contextvars.copy_context()
+        iterator = context.run(self.handler, payload)
         done = object()
         while True:
-            item = await loop.run_in_executor(self.pool, next, iterator, done)
+            item = await self.loop.run_in_executor(self.pool, context.run, next, iterator, done)
             if item is done:
                 break
             self.send(ITEM, call_id, _dumps(item).encode())
@@ -140,6 +177,8 @@ class Worker:
 
 async def _serve(cfg):
     reader, writer = await asyncio.open_unix_connection(cfg["socket"], limit=1 << 20)
+    worker_ref = {}
+    _install_par_runtime(worker_ref)
     try:
         handler = _load_entry(cfg["root"], cfg["entry"])
     except BaseException as exc:
@@ -150,6 +189,7 @@ async def _serve(cfg):
         await writer.drain()
         return 4
     worker = Worker(handler, writer, cfg["threads"])
+    worker_ref["worker"] = worker
     kind = "asyncgen" if worker.is_asyncgen else "async" if worker.is_async else "sync"
     info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": kind}
     worker.send(READY, 0, _dumps(info).encode())

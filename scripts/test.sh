@@ -12,6 +12,9 @@ step "tools: uv"
 PAR_UV="$(bash scripts/ensure-uv.sh)"
 export PAR_UV
 
+step "tools: OpenID provider for the auth tests (npm oidc-provider)"
+bash scripts/install-oidc.sh
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 

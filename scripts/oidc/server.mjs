@@ -7,8 +7,10 @@
 //                               so tests can forge tokens signed by the issuer's own key for
 //                               cases the provider will not mint (missing exp, nbf in the future)
 //   --exit-on-stdin-eof         stop when stdin closes (a test harness that dies takes us with it)
+//   --tls-cert FILE --tls-key FILE
+//                               serve HTTPS with this PEM certificate (chain) and key
 //
-// Prints `LISTENING <issuer-url>` on stdout once ready. Issuer = http://127.0.0.1:<port>.
+// Prints `LISTENING <issuer-url>` on stdout once ready. Issuer = http(s)://127.0.0.1:<port>.
 //
 // Tokens: client-credentials grant at the token endpoint from discovery, with a resource
 // indicator. The access token is a JWT whose `aud` is the resource indicator without its
@@ -32,6 +34,7 @@
 // the new key list behind the same HTTP server; clients and config are unchanged.
 
 import http from 'node:http';
+import https from 'node:https';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -44,6 +47,8 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: process.env.OIDC_PORT ?? '0' },
     'keys-out': { type: 'string', default: process.env.OIDC_KEYS_OUT },
     'exit-on-stdin-eof': { type: 'boolean', default: false },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   },
 });
 
@@ -162,7 +167,8 @@ async function main() {
   writeKeys();
 
   const state = { issuer: undefined, provider: undefined };
-  const server = http.createServer(async (req, res) => {
+  const tls = args['tls-cert'] && args['tls-key'];
+  const handler = async (req, res) => {
     try {
       const url = new URL(req.url, state.issuer);
       if (url.pathname.startsWith('/__')) return await testEndpoint(req, res, url, state);
@@ -176,10 +182,16 @@ async function main() {
       console.error('oidc test server error', err);
       if (!res.headersSent) json(res, 500, { error: 'internal' });
     }
-  });
+  };
+  const server = tls
+    ? https.createServer(
+      { cert: fs.readFileSync(args['tls-cert']), key: fs.readFileSync(args['tls-key']) },
+      handler,
+    )
+    : http.createServer(handler);
   // The issuer URL depends on the port, which is known only once listening.
   server.listen(Number(args.port), '127.0.0.1', () => {
-    state.issuer = `http://127.0.0.1:${server.address().port}`;
+    state.issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
     state.provider = buildProvider(state.issuer);
     process.stdout.write(`LISTENING ${state.issuer}\n`);
   });

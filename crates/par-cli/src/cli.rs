@@ -28,6 +28,34 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check a package: exit 0 only when every requested check passes.
     Verify(VerifyArgs),
+    /// Usage records: `par usage export --format csv|jsonl`.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Write usage records to stdout.
+    Export(UsageExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsageExportArgs {
+    /// `csv` or `jsonl`.
+    #[arg(long, default_value = "jsonl")]
+    pub format: String,
+    /// The usage ledger (default as for `par serve`).
+    #[arg(long, env = env::USAGE_DB)]
+    pub usage_db: Option<String>,
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// RFC 3339 start (inclusive).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// RFC 3339 end (exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -66,6 +94,9 @@ pub struct ServeArgs {
     /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Usage ledger (SQLite) path, or `off`. Default: the user's data dir + /par/usage.sqlite3.
+    #[arg(long, env = env::USAGE_DB)]
+    pub usage_db: Option<String>,
     /// Sources listed in the TOML file (`sources = [...]`).
     #[arg(skip)]
     #[serde(default)]

@@ -29,6 +29,8 @@ pub const CRASH_LOOP: &str = "PAR_CRASH_LOOP_THRESHOLD";
 pub const MAX_UPLOAD: &str = "PAR_MAX_UPLOAD_BYTES";
 pub const WEBHOOK_URLS: &str = "PAR_WEBHOOK_URLS";
 pub const WEBHOOK_SECRET: &str = "PAR_WEBHOOK_SECRET";
+pub const USAGE_DB: &str = "PAR_USAGE_DB";
 /// Standard locations used for the default cache directory.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const HOME: &str = "HOME";
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";

@@ -8,6 +8,7 @@ mod inspect;
 mod logging;
 mod serve;
 mod settings;
+mod usage;
 mod verify;
 
 use std::process::ExitCode;
@@ -20,5 +21,6 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::main(*args),
         cli::Command::Inspect(args) => inspect::main(&args),
         cli::Command::Verify(args) => verify::main(&args),
+        cli::Command::Usage(cli::UsageCommand::Export(args)) => usage::export(&args),
     }
 }

@@ -22,12 +22,12 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(errors) => return usage_error(&errors),
     };
-    crate::logging::init(settings.log_format);
+    let log_control = crate::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(settings)) {
+    match runtime.block_on(run(settings, log_control)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "par serve failed");
@@ -43,13 +43,17 @@ fn usage_error(errors: &[String]) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn run(settings: ServeSettings) -> anyhow::Result<()> {
+async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let runtime = Runtime::new(settings.runtime)?;
-    let state = AppState::new(runtime.clone(), settings.http);
+    let metrics = par_telemetry::Metrics::new();
+    let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
+    let runtime = Runtime::new(settings.runtime, metrics)?;
+    let mut state = AppState::new(runtime.clone(), settings.http);
+    state.usage = usage.clone();
+    state.log_control = Some(log_control);
     let api = state.clone();
     tracing::info!(addr = %addr, "listening");
     let loader = runtime.clone();
@@ -75,8 +79,36 @@ async fn run(settings: ServeSettings) -> anyhow::Result<()> {
             runtime.shutdown().await;
         }
     }
+    if let Some(usage) = usage {
+        if let Err(e) = usage.close().await {
+            tracing::error!(error = %e, "usage ledger did not close cleanly");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the usage ledger, creating its folder; `None` when metering is off.
+fn open_usage(
+    path: Option<&std::path::Path>,
+    metrics: &par_telemetry::Metrics,
+) -> anyhow::Result<Option<std::sync::Arc<par_telemetry::UsageLedger>>> {
+    let Some(path) = path else {
+        tracing::info!("usage metering is off");
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let config = par_telemetry::usage::UsageConfig {
+        counters: metrics.usage_counters(),
+        ..Default::default()
+    };
+    let ledger = par_telemetry::UsageLedger::open(path, config)
+        .map_err(|e| anyhow::anyhow!("cannot open usage ledger {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "usage ledger open");
+    Ok(Some(std::sync::Arc::new(ledger)))
 }
 
 async fn shutdown_signal() {

@@ -14,6 +14,8 @@ use crate::env_names as env;
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
+    /// The usage ledger, or `None` when metering is off.
+    pub usage_db: Option<PathBuf>,
     pub sources: Vec<String>,
     pub runtime: RuntimeConfig,
     pub http: HttpLimits,
@@ -92,6 +94,7 @@ pub fn resolve(
         return Err(errors);
     }
     Ok(ServeSettings {
+        usage_db: usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars),
         listen,
         sources,
         runtime,
@@ -305,6 +308,22 @@ fn collect_sources(
         );
     }
     sources
+}
+
+/// `--usage-db`: a path, `off`, or the default under the user's data directory.
+pub fn usage_db(value: Option<&str>, vars: &HashMap<String, String>) -> Option<PathBuf> {
+    match value {
+        Some("off") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            let base = match vars.get(env::XDG_DATA_HOME).filter(|v| !v.is_empty()) {
+                Some(xdg) => PathBuf::from(xdg),
+                None => PathBuf::from(vars.get(env::HOME).map_or(".", |h| h.as_str()))
+                    .join(".local/share"),
+            };
+            Some(base.join("par").join("usage.sqlite3"))
+        }
+    }
 }
 
 fn default_cache_dir(vars: &HashMap<String, String>) -> Option<PathBuf> {

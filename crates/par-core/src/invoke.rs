@@ -57,6 +57,9 @@ pub fn handler_payload<'a>(
 
 /// A call in flight with its deadline.
 pub struct ActiveCall {
+    /// The agent id and version that took the call.
+    pub agent: String,
+    pub version: String,
     call: Call,
     deadline: tokio::time::Instant,
     timeout: Duration,
@@ -64,23 +67,47 @@ pub struct ActiveCall {
     finished: bool,
     /// Counts the call against its package's limits until the call is dropped.
     _permit: CallPermit,
+    /// What the handler reported with `par_runtime.report_usage`, merged.
+    usage: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Who and what a call belongs to, passed to the worker with the payload.
+#[derive(Debug, Clone, Default)]
+pub struct CallMeta {
+    pub request_id: String,
+    /// W3C `traceparent`, available to agent code as `par_runtime.traceparent()`.
+    pub traceparent: Option<String>,
 }
 
 impl ActiveCall {
     pub fn new(call: Call, timeout: Duration, permit: CallPermit) -> Self {
         ActiveCall {
+            agent: String::new(),
+            version: String::new(),
             call,
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
             finished: false,
             _permit: permit,
+            usage: serde_json::Map::new(),
         }
     }
 
     async fn reply(&mut self) -> Result<Reply, InvokeError> {
-        tokio::time::timeout_at(self.deadline, self.call.next())
-            .await
-            .map_err(|_| timeout_error(self.timeout))
+        loop {
+            let reply = tokio::time::timeout_at(self.deadline, self.call.next())
+                .await
+                .map_err(|_| timeout_error(self.timeout))?;
+            match reply {
+                Reply::Usage(report) => merge_usage(&mut self.usage, &report),
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Usage reported so far (all of it once the call has finished).
+    pub fn usage(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.usage
     }
 
     /// The next stream event; a plain result is one item followed by `Done`.
@@ -111,6 +138,11 @@ impl ActiveCall {
 
     /// Waits for the whole result; streamed items are gathered into a JSON array.
     pub async fn collect(mut self) -> Result<InvokeOutput, InvokeError> {
+        self.finish().await
+    }
+
+    /// Like `collect`, keeping the call so its usage can be read afterwards.
+    pub async fn finish(&mut self) -> Result<InvokeOutput, InvokeError> {
         let mut items: Vec<Bytes> = Vec::new();
         loop {
             match self.reply().await? {
@@ -121,6 +153,28 @@ impl ActiveCall {
             }
         }
     }
+}
+
+/// Numbers add up across reports (two calls to an LLM, say); anything else is replaced.
+fn merge_usage(usage: &mut serde_json::Map<String, serde_json::Value>, report: &[u8]) {
+    let Ok(serde_json::Value::Object(report)) = serde_json::from_slice(report) else {
+        tracing::warn!("ignoring a usage report that is not a JSON object");
+        return;
+    };
+    for (key, value) in report {
+        let summed = match (usage.get(&key), &value) {
+            (Some(serde_json::Value::Number(a)), serde_json::Value::Number(b)) => add(a, b),
+            _ => None,
+        };
+        usage.insert(key, summed.unwrap_or(value));
+    }
+}
+
+fn add(a: &serde_json::Number, b: &serde_json::Number) -> Option<serde_json::Value> {
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return Some(x.checked_add(y)?.into());
+    }
+    serde_json::Number::from_f64(a.as_f64()? + b.as_f64()?).map(serde_json::Value::Number)
 }
 
 fn json_array(items: &[Bytes]) -> Bytes {
@@ -183,6 +237,24 @@ mod tests {
             let err = handler_payload(body, None).unwrap_err();
             assert_eq!(err.code, ErrorCode::BadRequest, "{body:?}");
         }
+    }
+
+    #[test]
+    fn usage_reports_merge_numbers_and_replace_the_rest() {
+        let mut usage = serde_json::Map::new();
+        merge_usage(
+            &mut usage,
+            br#"{"tokens_in": 10, "model": "a", "cost": 0.5}"#,
+        );
+        merge_usage(
+            &mut usage,
+            br#"{"tokens_in": 5, "model": "b", "cost": 0.25}"#,
+        );
+        merge_usage(&mut usage, b"[1]");
+        assert_eq!(
+            serde_json::Value::Object(usage),
+            serde_json::json!({"tokens_in": 15, "model": "b", "cost": 0.75})
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod webhook;
 
 pub use config::RuntimeConfig;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
-pub use invoke::{ActiveCall, InvokeOutput, StreamEvent};
+pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent};
 pub use lifecycle::{JobState, LoadJob, LoadRequest};
 pub use package::{Package, PackageReport, PackageState};
 pub use pool::PoolSettings;

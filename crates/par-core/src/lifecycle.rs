@@ -64,7 +64,7 @@ impl Runtime {
         let next = retired
             .iter()
             .fold(next, |table, old| table.without_package(old));
-        self.table.store(Arc::new(next));
+        self.store_table(next);
         for old in retired {
             self.emit(
                 "package.replaced",
@@ -127,7 +127,7 @@ impl Runtime {
         let next = victims
             .iter()
             .fold((*current).clone(), |table, p| table.without_package(p));
-        self.table.store(Arc::new(next));
+        self.store_table(next);
         let unloaded = victims
             .iter()
             .map(|p| (p.name().to_string(), p.version().to_string()))

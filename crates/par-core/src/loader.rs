@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use par_manifest::Manifest;
 use par_pyenv::EnvManager;
+use par_telemetry::metrics::LoadPhase as Phase;
 use par_worker::WorkerSpec;
 
 use crate::config::RuntimeConfig;
@@ -21,6 +22,7 @@ const SIDE_FILE_LIMIT: u64 = 1024 * 1024;
 
 pub struct Loader<'a> {
     pub config: &'a RuntimeConfig,
+    pub metrics: &'a par_telemetry::Metrics,
     pub envs: &'a EnvManager,
     pub worker_script: &'a Path,
 }
@@ -28,15 +30,19 @@ pub struct Loader<'a> {
 impl Loader<'_> {
     pub async fn load(&self, file: &SourceFile) -> Result<Package, LoadError> {
         let label = file.label.as_str();
-        let sha256 = self.verify(file).await?;
-        let manifest = self.read_manifest(file).await?;
-        let root = self.extract(file, &sha256).await?;
+        let sha256 = self.timed(Phase::Verify, self.verify(file)).await?;
+        let manifest = self
+            .timed(Phase::Manifest, self.read_manifest(file))
+            .await?;
+        let root = self
+            .timed(Phase::Extract, self.extract(file, &sha256))
+            .await?;
         let side =
             SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
-        let (env_key, python) = self.environment(label, &manifest, &side).await?;
-        let pool = self
-            .start_workers(label, &manifest, &root, &side, &python)
-            .await?;
+        let environment = self.environment(label, &manifest, &side);
+        let (env_key, python) = self.timed(Phase::Environment, environment).await?;
+        let start = self.start_workers(label, &manifest, &root, &side, &python);
+        let pool = self.timed(Phase::Start, start).await?;
         Ok(Package {
             manifest,
             sha256,
@@ -50,6 +56,14 @@ impl Loader<'_> {
             ),
             retired: Default::default(),
         })
+    }
+
+    /// Runs one phase and records how long it took.
+    async fn timed<T>(&self, phase: Phase, step: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = step.await;
+        self.metrics.load_phase_finished(phase, started.elapsed());
+        out
     }
 
     async fn verify(&self, file: &SourceFile) -> Result<String, LoadError> {
@@ -163,10 +177,15 @@ impl Loader<'_> {
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
         };
-        WorkerPool::start(spec, self.config.pool.clone())
-            .await
-            .map(Some)
-            .map_err(|e| LoadError::new(LoadPhase::Start, label, e))
+        WorkerPool::start(
+            spec,
+            self.config.pool.clone(),
+            &manifest.name,
+            self.metrics.clone(),
+        )
+        .await
+        .map(Some)
+        .map_err(|e| LoadError::new(LoadPhase::Start, label, e))
     }
 }
 

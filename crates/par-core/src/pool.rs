@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use par_telemetry::Metrics;
 use par_worker::{Worker, WorkerError, WorkerSpec};
 use tokio::sync::watch;
 
@@ -56,6 +57,9 @@ pub struct WorkerPool {
 
 struct Shared {
     spec: WorkerSpec,
+    /// The package name, as metrics label it.
+    package: String,
+    metrics: Metrics,
     settings: PoolSettings,
     slots: Vec<ArcSwapOption<Worker>>,
     /// Bumped whenever a slot changes, so waiting callers look again.
@@ -71,13 +75,19 @@ impl WorkerPool {
     pub async fn start(
         spec: WorkerSpec,
         settings: PoolSettings,
+        package: &str,
+        metrics: Metrics,
     ) -> Result<WorkerPool, WorkerError> {
         let mut slots = Vec::new();
         for _ in 0..settings.workers.max(1) {
             slots.push(ArcSwapOption::from_pointee(Worker::spawn(&spec).await?));
+            metrics.worker_started(package);
         }
+        metrics.set_workers(package, slots.len());
         let shared = Arc::new(Shared {
             spec,
+            package: package.to_string(),
+            metrics,
             settings,
             slots,
             generation: watch::channel(0).0,
@@ -143,6 +153,7 @@ impl WorkerPool {
     /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
     pub async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
+        self.shared.metrics.set_workers(&self.shared.package, 0);
         let workers: Vec<_> = self
             .shared
             .slots
@@ -150,6 +161,16 @@ impl WorkerPool {
             .filter_map(ArcSwapOption::load_full)
             .collect();
         futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
+    }
+}
+
+impl Shared {
+    fn live_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(ArcSwapOption::load_full)
+            .filter(|w| w.is_alive())
+            .count()
     }
 }
 
@@ -167,6 +188,10 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             shared.slots[index].store(None);
             shared.generation.send_modify(|g| *g += 1);
             shared.crashes.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.worker_crashed(&shared.package);
+            shared
+                .metrics
+                .set_workers(&shared.package, shared.live_count());
             tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, reason = %reason, "worker died");
         }
         let now = Instant::now();
@@ -193,6 +218,11 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                 tracing::info!(package = %shared.spec.label, pid = worker.info().pid, "worker restarted");
                 shared.slots[index].store(Some(Arc::new(worker)));
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.worker_started(&shared.package);
+                shared.metrics.worker_restarted(&shared.package);
+                shared
+                    .metrics
+                    .set_workers(&shared.package, shared.live_count());
                 shared.generation.send_modify(|g| *g += 1);
             }
             Err(e) => {

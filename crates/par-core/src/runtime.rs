@@ -11,7 +11,7 @@ use par_pyenv::EnvManager;
 
 use crate::config::RuntimeConfig;
 use crate::error::{ErrorCode, InvokeError, LoadError};
-use crate::invoke::{handler_payload, ActiveCall, InvokeOutput};
+use crate::invoke::{handler_payload, ActiveCall, CallMeta, InvokeOutput};
 use crate::lifecycle::{Jobs, MountOptions};
 use crate::loader::Loader;
 use crate::package::{Package, PackageReport};
@@ -19,6 +19,7 @@ use crate::pool::PickError;
 use crate::reports::Reports;
 use crate::source::{self, SourceFile};
 use crate::table::{AgentInfo, AgentTable, Target};
+use par_telemetry::metrics::LoadOutcome;
 
 pub struct Runtime {
     pub(crate) config: RuntimeConfig,
@@ -34,11 +35,15 @@ pub struct Runtime {
     pub(crate) jobs: Jobs,
     pub(crate) startup_sources: Mutex<Vec<String>>,
     pub(crate) events: Option<crate::webhook::Webhooks>,
+    pub(crate) metrics: par_telemetry::Metrics,
     ready: AtomicBool,
 }
 
 impl Runtime {
-    pub fn new(config: RuntimeConfig) -> std::io::Result<Arc<Runtime>> {
+    pub fn new(
+        config: RuntimeConfig,
+        metrics: par_telemetry::Metrics,
+    ) -> std::io::Result<Arc<Runtime>> {
         fs_err::create_dir_all(&config.cache_dir)?;
         create_private_dir(&config.packages_dir())?;
         let worker_script = par_worker::script::materialize(&config.worker_dir())?;
@@ -56,12 +61,31 @@ impl Runtime {
             jobs: Jobs::default(),
             startup_sources: Mutex::new(Vec::new()),
             events,
+            metrics,
             ready: AtomicBool::new(false),
         }))
     }
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &par_telemetry::Metrics {
+        &self.metrics
+    }
+
+    /// Swaps in a new routing table and keeps the metrics' set of known agent ids (the
+    /// only ids allowed as label values) in step with it.
+    pub(crate) fn store_table(&self, next: AgentTable) {
+        let before = self.table.load().ids();
+        let after = next.ids();
+        self.table.store(Arc::new(next));
+        for id in after.difference(&before) {
+            self.metrics.register_agent(id);
+        }
+        for id in before.difference(&after) {
+            self.metrics.unregister_agent(id);
+        }
     }
 
     /// Loads every source (concurrently, bounded), mounts them in the order given (so an
@@ -123,6 +147,7 @@ impl Runtime {
         tracing::info!(source = %file.label, "loading package");
         let loader = Loader {
             config: &self.config,
+            metrics: &self.metrics,
             envs: &self.envs,
             worker_script: &self.worker_script,
         };
@@ -139,6 +164,12 @@ impl Runtime {
             Ok(package) => self.mount(Arc::new(package), options).await,
             Err(e) => Err(e),
         };
+        let outcome = if result.is_ok() {
+            LoadOutcome::Ok
+        } else {
+            LoadOutcome::Failed
+        };
+        self.metrics.package_loaded(outcome);
         match &result {
             Ok(package) => {
                 self.reports.ready(&file.label, package);
@@ -205,7 +236,7 @@ impl Runtime {
         &self,
         id: &str,
         body: &[u8],
-        request_id: &str,
+        meta: &CallMeta,
     ) -> Result<ActiveCall, InvokeError> {
         for _ in 0..3 {
             let target = self.resolve(id)?;
@@ -225,14 +256,17 @@ impl Runtime {
                 .worker_startup_timeout
                 .min(self.config.call_timeout);
             let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
-            let rid = serde_json::to_string(request_id).expect("a string serialises");
+            let head = call_head(meta);
             let call = worker
-                .call(&[b"{\"rid\":", rid.as_bytes(), b",\"p\":", &payload, b"}"])
+                .call(&[head.as_bytes(), &payload, b"}"])
                 .await
                 .map_err(|_| {
                     InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
                 })?;
-            return Ok(ActiveCall::new(call, self.config.call_timeout, permit));
+            let mut active = ActiveCall::new(call, self.config.call_timeout, permit);
+            active.agent = target.id.clone();
+            active.version = target.package.version().to_string();
+            return Ok(active);
         }
         Err(InvokeError::new(
             ErrorCode::Overloaded,
@@ -245,9 +279,9 @@ impl Runtime {
         &self,
         id: &str,
         body: &[u8],
-        request_id: &str,
+        meta: &CallMeta,
     ) -> Result<InvokeOutput, InvokeError> {
-        self.start_call(id, body, request_id).await?.collect().await
+        self.start_call(id, body, meta).await?.collect().await
     }
 
     pub fn agents(&self) -> Vec<AgentInfo> {
@@ -280,6 +314,18 @@ impl Runtime {
         if let Some(events) = &self.events {
             events.close(std::time::Duration::from_secs(5)).await;
         }
+    }
+}
+
+/// `{"rid":"…","tp":"…","p":` — the request's metadata before the payload.
+fn call_head(meta: &CallMeta) -> String {
+    let rid = serde_json::to_string(&meta.request_id).expect("a string serialises");
+    match &meta.traceparent {
+        Some(tp) => {
+            let tp = serde_json::to_string(tp).expect("a string serialises");
+            format!("{{\"rid\":{rid},\"tp\":{tp},\"p\":")
+        }
+        None => format!("{{\"rid\":{rid},\"p\":"),
     }
 }
 

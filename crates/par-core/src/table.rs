@@ -91,6 +91,11 @@ impl AgentTable {
         ))
     }
 
+    /// Every agent id mounted, private ones included.
+    pub fn ids(&self) -> std::collections::HashSet<String> {
+        self.agents.keys().cloned().collect()
+    }
+
     /// Every package mounted, once each.
     pub fn packages(&self) -> Vec<Arc<Package>> {
         let mut seen = std::collections::HashSet::new();

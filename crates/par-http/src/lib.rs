@@ -1,13 +1,15 @@
 //! PAR's HTTP surface: the contract's routes, error bodies, request ids and the serve
 //! loop with graceful shutdown. Handlers are thin; the work happens in `par-core`.
 
+mod accounting;
 mod error;
 mod request_id;
 mod routes;
 mod server;
 mod state;
+mod trace;
 mod upload;
 
 pub use error::{status_of, ApiError};
 pub use server::{app, serve};
-pub use state::{AppState, HttpLimits};
+pub use state::{AppState, HttpLimits, LogControl};

@@ -6,14 +6,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
-use crate::routes::{agents, invoke, management, runtime};
+use crate::routes::{agents, invoke, management, observe, runtime};
 use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -37,10 +37,17 @@ pub fn app(state: AppState) -> Router {
         .route("/runtime/shutdown", post(management::shutdown))
         .route("/runtime/agents/{id}/enable", post(management::enable))
         .route("/runtime/agents/{id}/disable", post(management::disable))
+        .route("/metrics", get(observe::metrics))
+        .route("/runtime/usage", get(observe::usage))
+        .route("/runtime/log-level", put(observe::set_log_level))
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get))
         .route("/agents/{id}/invoke", post(invoke::invoke))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::count_requests,
+        ))
         .with_state(state)
         .layer(middleware::from_fn(request_id::assign))
 }

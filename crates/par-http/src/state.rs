@@ -20,11 +20,17 @@ impl Default for HttpLimits {
     }
 }
 
+/// Changes the log filter at run time (`PUT /runtime/log-level`); set by the binary.
+pub type LogControl = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub limits: HttpLimits,
+    /// The usage ledger, when metering is on.
+    pub usage: Option<Arc<par_telemetry::UsageLedger>>,
+    pub log_control: Option<LogControl>,
     draining: Arc<AtomicBool>,
     shutdown: Arc<tokio::sync::Notify>,
 }
@@ -34,6 +40,8 @@ impl AppState {
         AppState {
             runtime,
             limits,
+            usage: None,
+            log_control: None,
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         }

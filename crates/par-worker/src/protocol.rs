@@ -25,6 +25,8 @@ pub mod from_worker {
     pub const ERROR: u8 = 13;
     pub const ITEM: u8 = 14;
     pub const END: u8 = 15;
+    /// Usage the handler reported (`par_runtime.report_usage`): a JSON object.
+    pub const USAGE: u8 = 16;
 }
 
 #[derive(Debug)]

@@ -54,6 +54,8 @@ pub enum Reply {
     Item(Bytes),
     /// A streaming handler finished.
     End,
+    /// The handler reported usage (a JSON object); the call goes on.
+    Usage(Bytes),
     /// The worker died or the channel broke before the call finished.
     Crashed,
 }
@@ -208,7 +210,7 @@ pub struct Call {
 impl Call {
     pub async fn next(&mut self) -> Reply {
         let reply = self.rx.recv().await.unwrap_or(Reply::Crashed);
-        if !matches!(reply, Reply::Item(_)) {
+        if !matches!(reply, Reply::Item(_) | Reply::Usage(_)) {
             self.finished = true;
         }
         reply
@@ -395,6 +397,7 @@ fn dispatch(shared: &Shared, frame: Frame, label: &str) {
         from_worker::RESULT => Reply::Result(frame.payload),
         from_worker::ITEM => Reply::Item(frame.payload),
         from_worker::END => Reply::End,
+        from_worker::USAGE => Reply::Usage(frame.payload),
         from_worker::ERROR => match serde_json::from_slice(&frame.payload) {
             Ok(failure) => Reply::Error(failure),
             Err(_) => Reply::Error(AgentFailure {
@@ -407,7 +410,7 @@ fn dispatch(shared: &Shared, frame: Frame, label: &str) {
             return;
         }
     };
-    let last = !matches!(reply, Reply::Item(_));
+    let last = !matches!(reply, Reply::Item(_) | Reply::Usage(_));
     // A call the host already dropped (cancelled) is simply absent: nothing to deliver.
     let sender = if last {
         calls.remove(&frame.call_id)

@@ -49,6 +49,8 @@ pub fn shared_cache() -> PathBuf {
 
 pub struct TestRuntime {
     child: Child,
+    /// Holds the default usage ledger's folder for the runtime's lifetime.
+    _scratch: tempfile::TempDir,
     pub base: String,
     logs: Arc<Mutex<Vec<String>>>,
     pub client: reqwest::Client,
@@ -59,9 +61,15 @@ pub struct Builder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     cache: PathBuf,
+    usage_db: Option<PathBuf>,
 }
 
 impl Builder {
+    /// Uses this usage ledger (default: a fresh one per runtime).
+    pub fn usage_db(mut self, path: &Path) -> Self {
+        self.usage_db = Some(path.to_path_buf());
+        self
+    }
     pub fn source(mut self, source: impl AsRef<Path>) -> Self {
         self.sources.push(source.as_ref().display().to_string());
         self
@@ -88,9 +96,16 @@ impl Builder {
 
     /// Starts the binary and waits until it listens (not until it is ready).
     pub fn spawn(self) -> TestRuntime {
+        let scratch = tempfile::tempdir().unwrap();
+        let usage_db = self
+            .usage_db
+            .clone()
+            .unwrap_or_else(|| scratch.path().join("usage.sqlite3"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_par"));
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--usage-db")
+            .arg(&usage_db)
             .arg("--cache-dir")
             .arg(&self.cache)
             .arg("--uv")
@@ -112,6 +127,7 @@ impl Builder {
             .expect("par did not start listening");
         TestRuntime {
             child,
+            _scratch: scratch,
             base: format!("http://{addr}"),
             logs,
             client: reqwest::Client::new(),
@@ -155,6 +171,7 @@ impl TestRuntime {
             env: Vec::new(),
             args: Vec::new(),
             cache: shared_cache(),
+            usage_db: None,
         }
     }
 

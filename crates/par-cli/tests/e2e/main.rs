@@ -8,4 +8,5 @@ mod environments;
 mod hostile;
 mod invoke;
 mod lifecycle;
+mod observability;
 mod serving;

@@ -9,7 +9,17 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use par_core::{ErrorCode, StreamEvent};
+use par_core::{ActiveCall, CallMeta, ErrorCode, StreamEvent};
+
+use crate::accounting::{CallRecord, Finish};
+use crate::trace::TraceContext;
+
+/// A quiet stream sends a comment line this often.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// Outcome recorded when the client closed a stream before it ended.
+const CLIENT_GONE: &str = "client_closed";
+/// Bytes of the success envelope around the data.
+const ENVELOPE_BYTES: u64 = 43;
 
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -25,10 +35,60 @@ pub async fn invoke(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    match run(&state, &id, request, &rid).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    let trace = TraceContext::from_headers(request.headers());
+    let mut record = CallRecord::start(&state, &id, &rid, trace);
+    match run(&state, &id, request, &rid, &mut record).await {
+        Ok(Outcome::Done {
+            response,
+            call,
+            bytes_out,
+        }) => {
+            record.finish(Finish {
+                code: "ok",
+                agent: &call.agent,
+                version: &call.version,
+                bytes_out,
+                usage: call.usage().clone(),
+            });
+            response
+        }
+        Ok(Outcome::Failed { error, call }) => {
+            let usage = call.usage().clone();
+            record.finish(Finish {
+                code: error.code.as_str(),
+                agent: &call.agent,
+                version: &call.version,
+                bytes_out: 0,
+                usage,
+            });
+            error.into_response()
+        }
+        Ok(Outcome::Streaming(call)) => event_stream(call, rid, record),
+        Err(error) => {
+            record.finish(Finish {
+                code: error.code.as_str(),
+                agent: "",
+                version: "",
+                bytes_out: 0,
+                usage: Default::default(),
+            });
+            error.into_response()
+        }
     }
+}
+
+enum Outcome {
+    Done {
+        response: Response,
+        call: ActiveCall,
+        bytes_out: u64,
+    },
+    Failed {
+        error: ApiError,
+        call: ActiveCall,
+    },
+    /// The stream's task finishes the record when the stream ends.
+    Streaming(ActiveCall),
 }
 
 async fn run(
@@ -36,7 +96,8 @@ async fn run(
     id: &str,
     request: Request,
     rid: &str,
-) -> Result<Response, ApiError> {
+    record: &mut CallRecord,
+) -> Result<Outcome, ApiError> {
     if state.is_draining() {
         return Err(ApiError::new(
             ErrorCode::Draining,
@@ -51,19 +112,33 @@ async fn run(
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     let wants_stream = accepts_event_stream(request.headers());
     let body = read_body(request, state.limits.max_body_bytes, rid).await?;
-    let call = state
+    record.bytes_in = body.len() as u64;
+    let meta = CallMeta {
+        request_id: rid.to_string(),
+        traceparent: Some(record.trace.traceparent()),
+    };
+    let mut call = state
         .runtime
-        .start_call(id, &body, rid)
+        .start_call(id, &body, &meta)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     if wants_stream {
-        return Ok(event_stream(call, rid.to_string()));
+        return Ok(Outcome::Streaming(call));
     }
-    let data = call
-        .collect()
-        .await
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
-    Ok(success(&data))
+    match call.finish().await {
+        Ok(data) => {
+            let response = success(&data);
+            Ok(Outcome::Done {
+                response,
+                call,
+                bytes_out: data.len() as u64 + ENVELOPE_BYTES,
+            })
+        }
+        Err(e) => Ok(Outcome::Failed {
+            error: ApiError::from_invoke(e, rid),
+            call,
+        }),
+    }
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -120,24 +195,55 @@ fn json_response(body: Vec<u8>) -> Response {
     response
 }
 
-/// Sends each item as soon as the worker yields it; dropping the response (the client
-/// went away) drops the call, which cancels the handler.
-fn event_stream(mut call: par_core::ActiveCall, rid: String) -> Response {
+/// Sends each item as soon as the worker yields it, with a comment line as heartbeat
+/// when the handler is quiet (proxies close idle connections). Dropping the response
+/// (the client went away) drops the call, which cancels the handler.
+fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(async move {
-        loop {
-            let (frame, last) = match call.next_event().await {
-                StreamEvent::Item(item) => (sse_frame(None, &item), false),
-                StreamEvent::Done => (sse_frame(Some("done"), b"{}"), true),
-                StreamEvent::Failed(e) => {
-                    let body = ApiError::from_invoke(e, &rid).body().to_string();
-                    (sse_frame(Some("error"), body.as_bytes()), true)
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        let mut bytes_out = 0u64;
+        let code = loop {
+            let event = tokio::select! {
+                event = call.next_event() => event,
+                _ = heartbeat.tick() => {
+                    if tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await.is_err() {
+                        break CLIENT_GONE;
+                    }
+                    continue;
                 }
             };
-            if tx.send(Ok(frame)).await.is_err() || last {
-                return;
+            let (frame, code) = match event {
+                StreamEvent::Item(item) => (sse_frame(None, &item), None),
+                StreamEvent::Done => (sse_frame(Some("done"), b"{}"), Some("ok")),
+                StreamEvent::Failed(e) => {
+                    let code = e.code.as_str();
+                    let body = ApiError::from_invoke(e, &rid).body().to_string();
+                    (sse_frame(Some("error"), body.as_bytes()), Some(code))
+                }
+            };
+            bytes_out += frame.len() as u64;
+            if tx.send(Ok(frame)).await.is_err() {
+                break CLIENT_GONE;
             }
-        }
+            if let Some(code) = code {
+                break code;
+            }
+        };
+        let (agent, version, usage) = (
+            call.agent.clone(),
+            call.version.clone(),
+            call.usage().clone(),
+        );
+        drop(call);
+        record.finish(Finish {
+            code,
+            agent: &agent,
+            version: &version,
+            bytes_out,
+            usage,
+        });
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut response = body.into_response();

@@ -1,4 +1,5 @@
 pub mod agents;
 pub mod invoke;
 pub mod management;
+pub mod observe;
 pub mod runtime;

@@ -1,0 +1,300 @@
+//! One app process: starting it, knowing when it is ready or gone, and stopping it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::HeaderValue;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use tokio::net::UnixStream;
+use tokio::process::{Child, Command};
+use tokio::sync::{oneshot, watch};
+
+use crate::connector::UnixConnector;
+use crate::error::SurfaceError;
+use crate::output::{self, Tail};
+use crate::script::{SurfaceMode, EXIT_ENTRY, EXIT_SERVER_MISSING};
+
+/// How long a proxied request waits for the app's response head by default.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle pooled connections are closed after this; `par_asgi.py` keeps them open longer on
+/// its side, so the host never reuses a connection the server is about to close.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+const POOL_MAX_IDLE: usize = 128;
+/// How often startup checks whether the socket accepts connections.
+const READY_POLL: Duration = Duration::from_millis(25);
+/// How long a failed startup waits for the rest of stderr before reporting.
+const STDERR_SETTLE: Duration = Duration::from_secs(2);
+
+/// Everything needed to start one app process.
+#[derive(Debug, Clone)]
+pub struct SurfaceSpec {
+    /// `name@version`, used in logs.
+    pub label: String,
+    /// The package environment's interpreter.
+    pub python: PathBuf,
+    /// `par_asgi.py`, from [`crate::script::materialize`].
+    pub script: PathBuf,
+    pub package_root: PathBuf,
+    pub mode: SurfaceMode,
+    /// `module:attr` (`rest.entry`, `http_server` or `a2a.http_server`).
+    pub entry: String,
+    /// The complete environment of the process (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub startup_timeout: Duration,
+    /// Public path prefix of the app, `/agents/{package}`, sent as `x-forwarded-prefix`.
+    pub forwarded_prefix: String,
+    /// How long a proxied request waits for the response head (504 after that).
+    pub response_timeout: Duration,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone)]
+struct Exit {
+    code: Option<i32>,
+    text: String,
+}
+
+/// A running app process and the pooled client that talks to it. Dropping it kills the
+/// process group (kill-on-drop is the backstop; [`SurfaceProcess::stop`] is the polite way).
+pub struct SurfaceProcess {
+    label: String,
+    pid: u32,
+    pub(crate) client: Client<UnixConnector, Body>,
+    connector: UnixConnector,
+    pub(crate) prefix: HeaderValue,
+    pub(crate) response_timeout: Duration,
+    exit: watch::Receiver<Option<Exit>>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    _socket_dir: tempfile::TempDir,
+}
+
+impl SurfaceProcess {
+    /// Starts the process and waits until its socket accepts connections.
+    pub async fn spawn(spec: SurfaceSpec) -> Result<SurfaceProcess, SurfaceError> {
+        let prefix = HeaderValue::from_str(&spec.forwarded_prefix)
+            .map_err(|_| SurfaceError::InvalidPrefix(spec.forwarded_prefix.clone()))?;
+        let socket_dir = tempfile::Builder::new()
+            .prefix("par-s")
+            .tempdir()
+            .map_err(|source| SurfaceError::Socket {
+                label: spec.label.clone(),
+                source,
+            })?;
+        let socket = socket_dir.path().join("s");
+        let mut child = start_process(&spec, &socket)?;
+        let pid = child.id().unwrap_or_default();
+        output::forward(
+            child.stdout.take().expect("piped"),
+            spec.label.clone(),
+            "stdout",
+        );
+        let stderr = output::forward(
+            child.stderr.take().expect("piped"),
+            spec.label.clone(),
+            "stderr",
+        );
+        let (exit, kill) = watch_exit(child, pid, spec.label.clone());
+        wait_ready(&socket, exit.clone(), &spec, &stderr).await?;
+        tracing::debug!(package = %spec.label, pid, mode = spec.mode.as_str(), "http app ready");
+        let connector = UnixConnector::new(socket);
+        let client = pooled_client(connector.clone());
+        Ok(SurfaceProcess {
+            label: spec.label,
+            pid,
+            client,
+            connector,
+            prefix,
+            response_timeout: spec.response_timeout,
+            exit,
+            kill: Mutex::new(Some(kill)),
+            _socket_dir: socket_dir,
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// False once the process has exited (then restart it).
+    pub fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Connections opened to the app so far; with pooling this stays near the peak number
+    /// of concurrent requests, not the request count.
+    pub fn connections_opened(&self) -> u64 {
+        self.connector.opened()
+    }
+
+    /// Resolves when the process has exited, with a description of how.
+    pub async fn exited(&self) -> String {
+        let mut exit = self.exit.clone();
+        let text = match exit.wait_for(Option::is_some).await {
+            Ok(exit) => exit.as_ref().map(|e| e.text.clone()).unwrap_or_default(),
+            Err(_) => "unknown".into(),
+        };
+        text
+    }
+
+    /// Stops the app: SIGTERM (uvicorn finishes in-flight requests), then SIGKILL to the
+    /// whole process group when `grace` is over. Always reaps the process.
+    pub async fn stop(&self, grace: Duration) {
+        if !self.is_alive() {
+            return;
+        }
+        let _ = signal::kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.exited()).await.is_err() {
+            self.kill_now();
+            self.exited().await;
+        }
+    }
+
+    /// SIGKILL to the process group, at once.
+    pub fn kill_now(&self) {
+        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+/// Keep-alive connections to the app, reused across requests (never one per request).
+fn pooled_client(connector: UnixConnector) -> Client<UnixConnector, Body> {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .build(connector)
+}
+
+fn start_process(spec: &SurfaceSpec, socket: &Path) -> Result<Child, SurfaceError> {
+    let mut command = Command::new(&spec.python);
+    command
+        .arg("-u")
+        .arg(&spec.script)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env("PAR_ASGI_SOCKET", socket)
+        .env("PAR_ASGI_ROOT", &spec.package_root)
+        .env("PAR_ASGI_MODE", spec.mode.as_str())
+        .env("PAR_ASGI_ENTRY", &spec.entry)
+        .current_dir(&spec.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Own process group: a terminal's Ctrl-C reaches the runtime, which stops apps in
+        // order; and a final SIGKILL reaches whatever the app started.
+        .process_group(0)
+        .kill_on_drop(true);
+    command.spawn().map_err(|source| SurfaceError::Spawn {
+        python: spec.python.clone(),
+        source,
+    })
+}
+
+/// Owns the child: publishes its exit, and kills its process group on request or when the
+/// `SurfaceProcess` is dropped (the kill sender drops with it).
+fn watch_exit(
+    mut child: Child,
+    pid: u32,
+    label: String,
+) -> (watch::Receiver<Option<Exit>>, oneshot::Sender<()>) {
+    let (status_tx, status_rx) = watch::channel(None);
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = kill_rx => {
+                let _ = signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let exit = match status {
+            Ok(s) => Exit {
+                code: s.code(),
+                text: s.to_string(),
+            },
+            Err(e) => Exit {
+                code: None,
+                text: format!("wait failed: {e}"),
+            },
+        };
+        tracing::debug!(package = %label, status = %exit.text, "http app exited");
+        let _ = status_tx.send(Some(exit));
+    });
+    (status_rx, kill_tx)
+}
+
+/// Polls the socket until it accepts a connection, the process exits, or time runs out.
+async fn wait_ready(
+    socket: &Path,
+    mut exit: watch::Receiver<Option<Exit>>,
+    spec: &SurfaceSpec,
+    stderr: &Tail,
+) -> Result<(), SurfaceError> {
+    let deadline = tokio::time::Instant::now() + spec.startup_timeout;
+    loop {
+        if UnixStream::connect(socket).await.is_ok() {
+            return Ok(());
+        }
+        let finished = exit.borrow().clone();
+        if let Some(exit) = finished {
+            stderr.finished(STDERR_SETTLE).await;
+            return Err(startup_failure(spec, &exit, &stderr.lines()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            stderr.finished(Duration::ZERO).await;
+            return Err(SurfaceError::StartupTimeout {
+                timeout: spec.startup_timeout,
+                stderr: stderr.lines().join("\n"),
+            });
+        }
+        tokio::select! {
+            _ = exit.changed() => {}
+            _ = tokio::time::sleep(READY_POLL) => {}
+        }
+    }
+}
+
+fn startup_failure(spec: &SurfaceSpec, exit: &Exit, lines: &[String]) -> SurfaceError {
+    let reported = |marker: &str| {
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(marker))
+            .map(str::to_string)
+    };
+    let stderr = lines.join("\n");
+    match exit.code {
+        Some(EXIT_ENTRY) => {
+            let marker = format!(
+                "par-asgi: cannot load {} entry {}: ",
+                spec.mode.as_str(),
+                spec.entry
+            );
+            SurfaceError::Entry {
+                mode: spec.mode.as_str(),
+                entry: spec.entry.clone(),
+                message: reported(&marker).unwrap_or_else(|| "import failed".into()),
+                stderr,
+            }
+        }
+        Some(EXIT_SERVER_MISSING) => SurfaceError::ServerMissing {
+            message: reported("par-asgi: ").unwrap_or_else(|| exit.text.clone()),
+        },
+        _ => SurfaceError::Exited {
+            status: exit.text.clone(),
+            stderr,
+        },
+    }
+}

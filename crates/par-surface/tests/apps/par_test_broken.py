@@ -1,0 +1,3 @@
+"""An entry module that fails while being imported."""
+
+raise RuntimeError("boom while importing par_test_broken")

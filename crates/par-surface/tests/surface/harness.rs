@@ -1,0 +1,224 @@
+//! Real app processes from real fixture packages, in a real uv-built environment.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use par_surface::{missing_packages, script, SurfaceMode, SurfaceProcess, SurfaceSpec};
+use sha2::{Digest, Sha256};
+
+/// What the kit-rest fixture's requirements.txt pins (its agent.yaml `dependencies`).
+const FIXTURE_DEPS: [&str; 1] = ["fastapi==0.165.0"];
+const PYTHON: &str = "3.11";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn uv() -> PathBuf {
+    if let Ok(uv) = std::env::var("PAR_UV") {
+        return uv.into();
+    }
+    let local = workspace_root().join(".par-tools/bin/uv");
+    if local.exists() {
+        local
+    } else {
+        "uv".into()
+    }
+}
+
+/// A fixture package built by `scripts/build-fixtures.py` with the real kits.
+pub fn fixture(name: &str) -> PathBuf {
+    let dir = std::env::var("PAR_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target/fixtures"));
+    let path = dir.join(format!("{name}.apkg"));
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run `python3 scripts/build-fixtures.py --if-stale`",
+        path.display()
+    );
+    path
+}
+
+/// An extracted fixture, plus the test apps of `tests/apps/` copied into its root.
+pub struct Package {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+pub fn extract(name: &str) -> Package {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pkg");
+    par_archive::extract_to(&fixture(name), &root, &par_archive::Limits::default()).unwrap();
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps");
+    for entry in std::fs::read_dir(apps).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, root.join(path.file_name().unwrap())).unwrap();
+    }
+    Package { _dir: dir, root }
+}
+
+fn cache_dir() -> PathBuf {
+    workspace_root().join("target/par-surface-test-venv")
+}
+
+/// The requirement list the lead's runtime would install for kit-rest: its own pins plus
+/// what the surface host needs and the package lacks.
+fn requirements() -> Vec<String> {
+    let mut reqs: Vec<String> = FIXTURE_DEPS.iter().map(|s| s.to_string()).collect();
+    reqs.extend(
+        missing_packages(SurfaceMode::Rest, &FIXTURE_DEPS)
+            .into_iter()
+            .map(str::to_string),
+    );
+    reqs
+}
+
+/// The interpreter of a venv holding `requirements()`, built once and cached under
+/// `target/par-surface-test-venv/<key>` (keyed by the requirement list; a file lock makes
+/// concurrent test processes build it once).
+pub fn python() -> PathBuf {
+    static PYTHON_PATH: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON_PATH
+        .get_or_init(|| build_venv(&requirements()))
+        .clone()
+}
+
+/// An environment with nothing installed.
+pub fn bare_python() -> PathBuf {
+    static PYTHON_PATH: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON_PATH.get_or_init(|| build_venv(&[])).clone()
+}
+
+fn build_venv(reqs: &[String]) -> PathBuf {
+    let key = hex::encode(&Sha256::digest(format!("{PYTHON}\n{}", reqs.join("\n")))[..8]);
+    let cache = cache_dir();
+    let venv = cache.join(&key);
+    let python = venv.join("bin/python");
+    if python.exists() {
+        return python;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let lock = std::fs::File::create(cache.join(format!("{key}.lock"))).unwrap();
+    lock.lock().unwrap();
+    if python.exists() {
+        return python;
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&cache)
+        .unwrap();
+    let tmp = staging.path().join("venv");
+    let mut venv_args: Vec<OsString> = ["venv", "--quiet", "--relocatable", "--python", PYTHON]
+        .map(OsString::from)
+        .to_vec();
+    venv_args.push(tmp.clone().into());
+    run_uv(venv_args);
+    if !reqs.is_empty() {
+        install_into(&tmp, reqs);
+    }
+    std::fs::rename(&tmp, &venv).unwrap();
+    python
+}
+
+fn install_into(venv: &Path, reqs: &[String]) {
+    let mut install: Vec<OsString> = ["pip", "install", "--quiet", "--python"]
+        .map(OsString::from)
+        .to_vec();
+    install.push(venv.join("bin/python").into());
+    install.extend(reqs.iter().map(OsString::from));
+    run_uv(install);
+}
+
+fn run_uv(args: Vec<OsString>) {
+    let output = Command::new(uv())
+        .args(&args)
+        .env("UV_NO_CONFIG", "1")
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("PYTHONPATH")
+        .output()
+        .expect("uv runs");
+    assert!(
+        output.status.success(),
+        "uv {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
+    let python = python();
+    let venv = python.parent().unwrap().parent().unwrap();
+    SurfaceSpec {
+        label: "test@1.0.0".into(),
+        python: python.clone(),
+        script: script::materialize(&cache_dir().join("scripts")).unwrap(),
+        package_root: pkg.root.clone(),
+        mode,
+        entry: entry.into(),
+        env: vec![
+            (
+                "PATH".into(),
+                format!("{}/bin:/usr/bin:/bin", venv.display()),
+            ),
+            ("VIRTUAL_ENV".into(), venv.display().to_string()),
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ],
+        cwd: pkg.root.clone(),
+        startup_timeout: Duration::from_secs(60),
+        forwarded_prefix: "/agents/test".into(),
+        response_timeout: Duration::from_secs(30),
+    }
+}
+
+pub async fn start(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceProcess {
+    SurfaceProcess::spawn(spec(pkg, mode, entry)).await.unwrap()
+}
+
+/// The kit-rest fixture with the test REST module mounted.
+pub async fn rest_app() -> (Package, SurfaceProcess) {
+    let pkg = extract("kit-rest");
+    let app = start(&pkg, SurfaceMode::Rest, "par_test_rest:mount").await;
+    (pkg, app)
+}
+
+pub fn request(method: &str, uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body.into())
+        .unwrap()
+}
+
+/// Proxies `method uri` (the URI is also the path given to the app).
+pub async fn call(app: &SurfaceProcess, method: &str, uri: &str) -> Response<Body> {
+    app.proxy(request(method, uri, Body::empty()), uri)
+        .await
+        .unwrap()
+}
+
+pub async fn bytes(response: Response<Body>) -> bytes::Bytes {
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+pub async fn json(response: Response<Body>) -> serde_json::Value {
+    let body = bytes(response).await;
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
+}
+
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}

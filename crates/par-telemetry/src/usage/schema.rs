@@ -1,0 +1,136 @@
+//! The database layout and how connections to it are opened.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Row};
+use serde_json::{Map, Value};
+
+use super::record::from_unix_ms;
+use super::{Synchronous, UsageError, UsageRecord};
+
+/// Bumped with every layout change; a newer file is refused rather than misread.
+const SCHEMA_VERSION: i32 = 1;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS usage_records (
+    id               INTEGER PRIMARY KEY,
+    request_id       TEXT    NOT NULL,
+    caller_subject   TEXT,
+    caller_client_id TEXT,
+    tenant           TEXT,
+    agent            TEXT    NOT NULL,
+    version          TEXT    NOT NULL,
+    started_at_ms    INTEGER NOT NULL,
+    duration_ms      REAL    NOT NULL,
+    outcome          TEXT    NOT NULL,
+    bytes_in         INTEGER NOT NULL,
+    bytes_out        INTEGER NOT NULL,
+    reported         TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_records_started ON usage_records (started_at_ms);
+CREATE INDEX IF NOT EXISTS usage_records_agent ON usage_records (agent, started_at_ms);
+";
+
+/// The columns of a record, in the order [`record_from_row`] reads them.
+pub(crate) const COLUMNS: &str = "u.request_id, u.caller_subject, u.caller_client_id, \
+    u.tenant, u.agent, u.version, u.started_at_ms, u.duration_ms, u.outcome, u.bytes_in, \
+    u.bytes_out, u.reported";
+
+pub(crate) const INSERT: &str = "INSERT INTO usage_records (request_id, caller_subject, \
+    caller_client_id, tenant, agent, version, started_at_ms, duration_ms, outcome, bytes_in, \
+    bytes_out, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// How long a statement waits on a lock held by another connection before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens (creating if needed) the database for writing: WAL, the chosen sync policy,
+/// and the current layout.
+pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, UsageError> {
+    let conn = Connection::open(path).map_err(UsageError::sqlite(path))?;
+    configure_writer(&conn, sync).map_err(UsageError::sqlite(path))?;
+    match user_version(&conn, path)? {
+        0 => create(&conn).map_err(UsageError::sqlite(path))?,
+        SCHEMA_VERSION => {}
+        found => return Err(newer_schema(path, found)),
+    }
+    Ok(conn)
+}
+
+fn configure_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode, "usage ledger could not switch to WAL");
+    }
+    conn.pragma_update(None, "synchronous", sync.pragma_value())
+}
+
+fn create(conn: &Connection) -> rusqlite::Result<()> {
+    let sql = format!("BEGIN; {CREATE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;");
+    conn.execute_batch(&sql)
+}
+
+/// Opens an existing ledger for reading only; never creates a file.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, UsageError> {
+    // Read-write (not read-only) so SQLite may create the WAL index when no writer runs;
+    // `query_only` then forbids any change.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(UsageError::sqlite(path))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| conn.pragma_update(None, "query_only", "ON"))
+        .map_err(UsageError::sqlite(path))?;
+    match user_version(&conn, path)? {
+        SCHEMA_VERSION => Ok(conn),
+        0 => Err(UsageError::Schema {
+            path: path.to_path_buf(),
+            reason: "not a usage ledger (no schema)".to_owned(),
+        }),
+        found => Err(newer_schema(path, found)),
+    }
+}
+
+fn user_version(conn: &Connection, path: &Path) -> Result<i32, UsageError> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(UsageError::sqlite(path))
+}
+
+fn newer_schema(path: &Path, found: i32) -> UsageError {
+    UsageError::Schema {
+        path: path.to_path_buf(),
+        reason: format!("schema version {found} is newer than this build ({SCHEMA_VERSION})"),
+    }
+}
+
+/// Reads a row selected with [`COLUMNS`].
+pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<UsageRecord> {
+    Ok(UsageRecord {
+        request_id: row.get(0)?,
+        caller_subject: row.get(1)?,
+        caller_client_id: row.get(2)?,
+        tenant: row.get(3)?,
+        agent: row.get(4)?,
+        version: row.get(5)?,
+        started_at: from_unix_ms(row.get(6)?),
+        duration_ms: row.get(7)?,
+        outcome: row.get(8)?,
+        bytes_in: unsigned(row.get(9)?),
+        bytes_out: unsigned(row.get(10)?),
+        reported: reported_from_text(11, &row.get::<_, String>(11)?)?,
+    })
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn reported_from_text(column: usize, text: &str) -> rusqlite::Result<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, error.into())
+    })
+}
+
+/// The stored form of a byte count; counts past `i64::MAX` saturate.
+pub(crate) fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
