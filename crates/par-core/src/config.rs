@@ -67,6 +67,10 @@ impl RuntimeConfig {
         self.cache_dir.join("envs")
     }
 
+    pub fn surface_dir(&self) -> PathBuf {
+        self.cache_dir.join("surface")
+    }
+
     pub fn worker_dir(&self) -> PathBuf {
         self.cache_dir.join("worker")
     }

@@ -16,6 +16,7 @@ mod pool;
 mod reports;
 mod runtime;
 mod source;
+mod surface;
 mod table;
 mod version;
 mod webhook;

@@ -16,6 +16,7 @@ use crate::gate::CallGate;
 use crate::package::Package;
 use crate::pool::WorkerPool;
 use crate::source::SourceFile;
+use crate::surface::{surface_of, Surface};
 
 /// Largest `.env`, `requirements.txt` or `pyproject.toml` read from a package.
 const SIDE_FILE_LIMIT: u64 = 1024 * 1024;
@@ -41,8 +42,13 @@ impl Loader<'_> {
             SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
         let environment = self.environment(label, &manifest, &side);
         let (env_key, python) = self.timed(Phase::Environment, environment).await?;
-        let start = self.start_workers(label, &manifest, &root, &side, &python);
+        let env = self.process_env(&manifest, &root, &side, &python);
+        let start = self.start_workers(label, &manifest, &root, env.clone(), &python);
         let pool = self.timed(Phase::Start, start).await?;
+        let surface = self
+            .start_surface(label, &manifest, &root, env, &python)
+            .await?;
+        let ui = par_surface::UiSite::locate(&root, manifest.ui_path.as_deref());
         Ok(Package {
             manifest,
             sha256,
@@ -55,6 +61,8 @@ impl Loader<'_> {
                 self.config.max_queued_calls,
             ),
             retired: Default::default(),
+            surface,
+            ui,
         })
     }
 
@@ -127,6 +135,13 @@ impl Loader<'_> {
             manifest,
         )
         .map_err(|e| fail(&e))?;
+        let mut requirements = deps.requirements;
+        if let Some((mode, _)) = surface_of(manifest) {
+            // The app needs an ASGI server (and FastAPI for a REST mount) even when the
+            // package does not list one; what it pins itself is kept.
+            let extra = par_surface::missing_packages(mode, &requirements);
+            requirements.extend(extra.iter().map(|r| r.to_string()));
+        }
         let interpreter = self
             .envs
             .find_interpreter(&manifest.runtime)
@@ -134,11 +149,64 @@ impl Loader<'_> {
             .map_err(|e| fail(&e))?;
         let env = self
             .envs
-            .ensure(&interpreter, &deps.requirements)
+            .ensure(&interpreter, &requirements)
             .await
             .map_err(|e| fail(&e))?;
         tracing::info!(source = label, env = %env.key, reused = env.reused, "python environment ready");
         Ok((env.key, env.python))
+    }
+
+    /// The environment of every process of this package (workers and HTTP app).
+    fn process_env(
+        &self,
+        manifest: &Manifest,
+        root: &Path,
+        side: &SideFiles,
+        python: &Path,
+    ) -> Vec<(String, String)> {
+        let venv = python.parent().and_then(Path::parent).unwrap_or(root);
+        let dotenv = side
+            .dotenv
+            .as_deref()
+            .map(par_manifest::parse_dotenv)
+            .unwrap_or_default();
+        worker_env(&EnvInputs {
+            host: &self.config.host_env,
+            allow: &self.config.worker_env_allow,
+            dotenv: &dotenv,
+            manifest: &manifest.environment,
+            venv,
+        })
+    }
+
+    async fn start_surface(
+        &self,
+        label: &str,
+        manifest: &Manifest,
+        root: &Path,
+        env: Vec<(String, String)>,
+        python: &Path,
+    ) -> Result<Option<Surface>, LoadError> {
+        let Some((mode, entry)) = surface_of(manifest) else {
+            return Ok(None);
+        };
+        let fail = |e: &dyn std::fmt::Display| LoadError::new(LoadPhase::Start, label, e);
+        let script =
+            par_surface::script::materialize(&self.config.surface_dir()).map_err(|e| fail(&e))?;
+        let spec = par_surface::SurfaceSpec {
+            label: format!("{}@{}", manifest.name, manifest.agent_version),
+            python: python.to_path_buf(),
+            script,
+            package_root: root.to_path_buf(),
+            mode,
+            entry,
+            env,
+            cwd: root.to_path_buf(),
+            startup_timeout: self.config.worker_startup_timeout,
+            forwarded_prefix: format!("/agents/{}", manifest.name),
+            response_timeout: self.config.call_timeout,
+        };
+        Surface::start(spec).await.map(Some).map_err(|e| fail(&e))
     }
 
     async fn start_workers(
@@ -146,25 +214,12 @@ impl Loader<'_> {
         label: &str,
         manifest: &Manifest,
         root: &Path,
-        side: &SideFiles,
+        env: Vec<(String, String)>,
         python: &Path,
     ) -> Result<Option<WorkerPool>, LoadError> {
         let Some(entry) = &manifest.entrypoint else {
             return Ok(None);
         };
-        let venv = python.parent().and_then(Path::parent).unwrap_or(root);
-        let dotenv = side
-            .dotenv
-            .as_deref()
-            .map(par_manifest::parse_dotenv)
-            .unwrap_or_default();
-        let env = worker_env(&EnvInputs {
-            host: &self.config.host_env,
-            allow: &self.config.worker_env_allow,
-            dotenv: &dotenv,
-            manifest: &manifest.environment,
-            venv,
-        });
         let spec = WorkerSpec {
             label: format!("{}@{}", manifest.name, manifest.agent_version),
             python: python.to_path_buf(),

@@ -17,6 +17,10 @@ pub struct Package {
     pub env_key: String,
     pub(crate) pool: Option<WorkerPool>,
     pub(crate) gate: CallGate,
+    /// The REST surface or ASGI app, when the package has one.
+    pub surface: Option<crate::surface::Surface>,
+    /// Static UI files, when the package has them.
+    pub ui: Option<par_surface::UiSite>,
     /// Set once the package is out of the routing table; checked after admission so a
     /// call never lands on a version that is about to stop.
     pub(crate) retired: AtomicBool,
@@ -70,6 +74,8 @@ pub struct PackageReport {
     pub sha256: Option<String>,
     pub environment: Option<String>,
     pub workers: Vec<u32>,
+    /// The pid of the package's HTTP app process, when it has one.
+    pub app_pid: Option<u32>,
     pub restarts: u64,
     pub crashes: u64,
     pub crash_loop: bool,
@@ -89,6 +95,7 @@ impl PackageReport {
             sha256: None,
             environment: None,
             workers: Vec::new(),
+            app_pid: None,
             restarts: 0,
             crashes: 0,
             crash_loop: false,

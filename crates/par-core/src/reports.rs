@@ -81,6 +81,7 @@ impl Reports {
             };
             report.workers = p.worker_pids();
             report.inflight = p.inflight();
+            report.app_pid = p.surface.as_ref().and_then(|s| s.pid());
             report.queued = p.gate.queued();
             if let Some(pool) = &p.pool {
                 report.restarts = pool.restarts();

@@ -194,9 +194,26 @@ impl Runtime {
     }
 
     pub(crate) async fn stop_package(&self, package: &Package) {
-        if let Some(pool) = &package.pool {
-            pool.stop(self.config.worker_stop_grace).await;
-        }
+        let grace = self.config.worker_stop_grace;
+        let workers = async {
+            if let Some(pool) = &package.pool {
+                pool.stop(grace).await;
+            }
+        };
+        let app = async {
+            if let Some(surface) = &package.surface {
+                surface.stop(grace).await;
+            }
+        };
+        tokio::join!(workers, app);
+    }
+
+    /// The active version of a package (or `name@version`), for its HTTP and UI surfaces.
+    pub fn package(&self, name: &str) -> Option<Arc<Package>> {
+        let table = self.table.load();
+        let route = table.lookup(name)?;
+        (route.package.name() == name.split('@').next().unwrap_or(name))
+            .then(|| route.package.clone())
     }
 
     pub fn is_ready(&self) -> bool {

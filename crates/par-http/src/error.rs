@@ -18,7 +18,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::AgentError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::WorkerCrashed => StatusCode::BAD_GATEWAY,
+        ErrorCode::WorkerCrashed | ErrorCode::AppUnavailable => StatusCode::BAD_GATEWAY,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining | ErrorCode::Disabled => {
             StatusCode::SERVICE_UNAVAILABLE

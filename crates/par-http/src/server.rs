@@ -6,14 +6,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
-use crate::routes::{agents, invoke, management, observe, runtime};
+use crate::routes::{agents, invoke, management, observe, runtime, surface};
 use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -41,8 +41,12 @@ pub fn app(state: AppState) -> Router {
         .route("/runtime/usage", get(observe::usage))
         .route("/runtime/log-level", put(observe::set_log_level))
         .route("/agents", get(agents::list))
-        .route("/agents/{id}", get(agents::get))
+        .route("/agents/{id}", get(agents::get).post(surface::app))
         .route("/agents/{id}/invoke", post(invoke::invoke))
+        .route("/agents/{id}/ui", any(surface::ui))
+        .route("/agents/{id}/ui/", any(surface::ui))
+        .route("/agents/{id}/ui/{*path}", any(surface::ui))
+        .route("/agents/{id}/{*path}", any(surface::app))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -78,7 +82,8 @@ where
         draining.start_draining();
         tracing::info!("shutting down: draining in-flight requests");
     };
-    let result = axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(signal)
         .await;
     runtime.shutdown().await;

@@ -10,3 +10,4 @@ mod invoke;
 mod lifecycle;
 mod observability;
 mod serving;
+mod surfaces;

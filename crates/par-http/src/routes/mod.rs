@@ -3,3 +3,4 @@ pub mod invoke;
 pub mod management;
 pub mod observe;
 pub mod runtime;
+pub mod surface;

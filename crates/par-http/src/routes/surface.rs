@@ -1,0 +1,93 @@
+//! A package's own HTTP surfaces: `/agents/{package}/ui/...` (static files, served here)
+//! and every other `/agents/{package}/...` path (its REST or ASGI app, proxied).
+
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use par_core::ErrorCode;
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+fn request_id(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+/// The raw (still percent-encoded) path after `/agents/{package}`, always starting with `/`.
+fn path_after_package(request: &Request) -> String {
+    let path = request.uri().path();
+    let rest = path.splitn(4, '/').nth(3).unwrap_or("");
+    format!("/{rest}")
+}
+
+pub async fn ui(
+    State(state): State<AppState>,
+    Path(params): Path<Vec<String>>,
+    request: Request,
+) -> Response {
+    let rid = request_id(&request);
+    let name = params.first().cloned().unwrap_or_default();
+    let Some(package) = state.runtime.package(&name) else {
+        return ApiError::new(
+            ErrorCode::AgentNotFound,
+            format!("no package '{name}'"),
+            &rid,
+        )
+        .into_response();
+    };
+    let Some(site) = &package.ui else {
+        return ApiError::new(
+            ErrorCode::NotFound,
+            format!("package '{name}' has no UI"),
+            &rid,
+        )
+        .into_response();
+    };
+    let after = path_after_package(&request);
+    let ui_path = after.strip_prefix("/ui").unwrap_or("");
+    site.serve_method(request.method(), ui_path, request.headers())
+        .await
+}
+
+pub async fn app(
+    State(state): State<AppState>,
+    Path(params): Path<Vec<String>>,
+    mut request: Request,
+) -> Response {
+    let rid = request_id(&request);
+    let name = params.first().cloned().unwrap_or_default();
+    let Some(package) = state.runtime.package(&name) else {
+        return ApiError::new(
+            ErrorCode::AgentNotFound,
+            format!("no package '{name}'"),
+            &rid,
+        )
+        .into_response();
+    };
+    let Some(surface) = &package.surface else {
+        let message = format!("package '{name}' has no HTTP app");
+        return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
+    };
+    // The app sees the runtime's request id, generated or not, for its own logs.
+    if let Ok(value) = rid.parse() {
+        request
+            .headers_mut()
+            .insert(crate::request_id::HEADER, value);
+    }
+    let path = path_after_package(&request);
+    match surface.proxy(request, &path).await {
+        Ok(response) => response,
+        Err(e) => {
+            let code = match e.status().as_u16() {
+                504 => ErrorCode::Timeout,
+                400 => ErrorCode::BadRequest,
+                _ => ErrorCode::AppUnavailable,
+            };
+            ApiError::new(code, e.to_string(), &rid).into_response()
+        }
+    }
+}
