@@ -114,9 +114,34 @@ pub struct ServeArgs {
     /// Log format; default json when stdout is not a terminal.
     #[arg(long, env = env::LOG_FORMAT, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Authentication: only `off` in this build (required explicitly on non-loopback addresses).
+    /// Authentication: `oidc`, `api-key`, `oidc,api-key` or `off` (off must be explicit on
+    /// non-loopback addresses).
     #[arg(long, env = env::AUTH)]
     pub auth: Option<String>,
+    /// OIDC issuer URL; discovery at {issuer}/.well-known/openid-configuration.
+    #[arg(long, env = env::OIDC_ISSUER)]
+    pub oidc_issuer: Option<String>,
+    /// Accepted token audiences (comma-separated).
+    #[arg(long, env = env::OIDC_AUDIENCE, value_delimiter = ',')]
+    pub oidc_audience: Option<Vec<String>>,
+    /// Allowed OAuth client ids (comma-separated; default any).
+    #[arg(long, env = env::OIDC_CLIENT_IDS, value_delimiter = ',')]
+    pub oidc_client_ids: Option<Vec<String>>,
+    /// Scopes every token must carry (comma-separated).
+    #[arg(long, env = env::OIDC_SCOPES, value_delimiter = ',')]
+    pub oidc_required_scopes: Option<Vec<String>>,
+    /// Claim holding the caller's roles (dotted path allowed).
+    #[arg(long, env = env::ROLES_CLAIM)]
+    pub roles_claim: Option<String>,
+    /// Claim naming the caller's tenant, for usage records.
+    #[arg(long, env = env::TENANT_CLAIM)]
+    pub tenant_claim: Option<String>,
+    /// RBAC policy file (TOML [[grant]] role/invoke/admin).
+    #[arg(long, env = env::POLICY)]
+    pub policy: Option<PathBuf>,
+    /// Static API keys file (TOML [[key]] name/sha256/roles).
+    #[arg(long, env = env::API_KEYS)]
+    pub api_keys: Option<PathBuf>,
     /// The uv binary used to build Python environments.
     #[arg(long, env = env::UV)]
     pub uv: Option<PathBuf>,

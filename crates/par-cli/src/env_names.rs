@@ -30,6 +30,14 @@ pub const MAX_UPLOAD: &str = "PAR_MAX_UPLOAD_BYTES";
 pub const WEBHOOK_URLS: &str = "PAR_WEBHOOK_URLS";
 pub const WEBHOOK_SECRET: &str = "PAR_WEBHOOK_SECRET";
 pub const USAGE_DB: &str = "PAR_USAGE_DB";
+pub const OIDC_ISSUER: &str = "PAR_OIDC_ISSUER";
+pub const OIDC_AUDIENCE: &str = "PAR_OIDC_AUDIENCE";
+pub const OIDC_CLIENT_IDS: &str = "PAR_OIDC_CLIENT_IDS";
+pub const OIDC_SCOPES: &str = "PAR_OIDC_REQUIRED_SCOPES";
+pub const ROLES_CLAIM: &str = "PAR_ROLES_CLAIM";
+pub const TENANT_CLAIM: &str = "PAR_TENANT_CLAIM";
+pub const POLICY: &str = "PAR_POLICY";
+pub const API_KEYS: &str = "PAR_API_KEYS";
 /// Standard locations used for the default cache directory.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const HOME: &str = "HOME";

@@ -2,6 +2,7 @@
 //! settings, and hands over to the library code; exit codes: 0 success, 1 failure,
 //! 2 bad usage or settings.
 
+mod auth_settings;
 mod cli;
 mod env_names;
 mod inspect;

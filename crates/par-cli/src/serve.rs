@@ -54,6 +54,7 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let mut state = AppState::new(runtime.clone(), settings.http);
     state.usage = usage.clone();
     state.log_control = Some(log_control);
+    state.access = access_control(settings.auth).await?;
     let api = state.clone();
     tracing::info!(addr = %addr, "listening");
     let loader = runtime.clone();
@@ -86,6 +87,32 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Builds the authenticator (OIDC discovery happens here); `None` when auth is off.
+async fn access_control(
+    auth: crate::auth_settings::AuthSettings,
+) -> anyhow::Result<Option<std::sync::Arc<par_http::AccessControl>>> {
+    if auth.mode == par_auth::AuthMode::Off {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF: every caller may invoke every agent and use the management API"
+        );
+        return Ok(None);
+    }
+    let authenticator = par_auth::Authenticator::new(
+        auth.mode,
+        auth.oidc,
+        auth.api_keys,
+        auth.roles_claim,
+        auth.tenant_claim,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("auth: {e}"))?;
+    tracing::info!(mode = %auth.mode, "authentication on");
+    Ok(Some(std::sync::Arc::new(par_http::AccessControl {
+        authenticator,
+        policy: auth.policy,
+    })))
 }
 
 /// Opens the usage ledger, creating its folder; `None` when metering is off.

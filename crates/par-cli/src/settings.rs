@@ -14,6 +14,7 @@ use crate::env_names as env;
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
+    pub auth: crate::auth_settings::AuthSettings,
     /// The usage ledger, or `None` when metering is off.
     pub usage_db: Option<PathBuf>,
     pub sources: Vec<String>,
@@ -47,11 +48,7 @@ pub fn resolve(
         .listen
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default"));
-    check_auth(
-        &listen,
-        args.auth.as_deref().or(file.auth.as_deref()),
-        &mut errors,
-    );
+    let auth = crate::auth_settings::resolve(&listen, &args, &file, &mut errors);
     let cache_dir = args
         .cache_dir
         .clone()
@@ -90,10 +87,11 @@ pub fn resolve(
         &mut errors,
     );
     let sources = collect_sources(&args, &file, vars);
-    if !errors.is_empty() {
+    let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
-    }
+    };
     Ok(ServeSettings {
+        auth,
         usage_db: usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars),
         listen,
         sources,
@@ -241,20 +239,6 @@ fn apply_webhooks(rt: &mut RuntimeConfig, a: &ServeArgs, f: &ServeArgs, errors: 
                 env::WEBHOOK_URLS
             ));
         }
-    }
-}
-
-/// Auth is not built yet: `off` is the only mode, and off the loopback interface it must
-/// be chosen explicitly so nobody exposes unauthenticated agents by accident.
-fn check_auth(listen: &SocketAddr, auth: Option<&str>, errors: &mut Vec<String>) {
-    match auth {
-        Some("off") => {}
-        Some(other) => errors.push(format!("--auth / {}: '{other}' is not available in this build; use 'off'", env::AUTH)),
-        None if listen.ip().is_loopback() => {}
-        None => errors.push(format!(
-            "--auth / {}: listening on {listen} (not loopback) needs auth configured, or 'off' given explicitly",
-            env::AUTH
-        )),
     }
 }
 

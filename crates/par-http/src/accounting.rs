@@ -18,6 +18,8 @@ pub struct CallRecord {
     started: Instant,
     started_at: SystemTime,
     pub bytes_in: u64,
+    /// The authenticated caller, when auth is on.
+    pub caller: Option<par_auth::Caller>,
     _inflight: par_telemetry::metrics::GaugeGuard,
 }
 
@@ -50,6 +52,7 @@ impl CallRecord {
             started: Instant::now(),
             started_at: SystemTime::now(),
             bytes_in: 0,
+            caller: None,
             _inflight: inflight,
         }
     }
@@ -77,9 +80,9 @@ impl CallRecord {
         if let Some(ledger) = &self.state.usage {
             ledger.record(UsageRecord {
                 request_id: self.request_id.clone(),
-                caller_subject: None,
-                caller_client_id: None,
-                tenant: None,
+                caller_subject: self.caller.as_ref().map(|c| c.subject.clone()),
+                caller_client_id: self.caller.as_ref().and_then(|c| c.client_id.clone()),
+                tenant: self.caller.as_ref().and_then(|c| c.tenant.clone()),
                 agent: agent.to_string(),
                 version: end.version.to_string(),
                 started_at: self.started_at.into(),

@@ -32,6 +32,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub request_id: String,
+    /// `WWW-Authenticate` challenge for 401s.
+    pub challenge: Option<&'static str>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             code,
             message: message.into(),
             request_id: request_id.to_string(),
+            challenge: None,
         }
     }
 
@@ -65,6 +68,12 @@ impl IntoResponse for ApiError {
             tracing::warn!(code = %self.code, error = %self.message, request_id = %self.request_id, "request failed");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

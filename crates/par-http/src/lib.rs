@@ -2,6 +2,7 @@
 //! loop with graceful shutdown. Handlers are thin; the work happens in `par-core`.
 
 mod accounting;
+mod auth;
 mod error;
 mod request_id;
 mod routes;
@@ -10,6 +11,7 @@ mod state;
 mod trace;
 mod upload;
 
+pub use auth::AccessControl;
 pub use error::{status_of, ApiError};
 pub use server::{app, serve};
 pub use state::{AppState, HttpLimits, LogControl};

@@ -21,25 +21,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/runtime/health", get(runtime::health))
         .route("/runtime/ready", get(runtime::ready))
-        .route(
-            "/runtime/packages",
-            get(runtime::packages)
-                .post(management::load)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/runtime/packages/{name}", delete(management::unload))
-        .route(
-            "/runtime/packages/{name}/{version}",
-            delete(management::unload),
-        )
-        .route("/runtime/loads/{id}", get(management::load_status))
-        .route("/runtime/reload", post(management::reload))
-        .route("/runtime/shutdown", post(management::shutdown))
-        .route("/runtime/agents/{id}/enable", post(management::enable))
-        .route("/runtime/agents/{id}/disable", post(management::disable))
         .route("/metrics", get(observe::metrics))
-        .route("/runtime/usage", get(observe::usage))
-        .route("/runtime/log-level", put(observe::set_log_level))
+        .merge(management_routes(state.clone()))
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get).post(surface::app))
         .route("/agents/{id}/invoke", post(invoke::invoke))
@@ -54,6 +37,31 @@ pub fn app(state: AppState) -> Router {
         ))
         .with_state(state)
         .layer(middleware::from_fn(request_id::assign))
+}
+
+/// `/runtime/...` beyond the probes: admins only (a route layer, so unknown paths stay 404).
+fn management_routes(state: AppState) -> Router<AppState> {
+    let packages = get(runtime::packages)
+        .post(management::load)
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/runtime/packages", packages)
+        .route("/runtime/packages/{name}", delete(management::unload))
+        .route(
+            "/runtime/packages/{name}/{version}",
+            delete(management::unload),
+        )
+        .route("/runtime/loads/{id}", get(management::load_status))
+        .route("/runtime/reload", post(management::reload))
+        .route("/runtime/shutdown", post(management::shutdown))
+        .route("/runtime/agents/{id}/enable", post(management::enable))
+        .route("/runtime/agents/{id}/disable", post(management::disable))
+        .route("/runtime/usage", get(observe::usage))
+        .route("/runtime/log-level", put(observe::set_log_level))
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            crate::auth::require_admin,
+        ))
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {

@@ -31,6 +31,8 @@ pub struct AppState {
     /// The usage ledger, when metering is on.
     pub usage: Option<Arc<par_telemetry::UsageLedger>>,
     pub log_control: Option<LogControl>,
+    /// Authentication and policy; `None` when auth is off.
+    pub access: crate::auth::Access,
     draining: Arc<AtomicBool>,
     shutdown: Arc<tokio::sync::Notify>,
 }
@@ -42,6 +44,7 @@ impl AppState {
             limits,
             usage: None,
             log_control: None,
+            access: None,
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         }

@@ -3,11 +3,13 @@
 
 mod harness;
 
+mod auth;
 mod cli;
 mod environments;
 mod hostile;
 mod invoke;
 mod lifecycle;
 mod observability;
+mod oidc;
 mod serving;
 mod surfaces;

@@ -9,15 +9,22 @@ use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({"agents": state.runtime.agents()}))
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::auth::authenticate(&state, &headers, &rid.0).await?;
+    Ok(Json(json!({"agents": state.runtime.agents()})))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Extension(rid): Extension<RequestId>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<AgentInfo>, ApiError> {
+    crate::auth::authenticate(&state, &headers, &rid.0).await?;
     state
         .runtime
         .agent(&id)

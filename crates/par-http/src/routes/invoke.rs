@@ -105,11 +105,15 @@ async fn run(
             rid,
         ));
     }
-    // Resolve before reading the body: an unknown agent is 404 whatever was sent.
-    state
+    // Credentials first (no probing of ids without them), then the agent (private ones
+    // are 404 for everyone), then the permission, all before the body is read.
+    let caller = crate::auth::authenticate(state, request.headers(), rid).await?;
+    let target = state
         .runtime
         .resolve(id)
         .map_err(|e| ApiError::from_invoke(e, rid))?;
+    crate::auth::authorize_invoke(state, &caller, &target, rid)?;
+    record.caller = caller;
     let wants_stream = accepts_event_stream(request.headers());
     let body = read_body(request, state.limits.max_body_bytes, rid).await?;
     record.bytes_in = body.len() as u64;

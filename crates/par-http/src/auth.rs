@@ -1,0 +1,115 @@
+//! Who may do what over HTTP: authentication (401) before anything is looked up, then
+//! the policy and the package's own `role_required` (403). Private agents stay 404.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use par_auth::{Authenticator, Caller, Denied, Permission, Policy};
+use par_core::{ErrorCode, Target};
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// The authenticator and the policy; absent from the state when auth is off.
+pub struct AccessControl {
+    pub authenticator: Authenticator,
+    pub policy: Policy,
+}
+
+pub type Access = Option<Arc<AccessControl>>;
+
+/// Authenticates the caller (the anonymous caller when auth is off).
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    rid: &str,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(access) = &state.access else {
+        return Ok(None);
+    };
+    match access.authenticator.authenticate(headers).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(e) => Err(denied(state, Denied::Unauthenticated(e), rid)),
+    }
+}
+
+/// Checks that `caller` may invoke `target`: a policy grant for its id, and the role the
+/// package or sub-agent itself requires, if any.
+pub fn authorize_invoke(
+    state: &AppState,
+    caller: &Option<Caller>,
+    target: &Target,
+    rid: &str,
+) -> Result<(), ApiError> {
+    let (Some(access), Some(caller)) = (&state.access, caller) else {
+        return Ok(());
+    };
+    let granted = access.policy.can_invoke(&caller.roles, &target.id);
+    let required = required_role(target);
+    let has_required = required.is_none_or(|role| par_auth::has_role(caller, role));
+    if granted && has_required {
+        return Ok(());
+    }
+    Err(denied(
+        state,
+        Denied::Forbidden {
+            subject: caller.subject.clone(),
+        },
+        rid,
+    ))
+}
+
+fn required_role(target: &Target) -> Option<&str> {
+    let manifest = &target.package.manifest;
+    let sub = target
+        .sub_agent
+        .as_deref()
+        .and_then(|name| manifest.sub_agents.iter().find(|s| s.name == name));
+    sub.and_then(|s| s.role_required.as_deref())
+        .or(manifest.role_required.as_deref())
+}
+
+/// Route layer for the management API: admins only.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(access) = state.access.clone() else {
+        return next.run(request).await;
+    };
+    let rid = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    match par_auth::require(
+        &access.authenticator,
+        &access.policy,
+        request.headers(),
+        Permission::Admin,
+    )
+    .await
+    {
+        Ok(_) => next.run(request).await,
+        Err(d) => denied(&state, d, &rid).into_response(),
+    }
+}
+
+/// The contract's error body; the reason goes to the log and the metrics, never the body.
+fn denied(state: &AppState, denied: Denied, rid: &str) -> ApiError {
+    state.runtime.metrics().auth_rejected(denied.reason());
+    tracing::warn!(reason = denied.reason(), request_id = rid, "request denied");
+    let code = if denied.status().as_u16() == 401 {
+        ErrorCode::Unauthorized
+    } else {
+        ErrorCode::Forbidden
+    };
+    let mut error = ApiError::new(code, denied.public_message(), rid);
+    error.challenge = denied.www_authenticate();
+    error
+}
