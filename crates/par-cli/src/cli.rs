@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Extra regular expressions whose matches are masked in logs (comma-separated).
+    #[arg(long, env = env::REDACT_PATTERNS, value_delimiter = ',')]
+    pub redact_patterns: Option<Vec<String>>,
     /// Usage ledger (SQLite) path, or `off`. Default: the user's data dir + /par/usage.sqlite3.
     #[arg(long, env = env::USAGE_DB)]
     pub usage_db: Option<String>,

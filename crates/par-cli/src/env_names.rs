@@ -30,6 +30,7 @@ pub const MAX_UPLOAD: &str = "PAR_MAX_UPLOAD_BYTES";
 pub const WEBHOOK_URLS: &str = "PAR_WEBHOOK_URLS";
 pub const WEBHOOK_SECRET: &str = "PAR_WEBHOOK_SECRET";
 pub const USAGE_DB: &str = "PAR_USAGE_DB";
+pub const REDACT_PATTERNS: &str = "PAR_REDACT_PATTERNS";
 pub const OIDC_ISSUER: &str = "PAR_OIDC_ISSUER";
 pub const OIDC_AUDIENCE: &str = "PAR_OIDC_AUDIENCE";
 pub const OIDC_CLIENT_IDS: &str = "PAR_OIDC_CLIENT_IDS";

@@ -63,6 +63,15 @@ pub fn resolve(
     let mut runtime = RuntimeConfig::new(cache_dir, uv);
     runtime.host_env = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_runtime_limits(&mut runtime, &args, &file, &mut errors);
+    let patterns = args
+        .redact_patterns
+        .clone()
+        .or(file.redact_patterns.clone())
+        .unwrap_or_default();
+    match par_core::redact::Redactor::new(&patterns) {
+        Ok(redactor) => runtime.redactor = redactor,
+        Err(e) => errors.push(format!("--redact-patterns / {}: {e}", env::REDACT_PATTERNS)),
+    }
     let http = HttpLimits {
         max_upload_bytes: positive(
             args.max_upload_bytes.or(file.max_upload_bytes),

@@ -32,6 +32,8 @@ pub struct RuntimeConfig {
     /// Packages loaded at once.
     pub load_concurrency: usize,
     pub webhooks: crate::webhook::WebhookConfig,
+    /// Masks secrets in log lines; packages' `.env` and `environment` values join it.
+    pub redactor: crate::redact::Redactor,
 }
 
 impl RuntimeConfig {
@@ -56,6 +58,7 @@ impl RuntimeConfig {
             host_env: std::env::vars().collect(),
             load_concurrency: 4,
             webhooks: crate::webhook::WebhookConfig::default(),
+            redactor: crate::redact::Redactor::new(&[]).expect("built-in patterns compile"),
         }
     }
 

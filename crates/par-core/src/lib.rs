@@ -13,6 +13,7 @@ mod loader;
 mod memory;
 mod package;
 mod pool;
+pub mod redact;
 mod reports;
 mod runtime;
 mod source;

@@ -42,6 +42,7 @@ impl Loader<'_> {
             SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
         let environment = self.environment(label, &manifest, &side);
         let (env_key, python) = self.timed(Phase::Environment, environment).await?;
+        self.register_secrets(&manifest, &side);
         let env = self.process_env(&manifest, &root, &side, &python);
         let start = self.start_workers(label, &manifest, &root, env.clone(), &python);
         let pool = self.timed(Phase::Start, start).await?;
@@ -154,6 +155,22 @@ impl Loader<'_> {
             .map_err(|e| fail(&e))?;
         tracing::info!(source = label, env = %env.key, reused = env.reused, "python environment ready");
         Ok((env.key, env.python))
+    }
+
+    /// `.env` and `environment` values are the package's secrets as far as logs go.
+    fn register_secrets(&self, manifest: &Manifest, side: &SideFiles) {
+        let dotenv = side
+            .dotenv
+            .as_deref()
+            .map(par_manifest::parse_dotenv)
+            .unwrap_or_default();
+        let values = dotenv
+            .iter()
+            .map(|(_, v)| v)
+            .chain(manifest.environment.values());
+        for value in values {
+            self.config.redactor.add_secret(value);
+        }
     }
 
     /// The environment of every process of this package (workers and HTTP app).

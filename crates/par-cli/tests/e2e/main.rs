@@ -11,5 +11,6 @@ mod invoke;
 mod lifecycle;
 mod observability;
 mod oidc;
+mod security;
 mod serving;
 mod surfaces;
