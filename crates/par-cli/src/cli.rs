@@ -94,6 +94,30 @@ pub struct ServeArgs {
     /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Registry index URL (https://, http:// on loopback, s3:// or a path), polled.
+    #[arg(long, env = env::REGISTRY_INDEX)]
+    pub registry_index: Option<String>,
+    /// Seconds between registry index polls.
+    #[arg(long, env = env::POLL_SECS)]
+    pub poll_interval: Option<f64>,
+    /// OpenPGP signature policy: off, if-present or required.
+    #[arg(long, env = env::SIGNATURE_POLICY)]
+    pub signature_policy: Option<String>,
+    /// Trusted OpenPGP public key files (comma-separated).
+    #[arg(long, env = env::TRUSTED_KEYS, value_delimiter = ',')]
+    pub trusted_keys: Option<Vec<PathBuf>>,
+    /// Extra PEM CA certificates for https:// sources and the S3 endpoint.
+    #[arg(long, env = env::CA_BUNDLE)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Allow http:// sources on non-loopback hosts.
+    #[arg(long, env = env::ALLOW_INSECURE_HTTP)]
+    pub allow_insecure_http: Option<bool>,
+    /// Largest package download in bytes.
+    #[arg(long, env = env::MAX_DOWNLOAD)]
+    pub max_download_bytes: Option<u64>,
+    /// Size budget of the package cache in bytes (least recently used evicted).
+    #[arg(long, env = env::CACHE_BUDGET)]
+    pub cache_budget_bytes: Option<u64>,
     /// Extra regular expressions whose matches are masked in logs (comma-separated).
     #[arg(long, env = env::REDACT_PATTERNS, value_delimiter = ',')]
     pub redact_patterns: Option<Vec<String>>,

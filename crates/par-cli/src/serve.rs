@@ -51,6 +51,17 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let metrics = par_telemetry::Metrics::new();
     let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
     let runtime = Runtime::new(settings.runtime, metrics)?;
+    let fetcher = par_registry::Fetcher::new(settings.fetch.fetch)
+        .await
+        .map_err(|e| anyhow::anyhow!("package fetching: {e}"))?;
+    runtime.set_fetcher(fetcher);
+    if let Some(registry) = settings.fetch.registry {
+        tracing::info!(
+            every_secs = registry.interval.as_secs_f64(),
+            "following registry index"
+        );
+        runtime.set_registry(registry);
+    }
     let mut state = AppState::new(runtime.clone(), settings.http);
     state.usage = usage.clone();
     state.log_control = Some(log_control);

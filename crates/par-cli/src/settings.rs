@@ -14,6 +14,7 @@ use crate::env_names as env;
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
+    pub fetch: crate::registry_settings::FetchSettings,
     pub auth: crate::auth_settings::AuthSettings,
     /// The usage ledger, or `None` when metering is off.
     pub usage_db: Option<PathBuf>,
@@ -55,6 +56,7 @@ pub fn resolve(
         .or(file.cache_dir.clone())
         .or_else(|| default_cache_dir(vars))
         .unwrap_or_else(|| PathBuf::from(".par-cache"));
+    let fetch = crate::registry_settings::resolve(&cache_dir, &args, &file, &mut errors);
     let uv = args
         .uv
         .clone()
@@ -100,6 +102,7 @@ pub fn resolve(
         return Err(errors);
     };
     Ok(ServeSettings {
+        fetch,
         auth,
         usage_db: usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars),
         listen,

@@ -23,8 +23,8 @@ fn failures(args: &VerifyArgs) -> Vec<String> {
     if let Some(expected) = &args.sha256 {
         check_sha256(args, expected, &mut out);
     }
-    if args.signature.is_some() {
-        out.push("signature: OpenPGP verification is not available in this build".into());
+    if let (Some(signature), Some(key)) = (&args.signature, &args.key) {
+        check_signature(args, signature, key, &mut out);
     }
     if let Err(e) = par_archive::list_entries(&args.file, &par_archive::Limits::default()) {
         out.push(format!("archive: {e}"));
@@ -42,5 +42,25 @@ fn check_sha256(args: &VerifyArgs, expected: &str, out: &mut Vec<String>) {
         Ok(actual) if actual == expected => {}
         Ok(actual) => out.push(format!("sha256: expected {expected}, got {actual}")),
         Err(e) => out.push(format!("sha256: {e}")),
+    }
+}
+
+fn check_signature(
+    args: &VerifyArgs,
+    signature: &std::path::Path,
+    key: &std::path::Path,
+    out: &mut Vec<String>,
+) {
+    let key = match par_registry::PublicKeyFile::load(key) {
+        Ok(key) => key,
+        Err(e) => return out.push(format!("key: {e}")),
+    };
+    let bytes = match std::fs::read(signature) {
+        Ok(bytes) => bytes,
+        Err(e) => return out.push(format!("signature: {}: {e}", signature.display())),
+    };
+    match par_registry::verify_detached(&args.file, &bytes, &[key]) {
+        Ok(signer) => println!("signature: good, by {signer}"),
+        Err(e) => out.push(format!("signature: {e}")),
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{LoadError, LoadPhase};
 use crate::package::{Package, PackageReport};
 use crate::runtime::Runtime;
-use crate::source::{self, SourceFile};
+use crate::source::SourceFile;
 use crate::table::AgentTable;
 use crate::version;
 
@@ -156,10 +156,10 @@ impl Runtime {
     /// the same thing. Poll it with [`Runtime::load_job`].
     pub fn submit_load(self: &Arc<Self>, request: LoadRequest) -> (u64, bool) {
         let key = request.key();
-        if let Some(id) = self.jobs.running(&key) {
+        let (id, joined) = self.jobs.start_or_join(&key, &request.source);
+        if joined {
             return (id, true);
         }
-        let id = self.jobs.start(&key, &request.source);
         let runtime = self.clone();
         tokio::spawn(async move {
             let outcome = runtime.run_load(&request).await;
@@ -176,10 +176,16 @@ impl Runtime {
             Some(sha) => format!("{}#sha256={sha}", request.source),
             None => request.source.clone(),
         };
-        let files = source::expand(&source).map_err(|e| {
-            self.fail(&request.source, &e);
-            e.reason
-        })?;
+        let files = self.resolve_sources(std::slice::from_ref(&source)).await;
+        if files.is_empty() {
+            let report = self
+                .reports
+                .find(&request.source)
+                .or_else(|| self.reports.find(&source));
+            return Err(report
+                .and_then(|r| r.error)
+                .unwrap_or_else(|| format!("nothing to load from {}", request.source)));
+        }
         let labels: Vec<String> = files.iter().map(|f| f.label.clone()).collect();
         let options = MountOptions {
             replace: request.replace,
@@ -199,6 +205,9 @@ impl Runtime {
     /// Re-reads the startup sources: new or changed files load (replacing their older
     /// bytes), files gone from them unload.
     pub async fn reload(self: &Arc<Self>) {
+        if let Some(settings) = self.registry_settings_now() {
+            self.poll_registry(&settings).await;
+        }
         let sources = self
             .startup_sources
             .lock()
@@ -296,18 +305,14 @@ struct JobsInner {
 const KEPT_JOBS: usize = 1000;
 
 impl Jobs {
-    fn running(&self, key: &str) -> Option<u64> {
-        self.inner
-            .lock()
-            .expect("jobs poisoned")
-            .running
-            .get(key)
-            .copied()
-    }
-
-    fn start(&self, key: &str, source: &str) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+    /// The running job for `key`, or a new one: checked and created under one lock so
+    /// two identical requests cannot both start.
+    fn start_or_join(&self, key: &str, source: &str) -> (u64, bool) {
         let mut inner = self.inner.lock().expect("jobs poisoned");
+        if let Some(id) = inner.running.get(key) {
+            return (*id, true);
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         inner.running.insert(key.to_string(), id);
         let job = LoadJob {
             load_id: id,
@@ -321,7 +326,7 @@ impl Jobs {
             let oldest = *inner.jobs.keys().min().expect("not empty");
             inner.jobs.remove(&oldest);
         }
-        id
+        (id, false)
     }
 
     fn finish(&self, id: u64, key: &str, outcome: Result<Vec<PackageReport>, String>) {

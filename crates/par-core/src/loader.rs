@@ -164,11 +164,16 @@ impl Loader<'_> {
             .as_deref()
             .map(par_manifest::parse_dotenv)
             .unwrap_or_default();
+        // The package's public identity is no secret, even when `.env` repeats it.
+        let public: Vec<&str> = std::iter::once(manifest.name.as_str())
+            .chain(std::iter::once(manifest.agent_version.as_str()))
+            .chain(manifest.sub_agents.iter().map(|s| s.name.as_str()))
+            .collect();
         let values = dotenv
             .iter()
             .map(|(_, v)| v)
             .chain(manifest.environment.values());
-        for value in values {
+        for value in values.filter(|v| !public.contains(&v.trim())) {
             self.config.redactor.add_secret(value);
         }
     }

@@ -36,6 +36,10 @@ pub struct Runtime {
     pub(crate) startup_sources: Mutex<Vec<String>>,
     pub(crate) events: Option<crate::webhook::Webhooks>,
     pub(crate) metrics: par_telemetry::Metrics,
+    /// Fetches remote sources and the registry index; set once at startup.
+    pub(crate) fetcher: std::sync::OnceLock<par_registry::Fetcher>,
+    pub(crate) registry: tokio::sync::Mutex<crate::registry::RegistryState>,
+    registry_settings: std::sync::OnceLock<crate::registry::RegistrySettings>,
     ready: AtomicBool,
 }
 
@@ -62,12 +66,29 @@ impl Runtime {
             startup_sources: Mutex::new(Vec::new()),
             events,
             metrics,
+            fetcher: std::sync::OnceLock::new(),
+            registry: Default::default(),
+            registry_settings: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
         }))
     }
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Enables remote sources, signatures and the cache (see `par-registry`).
+    pub fn set_fetcher(&self, fetcher: par_registry::Fetcher) {
+        let _ = self.fetcher.set(fetcher);
+    }
+
+    /// Follows a registry index from startup on (needs a fetcher).
+    pub fn set_registry(&self, settings: crate::registry::RegistrySettings) {
+        let _ = self.registry_settings.set(settings);
+    }
+
+    pub(crate) fn registry_settings_now(&self) -> Option<crate::registry::RegistrySettings> {
+        self.registry_settings.get().cloned()
     }
 
     pub fn metrics(&self) -> &par_telemetry::Metrics {
@@ -93,8 +114,12 @@ impl Runtime {
     /// ready. A failed package is reported and skipped; it never stops the others.
     pub async fn load_startup_sources(self: &Arc<Self>, sources: &[String]) {
         *self.startup_sources.lock().expect("sources poisoned") = sources.to_vec();
-        let files = self.expand_all(sources);
+        let files = self.resolve_sources(sources).await;
         self.load_files(files, MountOptions::startup()).await;
+        if let Some(settings) = self.registry_settings.get().cloned() {
+            self.registry_startup(&settings).await;
+            tokio::spawn(self.clone().registry_loop(settings));
+        }
         self.ready.store(true, Ordering::Release);
         let mounted = self.table.load().packages().len();
         tracing::info!(packages = mounted, "startup sources processed");
