@@ -4,7 +4,9 @@
 # then fmt, clippy, cargo deny and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PAR_TOOLS="${PAR_TOOLS:-$PWD/.par-tools}"
+# Tools live in the user cache so later runs on the same machine reuse them; a new
+# machine installs them from scratch.
+export PAR_TOOLS="${PAR_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/par-tools}"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -14,6 +16,10 @@ export PAR_UV
 
 step "tools: OpenID provider for the auth tests (npm oidc-provider)"
 bash scripts/install-oidc.sh
+
+step "tools: S3-compatible server for the registry tests (s3s-fs, strict SigV4)"
+PAR_S3S_FS="$(bash scripts/install-s3-server.sh)"
+export PAR_S3S_FS
 
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale

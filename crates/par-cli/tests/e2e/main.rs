@@ -11,6 +11,7 @@ mod invoke;
 mod lifecycle;
 mod observability;
 mod oidc;
+mod registry;
 mod security;
 mod serving;
 mod surfaces;

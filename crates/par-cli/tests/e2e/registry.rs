@@ -1,0 +1,277 @@
+//! Packages from HTTP, S3 and a registry index, through the binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{fixture, workspace_root, TestRuntime};
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A static file server on loopback whose files can change while it runs.
+struct Registry {
+    base: String,
+    files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Registry {
+    async fn start() -> Registry {
+        let files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>> = Arc::default();
+        let served = files.clone();
+        let app = axum::Router::new().route(
+            "/{name}",
+            axum::routing::get(
+                move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    let served = served.clone();
+                    async move {
+                        match served.lock().unwrap().get(&name) {
+                            Some(bytes) => (axum::http::StatusCode::OK, bytes.clone()),
+                            None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+                        }
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Registry {
+            base,
+            files,
+            server,
+        }
+    }
+
+    fn put(&self, name: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(name.to_string(), bytes);
+    }
+
+    fn put_fixture(&self, name: &str) -> String {
+        let path = fixture(name);
+        self.put(&format!("{name}.apkg"), std::fs::read(&path).unwrap());
+        sha256(&path)
+    }
+
+    fn index(&self, entries: &[(&str, &str, &str)]) {
+        let packages: Vec<Value> = entries
+            .iter()
+            .map(|(name, version, file)| {
+                json!({"name": name, "version": version, "url": format!("{file}.apkg"), "sha256": sha256(&fixture(file))})
+            })
+            .collect();
+        self.put(
+            "index.json",
+            json!({"version": 1, "packages": packages})
+                .to_string()
+                .into_bytes(),
+        );
+    }
+}
+
+async fn wait_for(rt: &TestRuntime, what: &str, check: impl Fn(u16, &Value) -> bool, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = rt.invoke(id, json!({})).await;
+        if check(status, &body) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: last answer {status} {body}\n{}",
+            rt.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn http_source_with_digest_and_a_wrong_digest() {
+    let registry = Registry::start().await;
+    let digest = registry.put_fixture("kit-minimal");
+    let good = format!("{}/kit-minimal.apkg#sha256={digest}", registry.base);
+    let rt = TestRuntime::builder().source(&good).start().await;
+    assert_eq!(rt.invoke("kit-minimal", json!({})).await.0, 200);
+    drop(rt);
+    let bad = format!(
+        "{}/kit-minimal.apkg#sha256={}",
+        registry.base,
+        "1".repeat(64)
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let rt = TestRuntime::builder()
+        .cache(cache.path())
+        .source(&bad)
+        .start()
+        .await;
+    let (_, body) = rt.get("/runtime/packages").await;
+    let report = &body["packages"][0];
+    assert_eq!(report["failed_phase"], "verify", "{body}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(&digest) && error.contains(&"1".repeat(64)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn registry_index_converges_and_survives_an_outage() {
+    let registry = Registry::start().await;
+    registry.put_fixture("kit-minimal");
+    registry.put_fixture("kit-minimal-v2");
+    registry.put_fixture("twin-a");
+    registry.index(&[
+        ("kit-minimal", "1.0.0", "kit-minimal"),
+        ("twin-a", "1.0.0", "twin-a"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let index = format!("{}/index.json", registry.base);
+    let rt = TestRuntime::builder()
+        .cache(cache.path())
+        .args(&["--registry-index", &index, "--poll-interval", "0.3"])
+        .start()
+        .await;
+    assert_eq!(rt.invoke("twin-a", json!({})).await.0, 200);
+    let (_, v1) = rt.invoke("kit-minimal", json!({})).await;
+    assert!(v1["data"]["echo"].is_object(), "{v1}");
+
+    // A new version replaces the old one.
+    registry.index(&[
+        ("kit-minimal", "2.0.0", "kit-minimal-v2"),
+        ("twin-a", "1.0.0", "twin-a"),
+    ]);
+    wait_for(
+        &rt,
+        "v2 active",
+        |s, b| s == 200 && b["data"]["version"] == 2,
+        "kit-minimal",
+    )
+    .await;
+
+    // A malformed index changes nothing.
+    registry.put(
+        "index.json",
+        b"{\"version\": 1, \"packages\": [{\"name\": 5}]}".to_vec(),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rt.invoke("twin-a", json!({})).await.0, 200);
+    assert!(rt.logs().contains("registry poll failed"));
+
+    // A removed entry is unloaded.
+    registry.index(&[("kit-minimal", "2.0.0", "kit-minimal-v2")]);
+    wait_for(&rt, "twin-a unloaded", |s, _| s == 404, "twin-a").await;
+    drop(rt);
+
+    // Registry down at startup: the last good index and the cache still serve.
+    drop(registry);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        reqwest::get(&index).await.is_err(),
+        "the registry is still up"
+    );
+    let rt = TestRuntime::builder()
+        .cache(cache.path())
+        .args(&["--registry-index", &index, "--poll-interval", "60"])
+        .start()
+        .await;
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "{body}\n{}", rt.logs());
+    assert_eq!(body["data"]["version"], 2);
+}
+
+fn s3s_fs() -> PathBuf {
+    std::env::var_os("PAR_S3S_FS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".par-tools/bin/s3s-fs"))
+}
+
+#[tokio::test]
+async fn s3_source_with_real_sigv4_and_a_wrong_secret() {
+    let binary = s3s_fs();
+    assert!(
+        binary.is_file(),
+        "s3s-fs missing at {}: run scripts/install-s3-server.sh",
+        binary.display()
+    );
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("agents")).unwrap();
+    std::fs::copy(
+        fixture("kit-minimal"),
+        data.path().join("agents/kit-minimal.apkg"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(&binary)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            "PARTESTKEY",
+            "--secret-key",
+            "par-test-secret-key",
+        ])
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let start = |secret: &str| {
+        TestRuntime::builder()
+            .cache(&tempfile::tempdir().unwrap().keep())
+            .source("s3://agents/kit-minimal.apkg")
+            .env("AWS_ACCESS_KEY_ID", "PARTESTKEY")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+    };
+    let rt = start("par-test-secret-key").start().await;
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "{body}\n{}", rt.logs());
+    drop(rt);
+    let rt = start("wrong-secret").start().await;
+    let (_, body) = rt.get("/runtime/packages").await;
+    let report = &body["packages"][0];
+    assert_eq!(report["state"], "failed", "{body}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("agents") && !error.contains("wrong-secret"),
+        "{error}"
+    );
+    assert!(
+        !rt.logs().contains("wrong-secret"),
+        "the secret reached the log"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
