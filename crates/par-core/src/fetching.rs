@@ -43,6 +43,9 @@ impl Runtime {
         self.reports.loading(label);
         match fetcher.fetch(source).await {
             Ok(fetched) => {
+                // Pinned until the package is retired: eviction never takes a blob
+                // that a mounted (or about to be mounted) package came from.
+                fetcher.pin(&fetched.sha256);
                 if fetched.from_cache {
                     self.metrics.cache_hit();
                 } else {

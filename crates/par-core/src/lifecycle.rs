@@ -79,6 +79,9 @@ impl Runtime {
     /// The package is already out of the table: mark it, wait for its calls, stop it.
     fn retire(self: &Arc<Self>, package: Arc<Package>) {
         package.mark_retired();
+        if let Some(fetcher) = self.fetcher.get() {
+            fetcher.unpin(&package.sha256);
+        }
         self.reports.draining(&package.sha256);
         self.draining
             .lock()

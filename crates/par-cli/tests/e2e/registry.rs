@@ -275,3 +275,79 @@ async fn s3_source_with_real_sigv4_and_a_wrong_secret() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// A test CA, and a TLS front for `upstream` presenting a certificate for 127.0.0.1.
+async fn tls_front(dir: &Path, upstream: std::net::SocketAddr) -> (std::net::SocketAddr, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let ca_pem = dir.join("ca.pem");
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut client) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (addr, ca_pem)
+}
+
+#[tokio::test]
+async fn https_source_with_a_custom_ca_and_an_unknown_one() {
+    let registry = Registry::start().await;
+    let digest = registry.put_fixture("kit-minimal");
+    let upstream: std::net::SocketAddr =
+        registry.base.trim_start_matches("http://").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, ca) = tls_front(dir.path(), upstream).await;
+    let source = format!("https://{addr}/kit-minimal.apkg#sha256={digest}");
+    let rt = TestRuntime::builder()
+        .cache(&tempfile::tempdir().unwrap().keep())
+        .source(&source)
+        .args(&["--ca-bundle", ca.to_str().unwrap()])
+        .start()
+        .await;
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "{body}\n{}", rt.logs());
+    drop(rt);
+    let rt = TestRuntime::builder()
+        .cache(&tempfile::tempdir().unwrap().keep())
+        .source(&source)
+        .start()
+        .await;
+    let (_, body) = rt.get("/runtime/packages").await;
+    let report = &body["packages"][0];
+    assert_eq!(report["state"], "failed", "{body}");
+    assert!(
+        report["error"].as_str().unwrap().contains("TLS"),
+        "{report}"
+    );
+}
