@@ -351,3 +351,117 @@ async fn https_source_with_a_custom_ca_and_an_unknown_one() {
         "{report}"
     );
 }
+
+/// Runs gpg in a private home; keys are made once per test.
+fn gpg(home: &Path, args: &[&str]) {
+    let out = std::process::Command::new("gpg")
+        .arg("--homedir")
+        .arg(home)
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn openpgp_signatures_required_verified_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    gpg(
+        &home,
+        &[
+            "--quick-gen-key",
+            "PAR Test <par@example.org>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+    );
+    let public = dir.path().join("publisher.asc");
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--output",
+            public.to_str().unwrap(),
+            "--export",
+            "par@example.org",
+        ],
+    );
+    let packages = dir.path().join("packages");
+    std::fs::create_dir(&packages).unwrap();
+    let signed = packages.join("kit-minimal.apkg");
+    std::fs::copy(fixture("kit-minimal"), &signed).unwrap();
+    gpg(
+        &home,
+        &[
+            "--detach-sign",
+            "--output",
+            &format!("{}.sig", signed.display()),
+            signed.to_str().unwrap(),
+        ],
+    );
+    std::fs::copy(fixture("twin-a"), packages.join("twin-a.apkg")).unwrap();
+
+    let verify = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_par"))
+            .args([
+                "verify",
+                file.to_str().unwrap(),
+                "--signature",
+                &format!("{}.sig", signed.display()),
+                "--key",
+                public.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(verify(&signed).status.success());
+    let tampered = dir.path().join("tampered.apkg");
+    let mut bytes = std::fs::read(&signed).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&tampered, bytes).unwrap();
+    let out = verify(&tampered);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signature"),
+        "{out:?}"
+    );
+
+    let rt = TestRuntime::builder()
+        .cache(&tempfile::tempdir().unwrap().keep())
+        .source(&packages)
+        .args(&[
+            "--signature-policy",
+            "required",
+            "--trusted-keys",
+            public.to_str().unwrap(),
+        ])
+        .start()
+        .await;
+    assert_eq!(
+        rt.invoke("kit-minimal", json!({})).await.0,
+        200,
+        "{}",
+        rt.logs()
+    );
+    let unsigned = rt.package_report("twin-a.apkg").await;
+    assert_eq!(unsigned["state"], "failed", "{unsigned}");
+    assert_eq!(unsigned["failed_phase"], "verify");
+    assert_eq!(rt.invoke("twin-a", json!({})).await.0, 404);
+}
