@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 if ! command -v cargo-deny >/dev/null 2>&1; then
   cargo install --locked cargo-deny@0.20.2
 fi
+# --offline below also makes cargo metadata offline: have every crate (all targets) local.
+cargo fetch --quiet
 if cargo deny fetch >/dev/null 2>&1; then
   cargo deny check
 elif compgen -G "$HOME/.cargo/advisory-dbs/advisory-db-*" >/dev/null; then

@@ -18,6 +18,7 @@ pub mod redact;
 mod registry;
 mod reports;
 mod runtime;
+mod schema;
 mod source;
 mod surface;
 mod table;

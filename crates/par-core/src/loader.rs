@@ -50,6 +50,8 @@ impl Loader<'_> {
             .start_surface(label, &manifest, &root, env, &python)
             .await?;
         let ui = par_surface::UiSite::locate(&root, manifest.ui_path.as_deref());
+        let schemas = crate::schema::Schemas::load(&root, &manifest)
+            .map_err(|e| LoadError::new(LoadPhase::Manifest, label, e))?;
         Ok(Package {
             manifest,
             sha256,
@@ -64,6 +66,7 @@ impl Loader<'_> {
             retired: Default::default(),
             surface,
             ui,
+            schemas,
         })
     }
 

@@ -19,6 +19,8 @@ pub struct Package {
     pub(crate) gate: CallGate,
     /// The REST surface or ASGI app, when the package has one.
     pub surface: Option<crate::surface::Surface>,
+    /// Input schemas the package declares.
+    pub(crate) schemas: crate::schema::Schemas,
     /// Static UI files, when the package has them.
     pub ui: Option<par_surface::UiSite>,
     /// Set once the package is out of the routing table; checked after admission so a

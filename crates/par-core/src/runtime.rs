@@ -289,6 +289,10 @@ impl Runtime {
                 )
             })?;
             let payload = handler_payload(body, target.sub_agent.as_deref())?;
+            target
+                .package
+                .schemas
+                .check(target.sub_agent.as_deref(), body)?;
             let permit = target.package.gate.enter(self.config.call_timeout).await?;
             if target.package.is_retired() {
                 continue;

@@ -229,3 +229,32 @@ async fn streaming_accept_gives_events_then_done() {
     assert_eq!(item["echo"]["a"], 1);
     assert!(text.contains("event: done"), "{text}");
 }
+
+#[tokio::test]
+async fn input_schemas_reject_bad_input_before_python_runs() {
+    let rt = TestRuntime::builder().fixture("kit-schema").start().await;
+    let (status, body) = rt
+        .invoke("kit-schema", json!({"text": "ab", "times": 2}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["text"], "abab");
+    let (status, body) = rt.invoke("kit-schema", json!({"times": 99})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_input");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("text") && message.contains("/times"),
+        "each violation listed: {message}"
+    );
+    let (status, body) = rt
+        .invoke("schema-count", json!({"numbers": [1, 2, 3]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["count"], 3);
+    let (status, body) = rt.invoke("schema-count", json!({"numbers": ["x"]})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_input")),
+        "{body}"
+    );
+}
