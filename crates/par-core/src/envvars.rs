@@ -11,6 +11,9 @@ pub struct EnvInputs<'a> {
     pub dotenv: &'a [(String, String)],
     pub manifest: &'a BTreeMap<String, String>,
     pub venv: &'a Path,
+    /// The package's private working directory (also its HOME and TMPDIR).
+    pub work: &'a Path,
+    pub package_root: &'a Path,
 }
 
 pub fn worker_env(inputs: &EnvInputs<'_>) -> Vec<(String, String)> {
@@ -29,6 +32,16 @@ pub fn worker_env(inputs: &EnvInputs<'_>) -> Vec<(String, String)> {
     };
     env.insert("PATH".into(), path);
     env.insert("VIRTUAL_ENV".into(), inputs.venv.display().to_string());
+    // A home and temp folder of its own: nothing written there is seen by another package.
+    env.insert("HOME".into(), inputs.work.display().to_string());
+    env.insert(
+        "TMPDIR".into(),
+        inputs.work.join("tmp").display().to_string(),
+    );
+    env.insert(
+        "PAR_PACKAGE_ROOT".into(),
+        inputs.package_root.display().to_string(),
+    );
     env.insert("PYTHONUNBUFFERED".into(), "1".into());
     // The extracted package is shared, content-addressed and must stay as verified.
     env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
@@ -62,6 +75,8 @@ mod tests {
             dotenv: &dotenv,
             manifest: &manifest,
             venv: Path::new("/envs/a"),
+            work: Path::new("/work/p"),
+            package_root: Path::new("/pkgs/x"),
         });
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("LANG"), Some("C"));
@@ -70,5 +85,7 @@ mod tests {
         assert_eq!(get("AWS_SECRET_ACCESS_KEY"), None);
         assert_eq!(get("VIRTUAL_ENV"), Some("/envs/a"));
         assert!(get("PATH").unwrap().starts_with("/envs/a/bin:"));
+        assert_eq!(get("HOME"), Some("/work/p"));
+        assert_eq!(get("TMPDIR"), Some("/work/p/tmp"));
     }
 }

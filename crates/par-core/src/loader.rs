@@ -43,6 +43,8 @@ impl Loader<'_> {
         let environment = self.environment(label, &manifest, &side);
         let (env_key, python) = self.timed(Phase::Environment, environment).await?;
         self.register_secrets(&manifest, &side);
+        make_private_dirs(&self.work_dir(&manifest, &root))
+            .map_err(|e| LoadError::new(LoadPhase::Start, label, e))?;
         let env = self.process_env(&manifest, &root, &side, &python);
         let start = self.start_workers(label, &manifest, &root, env.clone(), &python);
         let pool = self.timed(Phase::Start, start).await?;
@@ -190,6 +192,7 @@ impl Loader<'_> {
         python: &Path,
     ) -> Vec<(String, String)> {
         let venv = python.parent().and_then(Path::parent).unwrap_or(root);
+        let work = self.work_dir(manifest, root);
         let dotenv = side
             .dotenv
             .as_deref()
@@ -201,7 +204,21 @@ impl Loader<'_> {
             dotenv: &dotenv,
             manifest: &manifest.environment,
             venv,
+            work: &work,
+            package_root: root,
         })
+    }
+
+    /// `<cache>/work/<name>-<version>-<digest prefix>`: where the package's processes run.
+    fn work_dir(&self, manifest: &Manifest, root: &Path) -> PathBuf {
+        let digest = root.file_name().and_then(|n| n.to_str()).unwrap_or("x");
+        let name = format!(
+            "{}-{}-{}",
+            manifest.name,
+            manifest.agent_version,
+            &digest[..digest.len().min(12)]
+        );
+        self.config.cache_dir.join("work").join(name)
     }
 
     async fn start_surface(
@@ -226,7 +243,7 @@ impl Loader<'_> {
             mode,
             entry,
             env,
-            cwd: root.to_path_buf(),
+            cwd: self.work_dir(manifest, root),
             startup_timeout: self.config.worker_startup_timeout,
             forwarded_prefix: format!("/agents/{}", manifest.name),
             response_timeout: self.config.call_timeout,
@@ -252,7 +269,7 @@ impl Loader<'_> {
             package_root: root.to_path_buf(),
             entrypoint: entry.to_string(),
             env,
-            cwd: root.to_path_buf(),
+            cwd: self.work_dir(manifest, root),
             startup_timeout: self.config.worker_startup_timeout,
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
@@ -302,4 +319,14 @@ fn read_capped(path: &Path) -> Result<Option<String>, String> {
         ));
     }
     Ok(Some(text))
+}
+
+/// The working directory and its `tmp`, readable by the runtime's user only.
+fn make_private_dirs(work: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::create_dir_all(work.join("tmp"))?;
+    for dir in [work.to_path_buf(), work.join("tmp")] {
+        fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

@@ -187,3 +187,42 @@ async fn each_package_sees_its_own_dotenv_value_for_a_shared_name() {
         .await;
     assert_eq!(minimal["data"]["env"]["PAR_FIXTURE"], "kit-minimal");
 }
+
+#[tokio::test]
+async fn each_package_runs_in_a_private_working_directory() {
+    let cache = tempfile::tempdir().unwrap();
+    let rt = TestRuntime::builder()
+        .cache(cache.path())
+        .fixture("kit-minimal")
+        .fixture("twin-a")
+        .start()
+        .await;
+    let (_, body) = rt.invoke("kit-minimal", json!({"where": true})).await;
+    let place = &body["data"];
+    let cwd = std::path::PathBuf::from(place["cwd"].as_str().unwrap());
+    assert!(cwd.starts_with(cache.path().join("work")), "{place}");
+    assert_eq!(place["home"], place["cwd"]);
+    assert!(place["tmp"]
+        .as_str()
+        .unwrap()
+        .starts_with(place["cwd"].as_str().unwrap()));
+    let root = std::path::PathBuf::from(place["root"].as_str().unwrap());
+    assert!(
+        root.join("agent.yaml").is_file(),
+        "PAR_PACKAGE_ROOT points at the package: {place}"
+    );
+    assert_ne!(
+        cwd, root,
+        "the shared, verified package folder is not the working directory"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cwd).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let (_, twin) = rt.invoke("twin-a", json!({})).await;
+    assert_ne!(
+        twin["data"]["cwd"], place["cwd"],
+        "packages share a working directory"
+    );
+}
