@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key); reloaded when the file changes.
+    #[arg(long, env = env::TLS_CERT)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = env::TLS_KEY)]
+    pub tls_key: Option<PathBuf>,
     /// Registry index URL (https://, http:// on loopback, s3:// or a path), polled.
     #[arg(long, env = env::REGISTRY_INDEX)]
     pub registry_index: Option<String>,

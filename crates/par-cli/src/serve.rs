@@ -67,15 +67,29 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     state.log_control = Some(log_control);
     state.access = access_control(settings.auth).await?;
     let api = state.clone();
-    tracing::info!(addr = %addr, "listening");
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(addr = %addr, scheme, "listening");
     let loader = runtime.clone();
     let sources = settings.sources.clone();
     tokio::spawn(async move { loader.load_startup_sources(&sources).await });
     let grace = settings.shutdown_grace;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(par_http::serve(listener, state, async move {
+    let stopped = async move {
         let _ = stop_rx.await;
-    }));
+    };
+    let server = match settings.tls {
+        Some(files) => tokio::spawn(par_http::serve_tls(
+            listener.into_std()?,
+            state,
+            files,
+            stopped,
+        )),
+        None => tokio::spawn(par_http::serve(listener, state, stopped)),
+    };
     tokio::select! {
         _ = shutdown_signal() => {}
         _ = api.shutdown_requested() => tracing::info!("shutdown requested through the API"),

@@ -14,6 +14,7 @@ use crate::env_names as env;
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
+    pub tls: Option<par_http::TlsFiles>,
     pub fetch: crate::registry_settings::FetchSettings,
     pub auth: crate::auth_settings::AuthSettings,
     /// The usage ledger, or `None` when metering is off.
@@ -56,6 +57,7 @@ pub fn resolve(
         .or(file.cache_dir.clone())
         .or_else(|| default_cache_dir(vars))
         .unwrap_or_else(|| PathBuf::from(".par-cache"));
+    let tls = tls_files(&args, &file, &mut errors);
     let fetch = crate::registry_settings::resolve(&cache_dir, &args, &file, &mut errors);
     let uv = args
         .uv
@@ -102,6 +104,7 @@ pub fn resolve(
         return Err(errors);
     };
     Ok(ServeSettings {
+        tls,
         fetch,
         auth,
         usage_db: usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars),
@@ -304,6 +307,35 @@ fn collect_sources(
         );
     }
     sources
+}
+
+/// `--tls-cert` and `--tls-key` come together, and both files must exist.
+fn tls_files(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option<par_http::TlsFiles> {
+    match (
+        a.tls_cert.clone().or(f.tls_cert.clone()),
+        a.tls_key.clone().or(f.tls_key.clone()),
+    ) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            for (path, flag, var) in [
+                (&cert, "--tls-cert", env::TLS_CERT),
+                (&key, "--tls-key", env::TLS_KEY),
+            ] {
+                if !path.is_file() {
+                    errors.push(format!("{flag} / {var}: no such file {}", path.display()));
+                }
+            }
+            Some(par_http::TlsFiles { cert, key })
+        }
+        _ => {
+            errors.push(format!(
+                "--tls-cert / {} and --tls-key / {}: give both or neither",
+                env::TLS_CERT,
+                env::TLS_KEY
+            ));
+            None
+        }
+    }
 }
 
 /// `--usage-db`: a path, `off`, or the default under the user's data directory.

@@ -8,6 +8,7 @@ mod request_id;
 mod routes;
 mod server;
 mod state;
+mod tls;
 mod trace;
 mod upload;
 
@@ -15,3 +16,4 @@ pub use auth::AccessControl;
 pub use error::{status_of, ApiError};
 pub use server::{app, serve};
 pub use state::{AppState, HttpLimits, LogControl};
+pub use tls::{serve_tls, TlsFiles};

@@ -192,6 +192,11 @@ impl TestRuntime {
         }
     }
 
+    /// `host:port` the runtime listens on.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -74,3 +74,99 @@ async fn planted_secrets_never_reach_the_log() {
     }
     assert!(logs.contains("my secret is [REDACTED]"), "{logs}");
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, written as PEM files.
+fn issue_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, reqwest::Certificate) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (
+        cert_path,
+        key_path,
+        reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap(),
+    )
+}
+
+fn trusting(ca: &reqwest::Certificate) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca.clone())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serves_https_and_reloads_a_changed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, first_ca) = issue_cert(dir.path(), "first");
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .spawn();
+    let url = format!("https://{}/runtime/ready", rt.addr());
+    let client = trusting(&first_ca);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(&url).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no https readiness:\n{}",
+            rt.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let invoke = format!("https://{}/agents/kit-minimal/invoke", rt.addr());
+    let r = client.post(&invoke).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        reqwest::get(format!("http://{}/runtime/health", rt.addr()))
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true),
+        "plain http must not be served"
+    );
+
+    // Replace the pair on disk with one from another CA: new connections get it.
+    let (new_cert, new_key, second_ca) = issue_cert(dir.path(), "second");
+    std::fs::copy(&new_key, &key).unwrap();
+    std::fs::copy(&new_cert, &cert).unwrap();
+    let second = trusting(&second_ca);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while second.get(&url).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "certificate not reloaded:\n{}",
+            rt.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        trusting(&first_ca).get(&url).send().await.is_err(),
+        "the old certificate is still served"
+    );
+}
