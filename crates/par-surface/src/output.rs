@@ -4,12 +4,13 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, BufReader};
 use tokio::sync::watch;
 
-/// Longest line logged; the rest of an over-long line is dropped so a process printing
-/// without newlines cannot make the host buffer without bound.
-const MAX_LINE: usize = 8 * 1024;
+// Lines are read with the worker's capped reader: an over-long line is cut at
+// `par_worker::output::MAX_LINE` so a process printing without newlines cannot make the
+// host buffer without bound.
+use par_worker::output::read_capped_line;
 /// Lines of stderr kept for error reports (an import error's traceback fits).
 const TAIL_LINES: usize = 40;
 
@@ -66,46 +67,9 @@ where
     tail
 }
 
-/// Reads up to the next newline into `line` (cleared first), keeping at most `MAX_LINE`
-/// bytes. Returns false at end of stream with nothing read.
-async fn read_capped_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> bool {
-    line.clear();
-    let mut saw_any = false;
-    loop {
-        let chunk = match reader.fill_buf().await {
-            Ok(chunk) if !chunk.is_empty() => chunk,
-            _ => return saw_any,
-        };
-        saw_any = true;
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        let room = MAX_LINE.saturating_sub(line.len());
-        line.extend_from_slice(&chunk[..take.min(room)]);
-        reader.consume(take);
-        if done {
-            return true;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn caps_long_lines_and_splits_on_newlines() {
-        let mut input = vec![b'x'; MAX_LINE * 3];
-        input.extend_from_slice(b"\nshort\n");
-        let mut reader = BufReader::new(&input[..]);
-        let mut line = Vec::new();
-        assert!(read_capped_line(&mut reader, &mut line).await);
-        assert_eq!(line.len(), MAX_LINE);
-        assert!(read_capped_line(&mut reader, &mut line).await);
-        assert_eq!(line, b"short\n");
-        assert!(!read_capped_line(&mut reader, &mut line).await);
-    }
 
     #[tokio::test]
     async fn keeps_only_the_last_lines() {

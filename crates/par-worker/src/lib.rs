@@ -6,7 +6,7 @@
 //! compiled into this crate and written out by [`script::materialize`].
 
 mod error;
-mod output;
+pub mod output;
 pub mod protocol;
 pub mod script;
 mod worker;

@@ -4,7 +4,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// Longest line logged; the rest of an over-long line is dropped so a worker printing
 /// without newlines cannot make the host buffer without bound.
-const MAX_LINE: usize = 8 * 1024;
+pub const MAX_LINE: usize = 8 * 1024;
 
 pub fn forward<R>(reader: R, label: String, stream: &'static str)
 where
@@ -25,7 +25,10 @@ where
 
 /// Reads up to the next newline into `line` (cleared first), keeping at most `MAX_LINE`
 /// bytes. Returns false at end of stream with nothing read.
-async fn read_capped_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> bool {
+pub async fn read_capped_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> bool {
     line.clear();
     let mut saw_any = false;
     loop {
