@@ -20,6 +20,8 @@ pub struct CallRecord {
     pub bytes_in: u64,
     /// The authenticated caller, when auth is on.
     pub caller: Option<par_auth::Caller>,
+    /// Files uploaded with the call; removed when the record is finished (call over).
+    pub uploads: Option<tempfile::TempDir>,
     _inflight: par_telemetry::metrics::GaugeGuard,
 }
 
@@ -53,6 +55,7 @@ impl CallRecord {
             started_at: SystemTime::now(),
             bytes_in: 0,
             caller: None,
+            uploads: None,
             _inflight: inflight,
         }
     }

@@ -4,6 +4,7 @@
 mod accounting;
 mod auth;
 mod error;
+mod multipart;
 mod request_id;
 mod routes;
 mod server;

@@ -258,3 +258,61 @@ async fn input_schemas_reject_bad_input_before_python_runs() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn multipart_uploads_reach_the_handler_as_files_and_are_removed_after() {
+    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let form = reqwest::multipart::Form::new()
+        .text("note", "hello")
+        .part(
+            "doc",
+            reqwest::multipart::Part::bytes(b"first file body".to_vec())
+                .file_name("../../a.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        )
+        .part(
+            "doc",
+            reqwest::multipart::Part::bytes(vec![b'z'; 100_000]).file_name("big.bin"),
+        );
+    let r = rt
+        .client
+        .post(rt.url("/agents/kit-minimal/invoke"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let files = body["data"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{body}");
+    assert_eq!(files[0]["field"], "doc");
+    assert_eq!(files[0]["filename"], "../../a.txt");
+    assert_eq!(files[0]["content_type"], "text/plain");
+    assert_eq!(files[0]["head"], "first file body");
+    assert_eq!(files[1]["size"], 100_000);
+    assert_eq!(body["data"]["fields"]["note"], "hello");
+    for f in files {
+        let path = std::path::Path::new(f["path"].as_str().unwrap());
+        assert!(!path.to_string_lossy().contains(".."), "{path:?}");
+        assert!(!path.exists(), "upload {path:?} outlived the call");
+    }
+    let rt2 = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&["--max-upload-bytes", "1000"])
+        .start()
+        .await;
+    let form = reqwest::multipart::Form::new().part(
+        "doc",
+        reqwest::multipart::Part::bytes(vec![0u8; 5000]).file_name("x"),
+    );
+    let r = rt2
+        .client
+        .post(rt2.url("/agents/kit-minimal/invoke"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    drop(rt);
+}

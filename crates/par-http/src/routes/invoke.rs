@@ -115,7 +115,19 @@ async fn run(
     crate::auth::authorize_invoke(state, &caller, &target, rid)?;
     record.caller = caller;
     let wants_stream = accepts_event_stream(request.headers());
-    let body = read_body(request, state.limits.max_body_bytes, rid).await?;
+    let (body, uploads) = if crate::multipart::is_multipart(&request) {
+        let limits = &state.limits;
+        let (body, folder) =
+            crate::multipart::read(request, limits.max_upload_bytes, limits.max_body_bytes, rid)
+                .await?;
+        (body, Some(folder))
+    } else {
+        (
+            read_body(request, state.limits.max_body_bytes, rid).await?,
+            None,
+        )
+    };
+    record.uploads = uploads;
     record.bytes_in = body.len() as u64;
     let meta = CallMeta {
         request_id: rid.to_string(),
