@@ -91,6 +91,11 @@ where
         tracing::info!("shutting down: draining in-flight requests");
     };
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small keep-alive
+    // responses for ~40 ms (measured: REST surface at 32 req/s instead of 2,000).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(signal)
         .await;
