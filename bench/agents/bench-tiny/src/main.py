@@ -1,0 +1,5 @@
+"""bench-tiny: returns its input."""
+
+
+def handler(ctx):
+    return {"echo": ctx}
