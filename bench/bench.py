@@ -3,8 +3,8 @@
 
 Run through bench/run.sh, which builds the binaries and the bench packages first.
 Usage: python3 bench/bench.py --par BIN --thin BIN --uv BIN [--seconds S] [--only NAME,...]
-Scenarios, in order: echo, rest, sse, ui, slow, tuned (what-if: the fixes measured without
-changing PAR), start, memory.
+Scenarios, in order: echo, rest, sse, ui, slow, tuned (what-if: echo with PAR_LOG=warn, i.e.
+without the per-call log line), start, memory.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -65,19 +66,23 @@ def main() -> int:
     ap.add_argument("--thin", type=Path, required=True)
     ap.add_argument("--uv", required=True)
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per load run")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="echo runs per (agent, concurrency), PAR and thin alternating; "
+                    "the table shows medians")
     ap.add_argument("--only", default=",".join(ORDER), help="comma-separated scenarios")
     ap.add_argument("--out", type=Path, default=REPO / "target" / "bench")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--nodelay-shim", type=Path, help="bench/whatif/nodelay.c built as .so")
     args = ap.parse_args()
     only = [s for s in args.only.split(",") if s]
     unknown = set(only) - set(ORDER)
     if unknown:
         ap.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(ORDER)}")
+    # SIGTERM unwinds like an exception, so the servers below are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="par-bench-"))
     uv = os.path.abspath(args.uv) if os.sep in args.uv else args.uv
     ctx = Ctx(REPO, args.par.resolve(), args.thin.resolve(), uv, tmp, args.seconds)
-    ctx.nodelay_shim = args.nodelay_shim.resolve() if args.nodelay_shim else None
+    ctx.repeat = max(1, args.repeat)
     facts = machine_facts()
     start = time.monotonic()
     try:

@@ -7,7 +7,7 @@
 #   echo-log-off.*  the same with PAR_LOG=warn (no per-call log line)
 #   echo-c256.*     PAR as configured by default, echo at c=256
 #   sse-log-off.*   streams of 200 items (kit-stream) at c=32, PAR_LOG=warn
-#   ui-tuned.*      GET ui/app.js at c=32, PAR_LOG=warn + TCP_NODELAY shim (when built)
+#   ui.*            GET ui/app.js (kit-rest) at c=32, PAR_LOG=warn
 #   start-30mb.*    a warm start with the 30 MB package, `par serve` to first call
 #   syscalls.txt    system calls PAR makes per echo call (tracepoint counts)
 # Each profile: .folded (stacks), .svg (flame graph), .txt (costs by group, top frames).
@@ -128,15 +128,12 @@ start_profile() {
   cat "$out/start-30mb.phases.txt"
 }
 
-shim=()
-[ -f target/bench/nodelay.so ] && shim=(LD_PRELOAD="$PWD/target/bench/nodelay.so")
 echo_args=(target/fixtures/kit-async.apkg /agents/kit-async/invoke '{"sleep":0}' '')
 load_profile echo-log-on "${echo_args[@]}"
 load_profile echo-log-off "${echo_args[@]}" PAR_LOG=warn
 conns=256 load_profile echo-c256 "${echo_args[@]}"
 load_profile sse-log-off target/fixtures/kit-stream.apkg /agents/kit-stream/invoke \
   '{"n":200,"gap":0}' text/event-stream PAR_LOG=warn
-load_profile ui-tuned target/fixtures/kit-rest.apkg /agents/kit-rest/ui/app.js '' '' \
-  PAR_LOG=warn "${shim[@]}"
+load_profile ui target/fixtures/kit-rest.apkg /agents/kit-rest/ui/app.js '' '' PAR_LOG=warn
 start_profile
 echo "profiles in $out"

@@ -4,7 +4,7 @@
 # then runs every scenario beside its baseline and prints one table (also written to
 # target/bench/results.{json,md}). Everything runs on 127.0.0.1; about 4 minutes.
 #
-# Usage: bash bench/run.sh [--no-build] [--seconds S] [--keep]
+# Usage: bash bench/run.sh [--no-build] [--seconds S] [--repeat N] [--keep]
 #                          [--only echo,rest,sse,ui,slow,tuned,start,memory]
 # --no-build uses the binaries already in target/release (say, while the tree does not build).
 set -euo pipefail
@@ -35,13 +35,6 @@ done
 echo "[bench] building packages" >&2
 PAR_UV="$uv" python3 scripts/build-fixtures.py --if-stale
 PAR_UV="$uv" python3 bench/build_agents.py
-# The what-if shim (TCP_NODELAY on accepted sockets), when a C compiler is at hand.
-shim=()
-mkdir -p target/bench
-if command -v cc >/dev/null; then
-  cc -O2 -shared -fPIC -o target/bench/nodelay.so bench/whatif/nodelay.c -ldl
-  shim=(--nodelay-shim target/bench/nodelay.so)
-fi
 # PAR gets the caller's PATH, not the one python3 runs with: a pyenv shim puts its
 # version's bin/ first, which makes `uv python find` (run at every PAR start) ten times
 # faster than from the operator's shell (30 ms instead of 250 ms here).
@@ -49,4 +42,4 @@ export BENCH_HOST_PATH="$PATH"
 # 2,000 concurrent calls need 2,000+ sockets in PAR, the thin server and hey.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec python3 bench/bench.py --par target/release/par --thin target/release/par-bench-thin \
-  --uv "$uv" "${shim[@]}" "$@"
+  --uv "$uv" "$@"

@@ -54,6 +54,13 @@ def _wrk_once(url, conns, seconds, method, body, accept) -> Load:
                 failed=failed)
 
 
+def median(runs: list[Load]) -> Load:
+    """Field by field median of repeated runs (failures added up)."""
+    pick = lambda field: statistics.median(getattr(r, field) for r in runs)  # noqa: E731
+    return Load(rps=pick("rps"), p50=pick("p50"), p99=pick("p99"), p999=pick("p999"),
+                requests=sum(r.requests for r in runs), failed=sum(r.failed for r in runs))
+
+
 @dataclass
 class Burst:
     """A fixed number of requests sent at once (hey)."""

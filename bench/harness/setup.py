@@ -18,7 +18,7 @@ class Ctx:
     uv: str
     tmp: Path
     seconds: float = 3.0
-    nodelay_shim: Path | None = None
+    repeat: int = 2
     started: list[Server] = field(default_factory=list)
 
     @property
