@@ -86,6 +86,7 @@ impl CallRecord {
                 caller_subject: self.caller.as_ref().map(|c| c.subject.clone()),
                 caller_client_id: self.caller.as_ref().and_then(|c| c.client_id.clone()),
                 tenant: self.caller.as_ref().and_then(|c| c.tenant.clone()),
+                caller_agent: None,
                 agent: agent.to_string(),
                 version: end.version.to_string(),
                 started_at: self.started_at.into(),

@@ -30,6 +30,7 @@ fn usage_record(n: u64) -> UsageRecord {
         caller_subject: None,
         caller_client_id: None,
         tenant: None,
+        caller_agent: None,
         agent: "echo".into(),
         version: "1.0.0".into(),
         started_at: time::OffsetDateTime::now_utc(),

@@ -34,7 +34,7 @@ impl FromStr for ExportFormat {
     }
 }
 
-const CSV_HEADER: [&str; 12] = [
+const CSV_HEADER: [&str; 13] = [
     "request_id",
     "caller_subject",
     "caller_client_id",
@@ -47,6 +47,7 @@ const CSV_HEADER: [&str; 12] = [
     "bytes_in",
     "bytes_out",
     "reported",
+    "caller_agent",
 ];
 
 /// Writes records one at a time in a format.
@@ -98,7 +99,7 @@ impl<W: Write> Exporter<W> {
     }
 }
 
-fn csv_fields(record: &UsageRecord) -> [String; 12] {
+fn csv_fields(record: &UsageRecord) -> [String; 13] {
     let optional = |value: &Option<String>| value.clone().unwrap_or_default();
     [
         record.request_id.clone(),
@@ -113,6 +114,7 @@ fn csv_fields(record: &UsageRecord) -> [String; 12] {
         record.bytes_in.to_string(),
         record.bytes_out.to_string(),
         serde_json::Value::Object(record.reported.clone()).to_string(),
+        optional(&record.caller_agent),
     ]
 }
 

@@ -15,6 +15,10 @@ pub struct UsageRecord {
     pub caller_subject: Option<String>,
     pub caller_client_id: Option<String>,
     pub tenant: Option<String>,
+    /// For an agent-to-agent call, the id of the agent that made it (the caller fields
+    /// then name whoever called that agent); `None` for calls from outside.
+    #[serde(default)]
+    pub caller_agent: Option<String>,
     pub agent: String,
     pub version: String,
     #[serde(with = "time::serde::rfc3339")]

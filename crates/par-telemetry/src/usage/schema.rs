@@ -10,7 +10,7 @@ use super::record::from_unix_ms;
 use super::{Synchronous, UsageError, UsageRecord};
 
 /// Bumped with every layout change; a newer file is refused rather than misread.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS usage_records (
@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS usage_records (
     outcome          TEXT    NOT NULL,
     bytes_in         INTEGER NOT NULL,
     bytes_out        INTEGER NOT NULL,
-    reported         TEXT    NOT NULL
+    reported         TEXT    NOT NULL,
+    caller_agent     TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_records_started ON usage_records (started_at_ms);
 CREATE INDEX IF NOT EXISTS usage_records_agent ON usage_records (agent, started_at_ms);
@@ -35,11 +36,15 @@ CREATE INDEX IF NOT EXISTS usage_records_agent ON usage_records (agent, started_
 /// The columns of a record, in the order [`record_from_row`] reads them.
 pub(crate) const COLUMNS: &str = "u.request_id, u.caller_subject, u.caller_client_id, \
     u.tenant, u.agent, u.version, u.started_at_ms, u.duration_ms, u.outcome, u.bytes_in, \
-    u.bytes_out, u.reported";
+    u.bytes_out, u.reported, u.caller_agent";
 
 pub(crate) const INSERT: &str = "INSERT INTO usage_records (request_id, caller_subject, \
     caller_client_id, tenant, agent, version, started_at_ms, duration_ms, outcome, bytes_in, \
-    bytes_out, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    bytes_out, reported, caller_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+    ?13)";
+
+/// Brings a version-1 ledger (before agent-to-agent records) to the current layout.
+const MIGRATE_FROM_1: &str = "ALTER TABLE usage_records ADD COLUMN caller_agent TEXT;";
 
 /// How long a statement waits on a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +56,7 @@ pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, 
     configure_writer(&conn, sync).map_err(UsageError::sqlite(path))?;
     match user_version(&conn, path)? {
         0 => create(&conn).map_err(UsageError::sqlite(path))?,
+        1 => migrate_from_1(&conn).map_err(UsageError::sqlite(path))?,
         SCHEMA_VERSION => {}
         found => return Err(newer_schema(path, found)),
     }
@@ -68,6 +74,11 @@ fn configure_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
 
 fn create(conn: &Connection) -> rusqlite::Result<()> {
     let sql = format!("BEGIN; {CREATE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;");
+    conn.execute_batch(&sql)
+}
+
+fn migrate_from_1(conn: &Connection) -> rusqlite::Result<()> {
+    let sql = format!("BEGIN; {MIGRATE_FROM_1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;");
     conn.execute_batch(&sql)
 }
 
@@ -117,6 +128,7 @@ pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<UsageRecord> {
         bytes_in: unsigned(row.get(9)?),
         bytes_out: unsigned(row.get(10)?),
         reported: reported_from_text(11, &row.get::<_, String>(11)?)?,
+        caller_agent: row.get(12)?,
     })
 }
 

@@ -58,6 +58,7 @@ impl SqliteSink {
                     signed(record.bytes_in),
                     signed(record.bytes_out),
                     serde_json::Value::Object(record.reported.clone()).to_string(),
+                    record.caller_agent,
                 ])?;
             }
         }

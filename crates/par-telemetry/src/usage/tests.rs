@@ -20,6 +20,7 @@ fn record(id: &str, agent: &str, caller: Option<&str>, at_ms: i64, outcome: &str
         caller_subject: caller.map(str::to_owned),
         caller_client_id: Some("cli".to_owned()),
         tenant: None,
+        caller_agent: None,
         agent: agent.to_owned(),
         version: "1.0.0".to_owned(),
         started_at: from_unix_ms(at_ms),
@@ -284,7 +285,7 @@ async fn csv_export_escapes_every_field() {
     let rows = parse_csv(&String::from_utf8(out).unwrap());
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0][0], "request_id");
-    assert!(rows.iter().all(|row| row.len() == 12));
+    assert!(rows.iter().all(|row| row.len() == 13));
     let tricky = &tricky_records()[0];
     assert_eq!(rows[1][0], tricky.request_id);
     assert_eq!(rows[1][1], " padded ");
@@ -506,4 +507,38 @@ fn timestamps_parse_as_rfc3339() {
     let at = parse_timestamp("2024-03-01T01:00:00+01:00").unwrap();
     assert_eq!(at, datetime!(2024-03-01 00:00 UTC));
     assert!(parse_timestamp("2024-03-01").is_err());
+}
+
+/// The layout of the first release, before `caller_agent`.
+const LAYOUT_V1: &str = "CREATE TABLE usage_records (id INTEGER PRIMARY KEY, \
+    request_id TEXT NOT NULL, caller_subject TEXT, caller_client_id TEXT, tenant TEXT, \
+    agent TEXT NOT NULL, version TEXT NOT NULL, started_at_ms INTEGER NOT NULL, \
+    duration_ms REAL NOT NULL, outcome TEXT NOT NULL, bytes_in INTEGER NOT NULL, \
+    bytes_out INTEGER NOT NULL, reported TEXT NOT NULL); PRAGMA user_version = 1;";
+
+#[tokio::test]
+async fn a_first_release_ledger_is_migrated_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(LAYOUT_V1).unwrap();
+    conn.execute(
+        "INSERT INTO usage_records (request_id, agent, version, started_at_ms, duration_ms, \
+         outcome, bytes_in, bytes_out, reported) VALUES ('old', 'echo', '1.0.0', ?1, 2.0, \
+         'ok', 1, 2, '{\"tokens_in\":3}')",
+        [MARCH_1],
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut nested = record("new", "sub", Some("alice"), MARCH_1 + 1, "ok");
+    nested.caller_agent = Some("echo".into());
+    let ledger = ledger_with(&path, std::slice::from_ref(&nested)).await;
+    ledger.close().await.unwrap();
+
+    let report = UsageReader::open(&path).unwrap().query(&all()).unwrap();
+    assert_eq!(ids(&report), ["new", "old"]);
+    assert_eq!(report.records[0], nested);
+    assert_eq!(report.records[1].caller_agent, None);
+    assert_eq!(report.records[1].reported["tokens_in"], 3);
 }
