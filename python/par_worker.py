@@ -27,9 +27,9 @@ import types
 HEADER = struct.Struct(">IBQ")
 
 # host -> worker
-CALL, CANCEL, SHUTDOWN = 1, 2, 3
+CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR = 1, 2, 3, 4, 5
 # worker -> host
-READY, FATAL, RESULT, ERROR, ITEM, END, USAGE = 10, 11, 12, 13, 14, 15, 16
+READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL = 10, 11, 12, 13, 14, 15, 16, 17
 
 # The call the current code runs for: (call id, request id, traceparent). Tasks and
 # executor threads each see their own, so concurrent calls never mix their usage.
@@ -67,10 +67,66 @@ def _load_entry(root, entry):
     return target
 
 
+class AgentCallError(Exception):
+    """An agent called through par_runtime.call/acall failed.
+
+    ``code`` is the runtime's error code (``agent_error``, ``timeout``,
+    ``agent_not_found``, ``call_depth_exceeded``, ...), ``agent`` the id that was called.
+    """
+
+    def __init__(self, agent, code, message):
+        super().__init__(f"[{code}] {agent}: {message}")
+        self.agent = agent
+        self.code = code
+        self.message = message
+
+
+def _outcall_request(agent_id, payload, timeout):
+    if not isinstance(agent_id, str) or not agent_id:
+        raise TypeError("agent_id must be a non-empty string")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise TypeError("payload must be a dict (it becomes the called handler's one argument)")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError("timeout must be a positive number of seconds")
+    return {"agent": agent_id, "p": payload, "timeout": timeout}
+
+
 def _install_par_runtime(worker_ref):
     """Provide `import par_runtime` to agent code without installing anything."""
     module = types.ModuleType("par_runtime")
     module.__doc__ = "Runtime services for agents hosted by PAR."
+
+    def _current_worker(what):
+        current = _CURRENT.get()
+        worker = worker_ref.get("worker")
+        if current is None or worker is None:
+            raise RuntimeError(f"{what}() called outside a PAR call")
+        return current, worker
+
+    async def acall(agent_id, payload=None, *, timeout=None):
+        """Call a mounted agent (private sub-agents included) and return its result.
+
+        Raises AgentCallError with the runtime's error code when the call fails.
+        """
+        current, worker = _current_worker("acall")
+        request = _outcall_request(agent_id, payload, timeout)
+        on_worker_loop = asyncio.get_running_loop() is worker.loop
+        call = worker.outcall(current[0], request)
+        if on_worker_loop:
+            return await call
+        # Agent code running its own event loop (in a thread): hop to the worker's loop.
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, worker.loop))
+
+    def call(agent_id, payload=None, *, timeout=None):
+        """Blocking form of acall, for plain (sync) handlers running in a thread."""
+        current, worker = _current_worker("call")
+        request = _outcall_request(agent_id, payload, timeout)
+        if threading.get_ident() == worker.loop_thread:
+            raise RuntimeError("par_runtime.call() would block the event loop; use await par_runtime.acall()")
+        future = asyncio.run_coroutine_threadsafe(worker.outcall(current[0], request), worker.loop)
+        return future.result()
 
     def report_usage(**counts):
         """Attach usage (e.g. tokens_in=..., model=...) to the current call's record."""
@@ -90,6 +146,9 @@ def _install_par_runtime(worker_ref):
         current = _CURRENT.get()
         return current[2] if current else None
 
+    module.AgentCallError = AgentCallError
+    module.call = call
+    module.acall = acall
     module.report_usage = report_usage
     module.request_id = request_id
     module.traceparent = traceparent
@@ -116,9 +175,37 @@ class Worker:
         self.is_asyncgen = inspect.isasyncgenfunction(handler)
         self.is_gen = inspect.isgeneratorfunction(handler)
         self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        # Agent-to-agent calls waiting for the host's answer, by reference.
+        self.outcalls = {}
+        self.next_ref = 1
 
     def send(self, kind, call_id, payload=b""):
         self.writer.write(HEADER.pack(len(payload) + 9, kind, call_id) + payload)
+
+    async def outcall(self, call_id, request):
+        """Ask the host to run an agent call for call `call_id`; runs on the worker loop."""
+        ref = self.next_ref
+        self.next_ref += 1
+        future = self.loop.create_future()
+        self.outcalls[ref] = (request["agent"], future)
+        try:
+            self.send(OUTCALL, call_id, _dumps({"ref": ref, **request}).encode())
+            await self.writer.drain()
+            return await future
+        finally:
+            self.outcalls.pop(ref, None)
+
+    def answer_outcall(self, ref, kind, body):
+        entry = self.outcalls.get(ref)
+        if entry is None or entry[1].done():
+            return  # the caller stopped waiting (cancelled or timed out)
+        agent, future = entry
+        if kind == OUT_RESULT:
+            future.set_result(json.loads(body))
+        else:
+            error = json.loads(body)
+            future.set_exception(AgentCallError(agent, error.get("code"), error.get("message")))
 
     def start_call(self, call_id, body):
         task = asyncio.ensure_future(self.run_call(call_id, body))
@@ -212,6 +299,8 @@ async def _read_loop(reader, worker, max_frame):
             worker.start_call(call_id, body)
         elif kind == CANCEL:
             worker.cancel(call_id)
+        elif kind in (OUT_RESULT, OUT_ERROR):
+            worker.answer_outcall(call_id, kind, body)
         elif kind == SHUTDOWN:
             return 0
         await worker.writer.drain()

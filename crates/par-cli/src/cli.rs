@@ -190,6 +190,9 @@ pub struct ServeArgs {
     /// Seconds a call may run before it fails with 504 timeout.
     #[arg(long, env = env::CALL_TIMEOUT)]
     pub call_timeout: Option<f64>,
+    /// How deep agent-to-agent calls (`par_runtime.call`) may nest.
+    #[arg(long, env = env::MAX_CALL_DEPTH)]
+    pub max_call_depth: Option<usize>,
     /// Seconds a worker may take to import its entrypoint.
     #[arg(long, env = env::STARTUP_TIMEOUT)]
     pub worker_startup_timeout: Option<f64>,

@@ -62,6 +62,9 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
         );
         runtime.set_registry(registry);
     }
+    if let Some(ledger) = &usage {
+        runtime.set_usage_ledger(ledger.clone());
+    }
     let mut state = AppState::new(runtime.clone(), settings.http);
     state.usage = usage.clone();
     state.log_control = Some(log_control);

@@ -183,6 +183,13 @@ fn apply_runtime_limits(
         env::CALL_TIMEOUT,
         errors,
     );
+    rt.max_call_depth = positive(
+        a.max_call_depth.or(f.max_call_depth),
+        8,
+        "--max-call-depth",
+        env::MAX_CALL_DEPTH,
+        errors,
+    );
     rt.worker_startup_timeout = seconds(
         a.worker_startup_timeout.or(f.worker_startup_timeout),
         60.0,

@@ -22,6 +22,9 @@ pub struct RuntimeConfig {
     pub worker_startup_timeout: Duration,
     pub worker_stop_grace: Duration,
     pub call_timeout: Duration,
+    /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
+    /// calls fail with `call_depth_exceeded`, which also stops call cycles.
+    pub max_call_depth: usize,
     pub install_timeout: Duration,
     /// Largest frame (request or result) between runtime and worker.
     pub max_frame_bytes: usize,
@@ -52,6 +55,7 @@ impl RuntimeConfig {
             worker_startup_timeout: Duration::from_secs(60),
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: Duration::from_secs(60),
+            max_call_depth: 8,
             install_timeout: Duration::from_secs(600),
             max_frame_bytes: 64 * 1024 * 1024,
             worker_env_allow: default_env_allow(),

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Draining,
     Disabled,
     NotFound,
+    /// An agent-to-agent call chain went deeper than the configured limit.
+    CallDepthExceeded,
     Internal,
 }
 
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Draining => "draining",
             ErrorCode::Disabled => "disabled",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::CallDepthExceeded => "call_depth_exceeded",
             ErrorCode::Internal => "internal",
         }
     }

@@ -10,6 +10,9 @@ use serde_json::value::RawValue;
 
 use crate::error::{ErrorCode, InvokeError};
 use crate::gate::CallPermit;
+use crate::metering::CallerIdentity;
+use crate::outcall::Outcalls;
+use crate::trace::TraceContext;
 
 /// One step of a streamed call.
 #[derive(Debug)]
@@ -69,14 +72,40 @@ pub struct ActiveCall {
     _permit: CallPermit,
     /// What the handler reported with `par_runtime.report_usage`, merged.
     usage: serde_json::Map<String, serde_json::Value>,
+    /// Routes the calls the handler makes to other agents; they end with this call.
+    pub(crate) outcalls: Option<Outcalls>,
 }
 
 /// Who and what a call belongs to, passed to the worker with the payload.
 #[derive(Debug, Clone, Default)]
 pub struct CallMeta {
+    /// The request id of the outside call; agent-to-agent calls carry it on.
     pub request_id: String,
-    /// W3C `traceparent`, available to agent code as `par_runtime.traceparent()`.
-    pub traceparent: Option<String>,
+    /// This call's span; agent code sees it as `par_runtime.traceparent()`.
+    pub trace: TraceContext,
+    /// Whom the outside call was made for.
+    pub caller: CallerIdentity,
+    /// For an agent-to-agent call, the agents that called, outermost first.
+    pub chain: Vec<String>,
+}
+
+impl CallMeta {
+    /// The agent that made this call, when another agent made it.
+    pub fn caller_agent(&self) -> Option<&str> {
+        self.chain.last().map(String::as_str)
+    }
+
+    /// The metadata of a call that agent `caller`, running under this one, makes.
+    pub(crate) fn nested(&self, caller: &str) -> CallMeta {
+        let mut chain = self.chain.clone();
+        chain.push(caller.to_string());
+        CallMeta {
+            request_id: self.request_id.clone(),
+            trace: self.trace.child(),
+            caller: self.caller.clone(),
+            chain,
+        }
+    }
 }
 
 impl ActiveCall {
@@ -90,6 +119,7 @@ impl ActiveCall {
             finished: false,
             _permit: permit,
             usage: serde_json::Map::new(),
+            outcalls: None,
         }
     }
 
@@ -100,6 +130,11 @@ impl ActiveCall {
                 .map_err(|_| timeout_error(self.timeout))?;
             match reply {
                 Reply::Usage(report) => merge_usage(&mut self.usage, &report),
+                Reply::Outcall(outcall) => match &mut self.outcalls {
+                    Some(outcalls) => outcalls.route(outcall, self.deadline),
+                    // Nothing routes calls here: dropping the request answers it.
+                    None => drop(outcall),
+                },
                 other => return Ok(other),
             }
         }

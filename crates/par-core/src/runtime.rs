@@ -14,6 +14,7 @@ use crate::error::{ErrorCode, InvokeError, LoadError};
 use crate::invoke::{handler_payload, ActiveCall, CallMeta, InvokeOutput};
 use crate::lifecycle::{Jobs, MountOptions};
 use crate::loader::Loader;
+use crate::outcall::Outcalls;
 use crate::package::{Package, PackageReport};
 use crate::pool::PickError;
 use crate::reports::Reports;
@@ -40,6 +41,8 @@ pub struct Runtime {
     pub(crate) fetcher: std::sync::OnceLock<par_registry::Fetcher>,
     pub(crate) registry: tokio::sync::Mutex<crate::registry::RegistryState>,
     registry_settings: std::sync::OnceLock<crate::registry::RegistrySettings>,
+    /// The usage ledger, when metering is on (see `metering.rs`).
+    pub(crate) usage: std::sync::OnceLock<Arc<par_telemetry::UsageLedger>>,
     ready: AtomicBool,
 }
 
@@ -69,6 +72,7 @@ impl Runtime {
             fetcher: std::sync::OnceLock::new(),
             registry: Default::default(),
             registry_settings: std::sync::OnceLock::new(),
+            usage: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
         }))
     }
@@ -247,11 +251,16 @@ impl Runtime {
 
     /// A public agent, by `id` or `id@version`; disabled agents answer `disabled`.
     pub fn resolve(&self, id: &str) -> Result<Target, InvokeError> {
+        self.resolve_for(id, Reach::Public)
+    }
+
+    /// An agent `reach` may call: the public ones from outside, any from inside.
+    fn resolve_for(&self, id: &str, reach: Reach) -> Result<Target, InvokeError> {
         let target = self
             .table
             .load()
             .lookup(id)
-            .filter(|r| r.public)
+            .filter(|r| r.public || reach == Reach::Internal)
             .cloned()
             .ok_or_else(|| {
                 InvokeError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'"))
@@ -275,13 +284,26 @@ impl Runtime {
     /// A version being replaced stops admitting calls before it drains; a call that
     /// resolved it just before the switch is sent to the new version instead of failing.
     pub async fn start_call(
-        &self,
+        self: &Arc<Self>,
         id: &str,
         body: &[u8],
         meta: &CallMeta,
     ) -> Result<ActiveCall, InvokeError> {
+        let timeout = self.config.call_timeout;
+        self.start(id, body, meta, Reach::Public, timeout).await
+    }
+
+    /// Starts a call that may take at most `timeout`, on an agent `reach` may call.
+    pub(crate) async fn start(
+        self: &Arc<Self>,
+        id: &str,
+        body: &[u8],
+        meta: &CallMeta,
+        reach: Reach,
+        timeout: std::time::Duration,
+    ) -> Result<ActiveCall, InvokeError> {
         for _ in 0..3 {
-            let target = self.resolve(id)?;
+            let target = self.resolve_for(id, reach)?;
             let pool = target.package.pool.as_ref().ok_or_else(|| {
                 InvokeError::new(
                     ErrorCode::NotInvocable,
@@ -293,14 +315,11 @@ impl Runtime {
                 .package
                 .schemas
                 .check(target.sub_agent.as_deref(), body)?;
-            let permit = target.package.gate.enter(self.config.call_timeout).await?;
+            let permit = target.package.gate.enter(timeout).await?;
             if target.package.is_retired() {
                 continue;
             }
-            let wait = self
-                .config
-                .worker_startup_timeout
-                .min(self.config.call_timeout);
+            let wait = self.config.worker_startup_timeout.min(timeout);
             let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
             let head = call_head(meta);
             let call = worker
@@ -309,7 +328,8 @@ impl Runtime {
                 .map_err(|_| {
                     InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
                 })?;
-            let mut active = ActiveCall::new(call, self.config.call_timeout, permit);
+            let mut active = ActiveCall::new(call, timeout, permit);
+            active.outcalls = Some(Outcalls::new(self, meta.clone(), target.id.clone()));
             active.agent = target.id.clone();
             active.version = target.package.version().to_string();
             return Ok(active);
@@ -322,7 +342,7 @@ impl Runtime {
 
     /// Calls an agent and waits for its whole result.
     pub async fn invoke(
-        &self,
+        self: &Arc<Self>,
         id: &str,
         body: &[u8],
         meta: &CallMeta,
@@ -363,16 +383,19 @@ impl Runtime {
     }
 }
 
+/// Who may reach an agent: outside callers only public ones, agents any mounted one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Public,
+    Internal,
+}
+
 /// `{"rid":"…","tp":"…","p":` — the request's metadata before the payload.
 fn call_head(meta: &CallMeta) -> String {
     let rid = serde_json::to_string(&meta.request_id).expect("a string serialises");
-    match &meta.traceparent {
-        Some(tp) => {
-            let tp = serde_json::to_string(tp).expect("a string serialises");
-            format!("{{\"rid\":{rid},\"tp\":{tp},\"p\":")
-        }
-        None => format!("{{\"rid\":{rid},\"p\":"),
-    }
+    // Trace and span ids are hex: no escaping needed.
+    let tp = meta.trace.traceparent();
+    format!("{{\"rid\":{rid},\"tp\":\"{tp}\",\"p\":")
 }
 
 fn pick_error(error: PickError, target: &Target) -> InvokeError {

@@ -20,6 +20,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AgentError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::WorkerCrashed | ErrorCode::AppUnavailable => StatusCode::BAD_GATEWAY,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        // Only agent code sees this code (as an exception); 508 if it ever surfaces.
+        ErrorCode::CallDepthExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::Overloaded | ErrorCode::Starting | ErrorCode::Draining | ErrorCode::Disabled => {
             StatusCode::SERVICE_UNAVAILABLE
         }

@@ -10,7 +10,6 @@ mod routes;
 mod server;
 mod state;
 mod tls;
-mod trace;
 mod upload;
 
 pub use auth::AccessControl;

@@ -6,10 +6,12 @@
 //! compiled into this crate and written out by [`script::materialize`].
 
 mod error;
+mod outcall;
 pub mod output;
 pub mod protocol;
 pub mod script;
 mod worker;
 
 pub use error::WorkerError;
+pub use outcall::{Outcall, Responder};
 pub use worker::{AgentFailure, Call, Reply, Worker, WorkerInfo, WorkerSpec};

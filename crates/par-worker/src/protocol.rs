@@ -15,6 +15,10 @@ pub mod to_worker {
     pub const CALL: u8 = 1;
     pub const CANCEL: u8 = 2;
     pub const SHUTDOWN: u8 = 3;
+    /// The result of an agent-to-agent call; the call id is the worker's reference.
+    pub const OUT_RESULT: u8 = 4;
+    /// An agent-to-agent call failed: `{"code", "message"}`.
+    pub const OUT_ERROR: u8 = 5;
 }
 
 /// Kinds the worker sends.
@@ -27,6 +31,8 @@ pub mod from_worker {
     pub const END: u8 = 15;
     /// Usage the handler reported (`par_runtime.report_usage`): a JSON object.
     pub const USAGE: u8 = 16;
+    /// The handler calls another agent: `{"ref", "agent", "p", "timeout"}`.
+    pub const OUTCALL: u8 = 17;
 }
 
 #[derive(Debug)]

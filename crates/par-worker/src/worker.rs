@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::WorkerError;
+use crate::outcall::Outcall;
 use crate::output;
 use crate::protocol::{self, from_worker, to_worker, Frame, FrameError};
 
@@ -56,8 +57,17 @@ pub enum Reply {
     End,
     /// The handler reported usage (a JSON object); the call goes on.
     Usage(Bytes),
+    /// The handler calls another agent and waits for the answer; the call goes on.
+    Outcall(Outcall),
     /// The worker died or the channel broke before the call finished.
     Crashed,
+}
+
+impl Reply {
+    /// True for the reply that ends a call.
+    fn is_final(&self) -> bool {
+        !matches!(self, Reply::Item(_) | Reply::Usage(_) | Reply::Outcall(_))
+    }
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -210,7 +220,7 @@ pub struct Call {
 impl Call {
     pub async fn next(&mut self) -> Reply {
         let reply = self.rx.recv().await.unwrap_or(Reply::Crashed);
-        if !matches!(reply, Reply::Item(_) | Reply::Usage(_)) {
+        if reply.is_final() {
             self.finished = true;
         }
         reply
@@ -398,6 +408,11 @@ fn dispatch(shared: &Shared, frame: Frame, label: &str) {
         from_worker::ITEM => Reply::Item(frame.payload),
         from_worker::END => Reply::End,
         from_worker::USAGE => Reply::Usage(frame.payload),
+        // A malformed outcall was answered by `parse` already.
+        from_worker::OUTCALL => match Outcall::parse(&frame.payload, &shared.outbox) {
+            Some(outcall) => Reply::Outcall(outcall),
+            None => return,
+        },
         from_worker::ERROR => match serde_json::from_slice(&frame.payload) {
             Ok(failure) => Reply::Error(failure),
             Err(_) => Reply::Error(AgentFailure {
@@ -410,7 +425,7 @@ fn dispatch(shared: &Shared, frame: Frame, label: &str) {
             return;
         }
     };
-    let last = !matches!(reply, Reply::Item(_) | Reply::Usage(_));
+    let last = reply.is_final();
     // A call the host already dropped (cancelled) is simply absent: nothing to deliver.
     let sender = if last {
         calls.remove(&frame.call_id)

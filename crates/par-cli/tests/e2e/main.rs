@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agent_calls;
 mod auth;
 mod cli;
 mod environments;

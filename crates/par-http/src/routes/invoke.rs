@@ -9,10 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use par_core::{ActiveCall, CallMeta, ErrorCode, StreamEvent};
+use par_core::{ActiveCall, ErrorCode, StreamEvent};
 
 use crate::accounting::{CallRecord, Finish};
-use crate::trace::TraceContext;
 
 /// A quiet stream sends a comment line this often.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -35,8 +34,11 @@ pub async fn invoke(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let trace = TraceContext::from_headers(request.headers());
-    let mut record = CallRecord::start(&state, &id, &rid, trace);
+    let traceparent = request
+        .headers()
+        .get(par_core::trace::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let mut record = CallRecord::start(&state, &id, &rid, traceparent);
     match run(&state, &id, request, &rid, &mut record).await {
         Ok(Outcome::Done {
             response,
@@ -113,7 +115,7 @@ async fn run(
         .resolve(id)
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     crate::auth::authorize_invoke(state, &caller, &target, rid)?;
-    record.caller = caller;
+    record.set_caller(caller.as_ref());
     let wants_stream = accepts_event_stream(request.headers());
     let (body, uploads) = if crate::multipart::is_multipart(&request) {
         let limits = &state.limits;
@@ -129,13 +131,9 @@ async fn run(
     };
     record.uploads = uploads;
     record.bytes_in = body.len() as u64;
-    let meta = CallMeta {
-        request_id: rid.to_string(),
-        traceparent: Some(record.trace.traceparent()),
-    };
     let mut call = state
         .runtime
-        .start_call(id, &body, &meta)
+        .start_call(id, &body, &record.meta)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     if wants_stream {

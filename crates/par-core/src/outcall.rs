@@ -1,0 +1,146 @@
+//! Agent-to-agent calls: a handler's `par_runtime.call`/`acall`, routed by the host
+//! straight to the target's workers (no HTTP hop), private sub-agents included.
+//!
+//! A nested call carries the outside call's request id and caller identity, gets a child
+//! span of its caller's span, may not outlive its caller (its budget is the smaller of
+//! the handler's own timeout, the caller's remaining time and the call timeout), and is
+//! refused past `max_call_depth` levels, which also ends call cycles. It is metered and
+//! logged like any call, with the calling agent named. Cancelling the outer call
+//! cancels every call it made.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use par_worker::Outcall;
+use tokio::task::JoinSet;
+
+use crate::error::{ErrorCode, InvokeError};
+use crate::invoke::CallMeta;
+use crate::metering::FinishedCall;
+use crate::runtime::{Reach, Runtime};
+
+/// The calls one handler makes, ended (aborted) when its own call ends.
+pub(crate) struct Outcalls {
+    runtime: Weak<Runtime>,
+    /// The call the handler runs for.
+    meta: CallMeta,
+    /// The agent whose handler makes the calls.
+    agent: String,
+    tasks: JoinSet<()>,
+}
+
+impl Outcalls {
+    pub(crate) fn new(runtime: &Arc<Runtime>, meta: CallMeta, agent: String) -> Self {
+        Outcalls {
+            runtime: Arc::downgrade(runtime),
+            meta,
+            agent,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Starts answering one call; `deadline` is when the calling call times out.
+    pub(crate) fn route(&mut self, outcall: Outcall, deadline: tokio::time::Instant) {
+        while self.tasks.try_join_next().is_some() {}
+        let Some(runtime) = self.runtime.upgrade() else {
+            outcall
+                .responder
+                .refuse(ErrorCode::Draining.as_str(), "the runtime is shutting down");
+            return;
+        };
+        let meta = self.meta.nested(&self.agent);
+        self.tasks
+            .spawn(async move { runtime.answer(outcall, meta, deadline).await });
+    }
+}
+
+impl Runtime {
+    async fn answer(
+        self: Arc<Self>,
+        outcall: Outcall,
+        meta: CallMeta,
+        deadline: tokio::time::Instant,
+    ) {
+        let Outcall {
+            agent,
+            payload,
+            timeout,
+            responder,
+        } = outcall;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let budget = [
+            timeout.unwrap_or(Duration::MAX),
+            left,
+            self.config.call_timeout,
+        ]
+        .into_iter()
+        .min()
+        .expect("three candidates");
+        match self.call_from_agent(&agent, &payload, &meta, budget).await {
+            Ok(result) => responder.succeed(&result),
+            Err(e) => responder.refuse(e.code.as_str(), &e.message),
+        }
+    }
+
+    /// Runs one nested call to its end and records it like any other call.
+    async fn call_from_agent(
+        self: &Arc<Self>,
+        id: &str,
+        payload: &[u8],
+        meta: &CallMeta,
+        budget: Duration,
+    ) -> Result<Bytes, InvokeError> {
+        let label = self.metrics.agent_label(id.split('@').next().unwrap_or(id));
+        let _inflight = self.metrics.track_inflight(&label);
+        let (started, started_at) = (Instant::now(), SystemTime::now());
+        let (result, agent, version, usage) =
+            match self.start_nested(id, payload, meta, budget).await {
+                Ok(mut call) => {
+                    let result = call.finish().await;
+                    let usage = call.usage().clone();
+                    (result, call.agent.clone(), call.version.clone(), usage)
+                }
+                Err(e) => (Err(e), id.to_string(), String::new(), Default::default()),
+            };
+        self.record_call(FinishedCall {
+            meta,
+            label: &label,
+            agent: &agent,
+            version: &version,
+            code: result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"),
+            started_at,
+            elapsed: started.elapsed(),
+            bytes_in: payload.len() as u64,
+            bytes_out: result.as_ref().map_or(0, |r| r.len() as u64),
+            usage,
+        });
+        result
+    }
+
+    async fn start_nested(
+        self: &Arc<Self>,
+        id: &str,
+        payload: &[u8],
+        meta: &CallMeta,
+        budget: Duration,
+    ) -> Result<crate::invoke::ActiveCall, InvokeError> {
+        if meta.chain.len() > self.config.max_call_depth {
+            return Err(InvokeError::new(
+                ErrorCode::CallDepthExceeded,
+                format!(
+                    "agent calls nest deeper than {} levels ({} -> {id})",
+                    self.config.max_call_depth,
+                    meta.chain.join(" -> ")
+                ),
+            ));
+        }
+        if budget.is_zero() {
+            return Err(InvokeError::new(
+                ErrorCode::Timeout,
+                "the calling agent's call has no time left",
+            ));
+        }
+        self.start(id, payload, meta, Reach::Internal, budget).await
+    }
+}
