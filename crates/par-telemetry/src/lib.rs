@@ -10,4 +10,4 @@ pub mod metrics;
 pub mod usage;
 
 pub use metrics::{AgentLabel, Metrics, MetricsConfig};
-pub use usage::{UsageLedger, UsageQuery, UsageRecord, UsageReport};
+pub use usage::{UsageLedger, UsageQuery, UsageRecord, UsageReport, UsageShipper};
