@@ -130,6 +130,15 @@ pub struct ServeArgs {
     /// Usage ledger (SQLite) path, or `off`. Default: the user's data dir + /par/usage.sqlite3.
     #[arg(long, env = env::USAGE_DB)]
     pub usage_db: Option<String>,
+    /// PostgreSQL URL the usage ledger is copied to (fleet billing); off by default.
+    #[arg(long, env = env::USAGE_POSTGRES_URL, hide_env_values = true)]
+    pub usage_postgres_url: Option<String>,
+    /// Seconds between shipping passes to PostgreSQL.
+    #[arg(long, env = env::USAGE_SHIP_SECS)]
+    pub usage_ship_interval: Option<f64>,
+    /// This instance's name in PostgreSQL (default: the ledger file's UUID).
+    #[arg(long, env = env::INSTANCE_ID)]
+    pub instance_id: Option<String>,
     /// Sources listed in the TOML file (`sources = [...]`).
     #[arg(skip)]
     #[serde(default)]

@@ -50,6 +50,7 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let addr = listener.local_addr()?;
     let metrics = par_telemetry::Metrics::new();
     let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
+    let shipper = start_shipper(settings.usage_ship, usage.as_deref())?;
     let runtime = Runtime::new(settings.runtime, metrics)?;
     let fetcher = par_registry::Fetcher::new(settings.fetch.fetch)
         .await
@@ -113,6 +114,10 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
             tracing::error!(error = %e, "usage ledger did not close cleanly");
         }
     }
+    // After the ledger, so the final pass ships its last batch; bounded, and blocking.
+    if let Some(shipper) = shipper {
+        let _ = tokio::task::spawn_blocking(move || shipper.close()).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -164,6 +169,19 @@ fn open_usage(
         .map_err(|e| anyhow::anyhow!("cannot open usage ledger {}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "usage ledger open");
     Ok(Some(std::sync::Arc::new(ledger)))
+}
+
+/// Starts copying the ledger to PostgreSQL; `None` unless `--usage-postgres-url` is set.
+fn start_shipper(
+    config: Option<par_telemetry::usage::ShipConfig>,
+    ledger: Option<&par_telemetry::UsageLedger>,
+) -> anyhow::Result<Option<par_telemetry::UsageShipper>> {
+    let (Some(config), Some(path)) = (config, ledger.and_then(|ledger| ledger.path())) else {
+        return Ok(None);
+    };
+    par_telemetry::UsageShipper::start(path, config)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("usage shipping to PostgreSQL: {e}"))
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,8 @@ pub struct ServeSettings {
     pub auth: crate::auth_settings::AuthSettings,
     /// The usage ledger, or `None` when metering is off.
     pub usage_db: Option<PathBuf>,
+    /// Copying the ledger to PostgreSQL, when `--usage-postgres-url` is set.
+    pub usage_ship: Option<par_telemetry::usage::ShipConfig>,
     pub sources: Vec<String>,
     pub runtime: RuntimeConfig,
     pub http: HttpLimits,
@@ -67,14 +69,25 @@ pub fn resolve(
     let mut runtime = RuntimeConfig::new(cache_dir, uv);
     runtime.host_env = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_runtime_limits(&mut runtime, &args, &file, &mut errors);
-    let patterns = args
+    let mut patterns = args
         .redact_patterns
         .clone()
         .or(file.redact_patterns.clone())
         .unwrap_or_default();
+    let usage_db = usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars);
+    let usage_ship = usage_ship(&args, &file, usage_db.is_some(), &mut errors);
+    if usage_ship.is_some() {
+        patterns.push(POSTGRES_USERINFO.to_owned());
+    }
     match par_core::redact::Redactor::new(&patterns) {
         Ok(redactor) => runtime.redactor = redactor,
         Err(e) => errors.push(format!("--redact-patterns / {}: {e}", env::REDACT_PATTERNS)),
+    }
+    if let Some(password) = usage_ship
+        .as_ref()
+        .and_then(|ship| par_telemetry::usage::postgres_password(&ship.url))
+    {
+        runtime.redactor.add_secret(&password);
     }
     let http = HttpLimits {
         max_upload_bytes: positive(
@@ -107,7 +120,8 @@ pub fn resolve(
         tls,
         fetch,
         auth,
-        usage_db: usage_db(args.usage_db.as_deref().or(file.usage_db.as_deref()), vars),
+        usage_db,
+        usage_ship,
         listen,
         sources,
         runtime,
@@ -345,6 +359,58 @@ fn tls_files(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option<p
     }
 }
 
+/// The password of a PostgreSQL URL, whatever its length, wherever a URL is logged.
+const POSTGRES_USERINFO: &str = r"(?i)(postgres(?:ql)?://[^:/@\s]*:)[^@\s/]*@";
+
+/// `--usage-postgres-url`, `--usage-ship-interval`, `--instance-id`: checked here so a
+/// bad URL stops startup (an unreachable server does not).
+fn usage_ship(
+    a: &ServeArgs,
+    f: &ServeArgs,
+    ledger_on: bool,
+    errors: &mut Vec<String>,
+) -> Option<par_telemetry::usage::ShipConfig> {
+    let url = a
+        .usage_postgres_url
+        .clone()
+        .or(f.usage_postgres_url.clone())?;
+    let flag = format!("--usage-postgres-url / {}", env::USAGE_POSTGRES_URL);
+    if !ledger_on {
+        errors.push(format!(
+            "{flag}: needs the usage ledger (--usage-db is off)"
+        ));
+    }
+    let mut ship = par_telemetry::usage::ShipConfig::new(url);
+    ship.interval = seconds(
+        a.usage_ship_interval.or(f.usage_ship_interval),
+        5.0,
+        "--usage-ship-interval",
+        env::USAGE_SHIP_SECS,
+        errors,
+    );
+    ship.instance_id = a.instance_id.clone().or(f.instance_id.clone());
+    ship.ca_bundle = a.ca_bundle.clone().or(f.ca_bundle.clone());
+    if let Err(e) = ship.check() {
+        let flag = match e {
+            par_telemetry::usage::UsageError::Shipper {
+                setting: "instance_id",
+                ..
+            } => {
+                format!("--instance-id / {}", env::INSTANCE_ID)
+            }
+            par_telemetry::usage::UsageError::Shipper {
+                setting: "ca_bundle",
+                ..
+            } => {
+                format!("--ca-bundle / {}", env::CA_BUNDLE)
+            }
+            _ => flag,
+        };
+        errors.push(format!("{flag}: {e}"));
+    }
+    Some(ship)
+}
+
 /// `--usage-db`: a path, `off`, or the default under the user's data directory.
 pub fn usage_db(value: Option<&str>, vars: &HashMap<String, String>) -> Option<PathBuf> {
     match value {
@@ -416,6 +482,41 @@ mod tests {
         assert!(text.contains(env::CALL_TIMEOUT), "{text}");
         assert!(text.contains(env::AUTH), "{text}");
         assert_eq!(errors.len(), 3);
+    }
+
+    #[test]
+    fn the_postgres_url_is_checked_and_its_password_masked() {
+        let args = ServeArgs {
+            usage_postgres_url: Some("postgres://biller:pw-0123456789@db:5432/usage".into()),
+            instance_id: Some("pod-7".into()),
+            ..Default::default()
+        };
+        let s = resolve(args, ServeArgs::default(), &vars(&[("HOME", "/h")]))
+            .ok()
+            .unwrap();
+        let ship = s.usage_ship.unwrap();
+        assert_eq!(ship.interval, Duration::from_secs(5));
+        assert_eq!(ship.instance_id.as_deref(), Some("pod-7"));
+        let line = "url=postgres://biller:pw-0123456789@db:5432/usage echo pw-0123456789";
+        let masked = s.runtime.redactor.redact(line);
+        assert!(!masked.contains("pw-0123"), "{masked}");
+        let short = "postgres://u:abc@db/usage";
+        assert!(!s.runtime.redactor.redact(short).contains("abc"));
+
+        let bad = ServeArgs {
+            usage_postgres_url: Some("postgres://u:hunter22@db/usage?sslmode=sometimes".into()),
+            usage_db: Some("off".into()),
+            usage_ship_interval: Some(0.0),
+            ..Default::default()
+        };
+        let errors = resolve(bad, ServeArgs::default(), &vars(&[]))
+            .err()
+            .unwrap();
+        let text = errors.join("\n");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains(env::USAGE_SHIP_SECS), "{text}");
+        assert!(text.contains("--usage-db is off"), "{text}");
+        assert!(text.contains("sslmode"), "{text}");
     }
 
     #[test]

@@ -30,6 +30,12 @@ pub enum UsageError {
         setting: &'static str,
         reason: &'static str,
     },
+    /// A setting of the PostgreSQL shipper is wrong (the reason never holds the password).
+    #[error("usage shipper setting {setting}: {reason}")]
+    Shipper {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 impl UsageError {

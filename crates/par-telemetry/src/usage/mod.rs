@@ -34,9 +34,14 @@
 //!
 //! # Sinks
 //!
-//! Batches go through the [`UsageSink`] trait. [`SqliteSink`] is the only implementation;
-//! a shared PostgreSQL sink for fleets of several instances would implement the same trait
-//! (not built yet). Queries and exports read the SQLite file through [`UsageReader`].
+//! Batches go through the [`UsageSink`] trait; [`SqliteSink`] is the only implementation.
+//! Queries and exports read the SQLite file through [`UsageReader`].
+//!
+//! # Fleets
+//!
+//! [`UsageShipper`] copies committed rows from the SQLite file to a PostgreSQL database
+//! shared by several instances, exactly once, without ever blocking or losing a local
+//! record; the design is in the `ship` module's source docs (`ship/mod.rs`).
 
 mod config;
 mod error;
@@ -46,6 +51,7 @@ mod query;
 mod reader;
 mod record;
 mod schema;
+mod ship;
 mod sink;
 mod writer;
 
@@ -59,6 +65,7 @@ pub use ledger::{UsageLedger, QUERY_FLUSH_WAIT};
 pub use query::{parse_timestamp, Group, GroupBy, Totals, UsageQuery, UsageReport};
 pub use reader::UsageReader;
 pub use record::{UsageRecord, TRUNCATED_KEY};
+pub use ship::{postgres_password, ShipConfig, ShipCounters, ShipStats, UsageShipper};
 pub use sink::{SqliteSink, UsageSink};
 /// The timestamp type of [`UsageRecord::started_at`] and [`UsageQuery`]; `SystemTime`
 /// converts into it with `.into()`.

@@ -3,14 +3,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use serde_json::{Map, Value};
 
 use super::record::from_unix_ms;
 use super::{Synchronous, UsageError, UsageRecord};
 
 /// Bumped with every layout change; a newer file is refused rather than misread.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
+
+/// Oldest layout a reader can query as it is: version 3 only added [`META`], so a
+/// version-2 file can be exported before a writer has migrated it.
+const OLDEST_READABLE: i32 = 2;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS usage_records (
@@ -33,6 +37,13 @@ CREATE INDEX IF NOT EXISTS usage_records_started ON usage_records (started_at_ms
 CREATE INDEX IF NOT EXISTS usage_records_agent ON usage_records (agent, started_at_ms);
 ";
 
+/// Facts about the file itself (version 3): its `ledger_id`.
+const META: &str =
+    "CREATE TABLE IF NOT EXISTS par_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+/// The meta key of the UUID that names this ledger file in a shared PostgreSQL database.
+const LEDGER_ID_KEY: &str = "ledger_id";
+
 /// The columns of a record, in the order [`record_from_row`] reads them.
 pub(crate) const COLUMNS: &str = "u.request_id, u.caller_subject, u.caller_client_id, \
     u.tenant, u.agent, u.version, u.started_at_ms, u.duration_ms, u.outcome, u.bytes_in, \
@@ -43,7 +54,7 @@ pub(crate) const INSERT: &str = "INSERT INTO usage_records (request_id, caller_s
     bytes_out, reported, caller_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
     ?13)";
 
-/// Brings a version-1 ledger (before agent-to-agent records) to the current layout.
+/// Brings a version-1 ledger (before agent-to-agent records) to version 2.
 const MIGRATE_FROM_1: &str = "ALTER TABLE usage_records ADD COLUMN caller_agent TEXT;";
 
 /// How long a statement waits on a lock held by another connection before failing.
@@ -52,15 +63,56 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens (creating if needed) the database for writing: WAL, the chosen sync policy,
 /// and the current layout.
 pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, UsageError> {
-    let conn = Connection::open(path).map_err(UsageError::sqlite(path))?;
+    let mut conn = Connection::open(path).map_err(UsageError::sqlite(path))?;
     configure_writer(&conn, sync).map_err(UsageError::sqlite(path))?;
-    match user_version(&conn, path)? {
-        0 => create(&conn).map_err(UsageError::sqlite(path))?,
-        1 => migrate_from_1(&conn).map_err(UsageError::sqlite(path))?,
-        SCHEMA_VERSION => {}
-        found => return Err(newer_schema(path, found)),
+    if user_version(&conn, path)? != SCHEMA_VERSION {
+        upgrade(&mut conn, path)?;
     }
+    ensure_ledger_id(&conn).map_err(UsageError::sqlite(path))?;
     Ok(conn)
+}
+
+/// Generated once per file. Checked at every open, so deleting the row (for a restored or
+/// copied file, see the shipper's docs) gives the file a new identity.
+fn ensure_ledger_id(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO par_meta (key, value) VALUES (?1, ?2)",
+        rusqlite::params![LEDGER_ID_KEY, uuid::Uuid::new_v4().to_string()],
+    )
+    .map(drop)
+}
+
+/// Creates or migrates the layout in one transaction. IMMEDIATE takes the write lock
+/// before the version is read again, so two processes opening one old file at once
+/// migrate it once.
+fn upgrade(conn: &mut Connection, path: &Path) -> Result<(), UsageError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(UsageError::sqlite(path))?;
+    let steps = match user_version(&tx, path)? {
+        0 => format!("{CREATE} {META}"),
+        1 => format!("{MIGRATE_FROM_1} {META}"),
+        2 => META.to_owned(),
+        SCHEMA_VERSION => return Ok(()),
+        found => return Err(newer_schema(path, found)),
+    };
+    tx.execute_batch(&steps)
+        .and_then(|()| tx.pragma_update(None, "user_version", SCHEMA_VERSION))
+        .and_then(|()| tx.commit())
+        .map_err(UsageError::sqlite(path))
+}
+
+/// The UUID naming this ledger file, written when the file was created or migrated.
+pub(crate) fn ledger_id(conn: &Connection, path: &Path) -> Result<String, UsageError> {
+    let sql = "SELECT value FROM par_meta WHERE key = ?1";
+    let id: Option<String> = conn
+        .query_row(sql, [LEDGER_ID_KEY], |row| row.get(0))
+        .optional()
+        .map_err(UsageError::sqlite(path))?;
+    id.ok_or_else(|| UsageError::Schema {
+        path: path.to_path_buf(),
+        reason: "no ledger id (open the ledger for writing first)".to_owned(),
+    })
 }
 
 fn configure_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
@@ -70,16 +122,6 @@ fn configure_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
         tracing::warn!(mode, "usage ledger could not switch to WAL");
     }
     conn.pragma_update(None, "synchronous", sync.pragma_value())
-}
-
-fn create(conn: &Connection) -> rusqlite::Result<()> {
-    let sql = format!("BEGIN; {CREATE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;");
-    conn.execute_batch(&sql)
-}
-
-fn migrate_from_1(conn: &Connection) -> rusqlite::Result<()> {
-    let sql = format!("BEGIN; {MIGRATE_FROM_1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;");
-    conn.execute_batch(&sql)
 }
 
 /// Opens an existing ledger for reading only; never creates a file.
@@ -92,10 +134,14 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, UsageError> {
         .and_then(|()| conn.pragma_update(None, "query_only", "ON"))
         .map_err(UsageError::sqlite(path))?;
     match user_version(&conn, path)? {
-        SCHEMA_VERSION => Ok(conn),
+        OLDEST_READABLE..=SCHEMA_VERSION => Ok(conn),
         0 => Err(UsageError::Schema {
             path: path.to_path_buf(),
             reason: "not a usage ledger (no schema)".to_owned(),
+        }),
+        found if found < OLDEST_READABLE => Err(UsageError::Schema {
+            path: path.to_path_buf(),
+            reason: format!("schema version {found} is old: open it with `par serve` once"),
         }),
         found => Err(newer_schema(path, found)),
     }

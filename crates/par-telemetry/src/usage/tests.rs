@@ -541,4 +541,57 @@ async fn a_first_release_ledger_is_migrated_and_keeps_its_records() {
     assert_eq!(report.records[0], nested);
     assert_eq!(report.records[1].caller_agent, None);
     assert_eq!(report.records[1].reported["tokens_in"], 3);
+    assert_eq!(user_version(&path), 3);
+}
+
+fn ledger_id_of(path: &Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT value FROM par_meta WHERE key = 'ledger_id'",
+        [],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+fn user_version(path: &Path) -> i32 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_version_2_ledger_is_migrated_and_gets_one_lasting_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(LAYOUT_V1).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE usage_records ADD COLUMN caller_agent TEXT; PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO usage_records (request_id, agent, version, started_at_ms, duration_ms, \
+         outcome, bytes_in, bytes_out, reported, caller_agent) VALUES ('old', 'sub', '1.0.0', \
+         ?1, 2.0, 'ok', 1, 2, '{}', 'echo')",
+        [MARCH_1],
+    )
+    .unwrap();
+    drop(conn);
+    // Readable before any writer migrated it (`par usage export` after an upgrade).
+    let report = UsageReader::open(&path).unwrap().query(&all()).unwrap();
+    assert_eq!(ids(&report), ["old"]);
+
+    ledger_with(&path, &[]).await.close().await.unwrap();
+    assert_eq!(user_version(&path), 3);
+    let id = ledger_id_of(&path);
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+    ledger_with(&path, &[]).await.close().await.unwrap();
+    assert_eq!(ledger_id_of(&path), id, "generated once, kept across opens");
+    let report = UsageReader::open(&path).unwrap().query(&all()).unwrap();
+    assert_eq!(report.records[0].caller_agent.as_deref(), Some("echo"));
+
+    let other = dir.path().join("other.sqlite");
+    ledger_with(&other, &[]).await.close().await.unwrap();
+    assert_ne!(ledger_id_of(&other), id, "each file has its own");
 }
