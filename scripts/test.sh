@@ -21,6 +21,10 @@ step "tools: S3-compatible server for the registry tests (s3s-fs, strict SigV4)"
 PAR_S3S_FS="$(bash scripts/install-s3-server.sh)"
 export PAR_S3S_FS
 
+step "tools: PostgreSQL for the usage-shipper tests (each test starts its own server)"
+PAR_POSTGRES_BIN="$(bash scripts/install-postgres.sh)"
+export PAR_POSTGRES_BIN
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 
