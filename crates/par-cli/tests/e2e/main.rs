@@ -16,3 +16,4 @@ mod registry;
 mod security;
 mod serving;
 mod surfaces;
+mod usage_postgres;
