@@ -66,6 +66,7 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     if let Some(ledger) = &usage {
         runtime.set_usage_ledger(ledger.clone());
     }
+    let spans = start_span_export(settings.otlp, &runtime)?;
     let mut state = AppState::new(runtime.clone(), settings.http);
     state.usage = usage.clone();
     state.log_control = Some(log_control);
@@ -118,8 +119,28 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     if let Some(shipper) = shipper {
         let _ = tokio::task::spawn_blocking(move || shipper.close()).await;
     }
+    if let Some(spans) = spans {
+        spans.shutdown(SPAN_FLUSH).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long shutdown waits for queued spans to reach the collector.
+const SPAN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn start_span_export(
+    config: Option<par_telemetry::otlp::OtlpConfig>,
+    runtime: &Runtime,
+) -> anyhow::Result<Option<par_telemetry::otlp::OtlpExporter>> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let exporter = par_telemetry::otlp::OtlpExporter::start(config)
+        .map_err(|e| anyhow::anyhow!("OTLP export: {e}"))?;
+    tracing::info!(endpoint = exporter.endpoint(), "exporting call spans over OTLP");
+    runtime.set_span_exporter(exporter.clone());
+    Ok(Some(exporter))
 }
 
 /// Builds the authenticator (OIDC discovery happens here); `None` when auth is off.

@@ -21,6 +21,8 @@ pub struct ServeSettings {
     pub usage_db: Option<PathBuf>,
     /// Copying the ledger to PostgreSQL, when `--usage-postgres-url` is set.
     pub usage_ship: Option<par_telemetry::usage::ShipConfig>,
+    /// Span export, from the standard `OTEL_*` variables; `None` (the default) is off.
+    pub otlp: Option<par_telemetry::otlp::OtlpConfig>,
     pub sources: Vec<String>,
     pub runtime: RuntimeConfig,
     pub http: HttpLimits,
@@ -83,6 +85,14 @@ pub fn resolve(
         Ok(redactor) => runtime.redactor = redactor,
         Err(e) => errors.push(format!("--redact-patterns / {}: {e}", env::REDACT_PATTERNS)),
     }
+    let otlp = par_telemetry::otlp::OtlpConfig::from_env(vars).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    // Collector headers usually carry an API key: never let one reach a log line.
+    for (_, value) in otlp.iter().flat_map(|c| &c.headers) {
+        runtime.redactor.add_secret(value);
+    }
     if let Some(password) = usage_ship
         .as_ref()
         .and_then(|ship| par_telemetry::usage::postgres_password(&ship.url))
@@ -122,6 +132,7 @@ pub fn resolve(
         auth,
         usage_db,
         usage_ship,
+        otlp,
         listen,
         sources,
         runtime,

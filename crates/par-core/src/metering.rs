@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use par_telemetry::otlp::{AttrValue, CallSpan, OtlpExporter, SpanKind};
 use par_telemetry::{AgentLabel, UsageRecord};
 use serde_json::{Map, Value};
 
@@ -41,8 +42,16 @@ impl Runtime {
         let _ = self.usage.set(ledger);
     }
 
-    /// Counts, logs and meters one finished call.
+    /// Where call spans go; set once at startup when OTLP export is configured.
+    pub fn set_span_exporter(&self, exporter: OtlpExporter) {
+        let _ = self.spans.set(exporter);
+    }
+
+    /// Counts, logs, traces and meters one finished call.
     pub fn record_call(&self, call: FinishedCall<'_>) {
+        if let Some(exporter) = self.spans.get() {
+            export_span(exporter, &call);
+        }
         self.metrics
             .invocation_finished(call.label, call.version, call.code, call.elapsed);
         let meta = call.meta;
@@ -76,4 +85,45 @@ impl Runtime {
             });
         }
     }
+}
+
+/// One span per call: a server span for a call from outside, an internal one (child of
+/// the calling agent's span) for an agent-to-agent call. Calls whose trace context says
+/// "not sampled" are not exported, as a parent-based sampler would do.
+fn export_span(exporter: &OtlpExporter, call: &FinishedCall<'_>) {
+    let trace = &call.meta.trace;
+    let sampled = u8::from_str_radix(&trace.flags, 16).is_ok_and(|flags| flags & 1 == 1);
+    if !sampled {
+        return;
+    }
+    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("par.agent", call.agent.into()),
+        ("par.version", call.version.into()),
+        ("par.request_id", call.meta.request_id.as_str().into()),
+        ("par.outcome", call.code.into()),
+        ("par.bytes_in", saturating(call.bytes_in).into()),
+        ("par.bytes_out", saturating(call.bytes_out).into()),
+    ];
+    if let Some(caller) = call.meta.caller_agent() {
+        attributes.push(("par.caller_agent", caller.into()));
+    }
+    exporter.export(CallSpan {
+        trace_id: trace.trace_id.clone(),
+        span_id: trace.span_id.clone(),
+        parent_span_id: trace.parent_span_id.clone(),
+        name: format!("invoke {}", call.agent),
+        kind: if call.meta.chain.is_empty() {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        },
+        start: call.started_at,
+        end: call.started_at + call.elapsed,
+        attributes,
+        error: (call.code != "ok").then(|| call.code.to_string()),
+    });
+}
+
+fn saturating(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -43,6 +43,8 @@ pub struct Runtime {
     registry_settings: std::sync::OnceLock<crate::registry::RegistrySettings>,
     /// The usage ledger, when metering is on (see `metering.rs`).
     pub(crate) usage: std::sync::OnceLock<Arc<par_telemetry::UsageLedger>>,
+    /// Exports a span per call, when OTLP export is configured.
+    pub(crate) spans: std::sync::OnceLock<par_telemetry::otlp::OtlpExporter>,
     ready: AtomicBool,
 }
 
@@ -73,6 +75,7 @@ impl Runtime {
             registry: Default::default(),
             registry_settings: std::sync::OnceLock::new(),
             usage: std::sync::OnceLock::new(),
+            spans: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
         }))
     }
