@@ -25,6 +25,10 @@ step "tools: PostgreSQL for the usage-shipper tests (each test starts its own se
 PAR_POSTGRES_BIN="$(bash scripts/install-postgres.sh)"
 export PAR_POSTGRES_BIN
 
+step "tools: OpenTelemetry collector for the OTLP export tests (rotel, from PyPI)"
+PAR_ROTEL="$(bash scripts/install-otlp-receiver.sh)"
+export PAR_ROTEL
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 

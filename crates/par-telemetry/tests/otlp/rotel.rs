@@ -93,13 +93,8 @@ impl Rotel {
 
 #[tokio::test]
 async fn a_real_collector_accepts_protobuf_and_json() {
-    let Some(binary) = rotel_binary() else {
-        eprintln!(
-            "SKIPPED a_real_collector_accepts_protobuf_and_json: no rotel-agent \
-             (run scripts/install-otlp-receiver.sh or set PAR_ROTEL)"
-        );
-        return;
-    };
+    let binary = rotel_binary()
+        .expect("no rotel-agent: run scripts/install-otlp-receiver.sh (scripts/test.sh does) or set PAR_ROTEL");
     let sink = Receiver::start(vec![]).await;
     let rotel = Rotel::start(&binary, &sink.base_url()).await;
     for (n, protocol) in [(100, "http/protobuf"), (101, "http/json")] {
