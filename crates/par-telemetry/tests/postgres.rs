@@ -369,3 +369,73 @@ fn close_is_bounded_when_postgres_is_down() {
     );
     assert_eq!(stats.lag, 3);
 }
+
+/// A server that accepts `par` only over TLS, with a certificate from a private CA, and a
+/// plain-text `reader` for the test's own checks. Returns the CA's PEM file.
+fn tls_only_server(server: &mut PgServer, dir: &Path) -> std::path::PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let cert_file = server.write_private("server.crt", cert.pem().as_bytes());
+    let key_file = server.write_private("server.key", key.serialize_pem().as_bytes());
+
+    server.start();
+    server
+        .client()
+        .batch_execute("CREATE ROLE reader LOGIN SUPERUSER")
+        .unwrap();
+    server.kill();
+    let hba = "hostssl all par 127.0.0.1/32 trust\nhost all reader 127.0.0.1/32 trust\n";
+    server.write_private("pg_hba.conf", hba.as_bytes());
+    let ssl_cert = format!("ssl_cert_file={}", cert_file.display());
+    let ssl_key = format!("ssl_key_file={}", key_file.display());
+    server.start_with(&["ssl=on", &ssl_cert, &ssl_key]);
+    ca_file
+}
+
+fn count_as_reader(server: &PgServer) -> i64 {
+    let url = format!("postgres://reader@127.0.0.1:{}/postgres", server.port());
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let sql = "SELECT COUNT(*) FROM par_usage_records";
+    client.query_one(sql, &[]).map_or(0, |row| row.get(0))
+}
+
+#[test]
+fn sslmode_require_ships_over_verified_tls_only() {
+    let mut server = PgServer::init();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = tls_only_server(&mut server, dir.path());
+    assert!(
+        postgres::Client::connect(&server.url(), postgres::NoTls).is_err(),
+        "plain text is refused for par"
+    );
+    let path = dir.path().join("usage.sqlite");
+    write(&path, (1..=4).map(record));
+    let require = ShipConfig {
+        url: format!("{}?sslmode=require", server.url()),
+        ..config(&server)
+    };
+
+    // Not signed by a trusted CA: refused, nothing shipped.
+    let untrusted = UsageShipper::start(&path, require.clone()).unwrap();
+    wait_for("refused passes", || untrusted.stats().failures >= 2);
+    drop(untrusted);
+    assert_eq!(count_as_reader(&server), 0);
+
+    let trusted = ShipConfig {
+        ca_bundle: Some(ca_file),
+        counters: ShipCounters::default(),
+        ..require
+    };
+    let shipper = UsageShipper::start(&path, trusted).unwrap();
+    wait_for("rows over TLS", || count_as_reader(&server) == 4);
+    assert_eq!(shipper.close().failures, 0);
+}

@@ -202,11 +202,16 @@ impl Drop for PgServer {
     }
 }
 
+/// Up when it answers a plain-text login, even with a refusal from `pg_hba.conf` (a test
+/// may allow only TLS), but not while it is still starting.
 fn ready(port: u16) -> bool {
     let url = format!("postgres://par@127.0.0.1:{port}/postgres?connect_timeout=1");
-    postgres::Client::connect(&url, postgres::NoTls)
-        .and_then(|mut client| client.simple_query("SELECT 1"))
-        .is_ok()
+    match postgres::Client::connect(&url, postgres::NoTls) {
+        Ok(mut client) => client.simple_query("SELECT 1").is_ok(),
+        Err(error) => error
+            .code()
+            .is_some_and(|code| *code != postgres::error::SqlState::CANNOT_CONNECT_NOW),
+    }
 }
 
 fn free_port() -> u16 {
