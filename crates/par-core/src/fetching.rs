@@ -51,6 +51,10 @@ impl Runtime {
                 } else {
                     self.metrics.cache_miss();
                 }
+                self.metrics.cache_evicted(fetched.evicted);
+                if let Some(bytes) = fetched.cache_bytes {
+                    self.metrics.set_cache_bytes(bytes);
+                }
                 tracing::info!(source = label, sha256 = %fetched.sha256, signature = ?fetched.signature, cached = fetched.from_cache, "package fetched");
                 Some(SourceFile {
                     label: label.to_string(),

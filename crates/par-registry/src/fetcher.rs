@@ -29,6 +29,10 @@ pub struct Fetched {
     pub signature: SignatureStatus,
     /// True when this call did not download the package itself.
     pub from_cache: bool,
+    /// Blobs evicted to make room for this download.
+    pub evicted: u64,
+    /// Bytes the cache holds after this download (`None` when nothing was downloaded).
+    pub cache_bytes: Option<u64>,
 }
 
 /// The outcome of the signature check.
@@ -119,6 +123,8 @@ impl Fetcher {
             if let Some(outcome) = memo.clone() {
                 return outcome.map(|fetched| Fetched {
                     from_cache: true,
+                    evicted: 0,
+                    cache_bytes: None,
                     ..fetched
                 });
             }
@@ -152,7 +158,7 @@ impl Fetcher {
         let Downloaded { temp, sha256, size } = downloaded;
         let path = self.install(source, temp, &sha256).await?;
         self.record_signature(&sha256, &signature, sig_bytes).await;
-        self.evict_after_download(&sha256).await;
+        let (evicted, cache_bytes) = self.evict_after_download(&sha256).await;
         tracing::info!(source = %source.display, %sha256, size, "fetched package");
         Ok(Fetched {
             path,
@@ -160,6 +166,8 @@ impl Fetcher {
             size,
             signature,
             from_cache: false,
+            evicted,
+            cache_bytes,
         })
     }
 
@@ -184,6 +192,8 @@ impl Fetcher {
             size,
             signature,
             from_cache: true,
+            evicted: 0,
+            cache_bytes: None,
         }))
     }
 
@@ -268,15 +278,25 @@ impl Fetcher {
         self.inner.cache.evict(budget, &keep)
     }
 
-    /// Eviction after a download, sparing the new blob (its caller has not pinned it yet).
-    async fn evict_after_download(&self, sha256: &str) {
-        if self.inner.config.cache_budget_bytes.is_none() {
-            return;
-        }
+    /// Eviction after a download, sparing the new blob (its caller has not pinned it yet):
+    /// how many blobs went and how many bytes the cache holds now, for metrics.
+    async fn evict_after_download(&self, sha256: &str) -> (u64, Option<u64>) {
         let this = self.clone();
         let sha = sha256.to_owned();
-        if let Err(error) = blocking(move || this.evict_keeping(Some(&sha))).await {
-            tracing::warn!(%error, "cache eviction failed");
+        let outcome = blocking(move || match this.inner.config.cache_budget_bytes {
+            Some(_) => this.evict_keeping(Some(&sha)),
+            None => Ok(EvictionReport {
+                remaining_bytes: this.inner.cache.total_bytes()?,
+                ..EvictionReport::default()
+            }),
+        })
+        .await;
+        match outcome {
+            Ok(report) => (report.removed.len() as u64, Some(report.remaining_bytes)),
+            Err(error) => {
+                tracing::warn!(%error, "cache eviction failed");
+                (0, None)
+            }
         }
     }
 

@@ -465,3 +465,87 @@ async fn openpgp_signatures_required_verified_and_refused() {
     assert_eq!(unsigned["failed_phase"], "verify");
     assert_eq!(rt.invoke("twin-a", json!({})).await.0, 404);
 }
+
+/// The value of one unlabelled sample in the exposition text.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
+    let registry = Registry::start().await;
+    let first = format!(
+        "{}/kit-minimal.apkg#sha256={}",
+        registry.base,
+        registry.put_fixture("kit-minimal")
+    );
+    let second = format!(
+        "{}/twin-a.apkg#sha256={}",
+        registry.base,
+        registry.put_fixture("twin-a")
+    );
+    let twin_bytes = std::fs::metadata(fixture("twin-a")).unwrap().len();
+    let cache = tempfile::tempdir().unwrap();
+    let rt = TestRuntime::builder()
+        .cache(cache.path())
+        .args(&["--cache-budget-bytes", &twin_bytes.to_string()])
+        .source(&first)
+        .start()
+        .await;
+    let metrics = || async {
+        let r = rt.client.get(rt.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    };
+    let text = metrics().await;
+    assert_eq!(sample(&text, "par_cache_misses_total"), 1.0);
+    let first_bytes = std::fs::metadata(fixture("kit-minimal")).unwrap().len();
+    assert_eq!(sample(&text, "par_cache_bytes"), first_bytes as f64);
+    assert_eq!(
+        sample(&text, "par_cache_evictions_total"),
+        0.0,
+        "a mounted package is never evicted"
+    );
+
+    // Unloaded, kit-minimal's blob is no longer pinned: the next download evicts it.
+    let r = rt
+        .client
+        .delete(rt.url("/runtime/packages/kit-minimal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, accepted) = rt
+        .post_raw("/runtime/packages", json!({"source": second}).to_string())
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    wait_for(&rt, "twin-a mounted", |status, _| status == 200, "twin-a").await;
+    let text = metrics().await;
+    assert_eq!(sample(&text, "par_cache_misses_total"), 2.0, "{text}");
+    assert_eq!(sample(&text, "par_cache_evictions_total"), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, "par_cache_bytes"),
+        twin_bytes as f64,
+        "{text}"
+    );
+
+    // Loading the same source again is a hit and changes nothing else.
+    let (status, _) = rt
+        .post_raw(
+            "/runtime/packages",
+            json!({"source": second, "force": true}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sample(&metrics().await, "par_cache_hits_total") < 1.0 {
+        assert!(Instant::now() < deadline, "no cache hit counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

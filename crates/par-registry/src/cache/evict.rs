@@ -51,6 +51,11 @@ impl Cache {
         Ok(report)
     }
 
+    /// Bytes of every blob in the cache.
+    pub fn total_bytes(&self) -> io::Result<u64> {
+        Ok(self.entries()?.iter().map(|e| e.size).sum())
+    }
+
     fn entries(&self) -> io::Result<Vec<Entry>> {
         let mut entries = Vec::new();
         for item in fs_err::read_dir(self.blob_dir())? {
