@@ -138,7 +138,10 @@ fn start_span_export(
     };
     let exporter = par_telemetry::otlp::OtlpExporter::start(config)
         .map_err(|e| anyhow::anyhow!("OTLP export: {e}"))?;
-    tracing::info!(endpoint = exporter.endpoint(), "exporting call spans over OTLP");
+    tracing::info!(
+        endpoint = exporter.endpoint(),
+        "exporting call spans over OTLP"
+    );
     runtime.set_span_exporter(exporter.clone());
     Ok(Some(exporter))
 }

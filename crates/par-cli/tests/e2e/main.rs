@@ -7,6 +7,7 @@ mod agent_calls;
 mod auth;
 mod cli;
 mod environments;
+mod examples;
 mod hostile;
 mod invoke;
 mod lifecycle;
