@@ -206,10 +206,13 @@ def build_project(proj: Project, venv: Path, staging: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"par-build-{proj.dir_name}-") as tmp:
         src = Path(tmp) / proj.dir_name
         out = Path(tmp) / "out"
-        shutil.copytree(proj.path, src,
-                        ignore=shutil.ignore_patterns("fixture.json", "__pycache__", "*.pyc"))
         env = uv_env()
         env.update(PYTHONUTF8="1", PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
+        if "init" in proj.spec:
+            scaffold(proj, venv, src, env)
+        else:
+            shutil.copytree(proj.path, src,
+                            ignore=shutil.ignore_patterns("fixture.json", "__pycache__", "*.pyc"))
         cmd = [str(venv / "bin" / "pixell"), "build", "-p", str(src), "-o", str(out)]
         try:
             r = subprocess.run(cmd, cwd=src, env=env, stdout=subprocess.PIPE,
@@ -235,6 +238,22 @@ def build_project(proj: Project, venv: Path, staging: Path) -> dict:
         shutil.copy2(apkg, staging / dir_alias)
     return {"dir": proj.dir_name, "kit_file": kit_name, "alias": dir_alias,
             "name": manifest["name"], "version": manifest["metadata"]["version"]}
+
+
+def scaffold(proj: Project, venv: Path, dest: Path, env: dict) -> None:
+    """fixture.json "init": {"surfaces": [...]}: the project is what `pixell init` generates,
+    untouched but for `.env` (the kit refuses to build without one; init writes only
+    `.env.example`, which is copied)."""
+    surfaces = proj.spec["init"].get("surfaces", [])
+    cmd = [str(venv / "bin" / "pixell"), "init", proj.dir_name]
+    for surface in surfaces:
+        cmd += ["--surface", surface]
+    r = subprocess.run(cmd, cwd=dest.parent, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, errors="replace", timeout=BUILD_TIMEOUT)
+    if r.returncode != 0 or not (dest / "agent.yaml").is_file():
+        raise Fail(f"{rel(proj.path)}: `pixell init` failed, exit {r.returncode}:\n{r.stdout.strip()}")
+    example = dest / ".env.example"
+    shutil.copy2(example, dest / ".env") if example.is_file() else (dest / ".env").write_text("")
 
 
 def check_expectations(apkg: Path, proj: Project) -> None:

@@ -153,3 +153,32 @@ async fn packages_without_surfaces_say_so() {
         (404, Some("agent_not_found"))
     );
 }
+
+#[tokio::test]
+async fn a_pixell_init_scaffold_serves_its_handler_rest_route_and_ui() {
+    let rt = TestRuntime::builder()
+        .fixture("init-scaffold")
+        .start()
+        .await;
+    let (status, reply) = rt.invoke("init-scaffold", json!({"q": 1})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"]["message"], "Hello from handler");
+    assert_eq!(reply["data"]["received"], json!({"q": 1}));
+    let (status, hello) = rt.get("/agents/init-scaffold/api/hello").await;
+    assert_eq!(
+        (status, hello),
+        (200, json!({"message": "Hello from REST"}))
+    );
+    for path in [
+        "/agents/init-scaffold/ui/",
+        "/agents/init-scaffold/ui/some/client/route",
+    ] {
+        let r = rt.client.get(rt.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(r.text().await.unwrap().contains("<h1>Pixell Agent UI</h1>"));
+    }
+}
