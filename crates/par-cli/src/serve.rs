@@ -50,7 +50,7 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let addr = listener.local_addr()?;
     let metrics = par_telemetry::Metrics::new();
     let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
-    let shipper = start_shipper(settings.usage_ship, usage.as_deref())?;
+    let shipper = start_shipper(settings.usage_ship, usage.as_deref(), &metrics)?;
     let runtime = Runtime::new(settings.runtime, metrics)?;
     let fetcher = par_registry::Fetcher::new(settings.fetch.fetch)
         .await
@@ -199,10 +199,12 @@ fn open_usage(
 fn start_shipper(
     config: Option<par_telemetry::usage::ShipConfig>,
     ledger: Option<&par_telemetry::UsageLedger>,
+    metrics: &par_telemetry::Metrics,
 ) -> anyhow::Result<Option<par_telemetry::UsageShipper>> {
-    let (Some(config), Some(path)) = (config, ledger.and_then(|ledger| ledger.path())) else {
+    let (Some(mut config), Some(path)) = (config, ledger.and_then(|ledger| ledger.path())) else {
         return Ok(None);
     };
+    config.counters = metrics.ship_counters();
     par_telemetry::UsageShipper::start(path, config)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("usage shipping to PostgreSQL: {e}"))

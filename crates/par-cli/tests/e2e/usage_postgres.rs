@@ -71,6 +71,22 @@ async fn a_call_is_billed_in_postgres() {
         "{}",
         rt.logs()
     );
+    // The counters move just after the commit the query above saw: poll briefly.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let r = rt.client.get(rt.url("/metrics")).send().await.unwrap();
+        let text = r.text().await.unwrap();
+        if text.contains("par_usage_records_shipped_total 1\n") || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        metrics.contains("par_usage_records_shipped_total 1\n")
+            && metrics.contains("par_usage_ship_lag_records 0\n")
+            && metrics.contains("par_usage_ship_failures_total 0\n"),
+        "{metrics}"
+    );
     assert!(rt.terminate().success());
     let logs = rt.logs();
     assert!(

@@ -109,6 +109,9 @@ pub(crate) struct Families {
     pub(crate) http_requests: Bounded<RouteLabels, Counter>,
     pub(crate) usage_written: Counter,
     pub(crate) usage_dropped: Counter,
+    pub(crate) usage_shipped: Counter,
+    pub(crate) usage_ship_failures: Counter,
+    pub(crate) usage_ship_lag: Gauge,
 }
 
 impl Families {
@@ -154,6 +157,12 @@ impl Families {
             usage_written: r.add("par_usage_records_written", "Usage records committed to the ledger", None, Counter::default()),
             // par_usage_records_dropped_total
             usage_dropped: r.add("par_usage_records_dropped", "Usage records dropped: queue full, ledger closed or sink failing", None, Counter::default()),
+            // par_usage_records_shipped_total
+            usage_shipped: r.add("par_usage_records_shipped", "Usage records copied to the shared PostgreSQL database", None, Counter::default()),
+            // par_usage_ship_failures_total
+            usage_ship_failures: r.add("par_usage_ship_failures", "Failed passes of the PostgreSQL shipper", None, Counter::default()),
+            // par_usage_ship_lag_records
+            usage_ship_lag: r.add("par_usage_ship_lag_records", "Usage records committed locally and not yet in PostgreSQL", None, Gauge::default()),
         };
         families.precreate_closed_sets();
         families

@@ -9,7 +9,7 @@ use super::labels::{
     PhaseLabels, PollResult, ReasonLabels, ResultLabels, RouteLabels,
 };
 use super::{AgentLabel, Metrics, UNKNOWN_AGENT, UNMATCHED_ROUTE};
-use crate::usage::UsageCounters;
+use crate::usage::{ShipCounters, UsageCounters};
 
 /// Holds a gauge up by one until dropped; see [`Metrics::track_inflight`].
 #[must_use = "the gauge goes back down when the guard is dropped"]
@@ -183,6 +183,17 @@ impl Metrics {
         UsageCounters {
             written: self.families().usage_written.clone(),
             dropped: self.families().usage_dropped.clone(),
+        }
+    }
+
+    /// The PostgreSQL shipper's counters, registered here as
+    /// `par_usage_records_shipped_total`, `par_usage_ship_failures_total` and
+    /// `par_usage_ship_lag_records`; pass them in [`crate::usage::ShipConfig::counters`].
+    pub fn ship_counters(&self) -> ShipCounters {
+        ShipCounters {
+            shipped: self.families().usage_shipped.clone(),
+            failures: self.families().usage_ship_failures.clone(),
+            lag: self.families().usage_ship_lag.clone(),
         }
     }
 }
