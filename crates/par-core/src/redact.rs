@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 pub const MASK: &str = "[REDACTED]";
 
@@ -34,28 +34,39 @@ pub struct Redactor {
     inner: Arc<RwLock<Inner>>,
 }
 
+/// Every line is checked, so the common case (nothing to mask) must be one cheap pass:
+/// one set match for all patterns and one automaton for all secrets.
 struct Inner {
     patterns: Vec<Regex>,
+    /// The same patterns as one set: which of them match, in a single scan.
+    any_pattern: RegexSet,
     secrets: Vec<String>,
+    /// The secrets as one alternation of literals, longest first (so a secret containing
+    /// another is masked whole); `None` until a secret is registered.
+    any_secret: Option<Regex>,
 }
 
 impl Redactor {
     /// Built-in patterns plus `extra` (operator patterns); a bad pattern is an error
     /// naming it.
     pub fn new(extra: &[String]) -> Result<Redactor, String> {
-        let mut patterns = Vec::new();
-        for text in BUILT_IN
+        let texts: Vec<&str> = BUILT_IN
             .iter()
             .copied()
             .chain(extra.iter().map(String::as_str))
-        {
+            .collect();
+        let mut patterns = Vec::new();
+        for text in &texts {
             patterns
                 .push(Regex::new(text).map_err(|e| format!("redaction pattern '{text}': {e}"))?);
         }
+        let any_pattern = RegexSet::new(&texts).map_err(|e| format!("redaction patterns: {e}"))?;
         Ok(Redactor {
             inner: Arc::new(RwLock::new(Inner {
                 patterns,
+                any_pattern,
                 secrets: Vec::new(),
+                any_secret: None,
             })),
         })
     }
@@ -69,25 +80,47 @@ impl Redactor {
         let mut inner = self.inner.write().expect("redactor poisoned");
         if !inner.secrets.iter().any(|s| s == value) {
             inner.secrets.push(value.to_string());
-            // Longest first, so a secret containing another is masked whole.
             inner.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            inner.any_secret = literal_alternation(&inner.secrets);
         }
     }
 
     pub fn redact<'a>(&self, line: &'a str) -> Cow<'a, str> {
         let inner = self.inner.read().expect("redactor poisoned");
         let mut out = Cow::Borrowed(line);
-        for secret in &inner.secrets {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+        if let Some(secrets) = &inner.any_secret {
+            if secrets.is_match(line) {
+                out = Cow::Owned(secrets.replace_all(line, MASK).into_owned());
             }
         }
-        for pattern in &inner.patterns {
-            if pattern.is_match(&out) {
-                out = Cow::Owned(pattern.replace_all(&out, mask_keeping_name).into_owned());
+        let matched = inner.any_pattern.matches(&out);
+        for index in matched.iter() {
+            let replaced = inner.patterns[index].replace_all(&out, mask_keeping_name);
+            if let Cow::Owned(text) = replaced {
+                out = Cow::Owned(text);
             }
         }
         out
+    }
+}
+
+/// One regex matching any of `literals` (escaped), preferring earlier ones at a position.
+fn literal_alternation(literals: &[String]) -> Option<Regex> {
+    if literals.is_empty() {
+        return None;
+    }
+    let alternation: Vec<String> = literals.iter().map(|s| regex::escape(s)).collect();
+    // Literal alternations compile to a multi-pattern searcher; the size limit only guards
+    // against absurd numbers of secrets, which then stay unmasked by this path and logged.
+    match regex::RegexBuilder::new(&alternation.join("|"))
+        .size_limit(64 << 20)
+        .build()
+    {
+        Ok(regex) => Some(regex),
+        Err(e) => {
+            tracing::error!(error = %e, "too many secrets to mask; masking by pattern only");
+            None
+        }
     }
 }
 
@@ -134,6 +167,24 @@ mod tests {
         assert!(out.contains("short"), "short values are left alone: {out}");
         assert!(out.contains("X-Amz-Signature=[REDACTED]"), "{out}");
         assert!(out.contains("X-Amz-Date=1"), "{out}");
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_whole_and_patterns_still_apply() {
+        let r = Redactor::new(&[]).unwrap();
+        r.add_secret("abcdefgh");
+        r.add_secret("abcdefgh-longer-one");
+        r.add_secret("with.dots+and*stars");
+        let out =
+            r.redact("a abcdefgh-longer-one b abcdefgh c with.dots+and*stars password=hunter22");
+        assert_eq!(
+            out,
+            "a [REDACTED] b [REDACTED] c [REDACTED] password=[REDACTED]"
+        );
+        assert!(
+            r.redact("withXdots+and*stars").contains("withXdots"),
+            "literal, not regex"
+        );
     }
 
     #[test]
