@@ -1,18 +1,17 @@
 //! One app process: starting it, knowing when it is ready or gone, and stopping it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::HeaderValue;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use nix::sys::signal::{self, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use par_worker::child::{self, Exit, Watched};
 use tokio::net::UnixStream;
-use tokio::process::{Child, Command};
-use tokio::sync::{oneshot, watch};
+use tokio::process::Child;
+use tokio::sync::watch;
 
 use crate::connector::UnixConnector;
 use crate::error::SurfaceError;
@@ -53,13 +52,6 @@ pub struct SurfaceSpec {
     pub response_timeout: Duration,
 }
 
-/// How the process ended.
-#[derive(Debug, Clone)]
-struct Exit {
-    code: Option<i32>,
-    text: String,
-}
-
 /// A running app process and the pooled client that talks to it. Dropping it kills the
 /// process group (kill-on-drop is the backstop; [`SurfaceProcess::stop`] is the polite way).
 pub struct SurfaceProcess {
@@ -69,8 +61,7 @@ pub struct SurfaceProcess {
     connector: UnixConnector,
     pub(crate) prefix: HeaderValue,
     pub(crate) response_timeout: Duration,
-    exit: watch::Receiver<Option<Exit>>,
-    kill: Mutex<Option<oneshot::Sender<()>>>,
+    process: Watched,
     _socket_dir: tempfile::TempDir,
 }
 
@@ -88,7 +79,6 @@ impl SurfaceProcess {
             })?;
         let socket = socket_dir.path().join("s");
         let mut child = start_process(&spec, &socket)?;
-        let pid = child.id().unwrap_or_default();
         output::forward(
             child.stdout.take().expect("piped"),
             spec.label.clone(),
@@ -99,8 +89,9 @@ impl SurfaceProcess {
             spec.label.clone(),
             "stderr",
         );
-        let (exit, kill) = watch_exit(child, pid, spec.label.clone());
-        wait_ready(&socket, exit.clone(), &spec, &stderr).await?;
+        let process = Watched::start(child, spec.label.clone(), "http app");
+        let pid = process.pid();
+        wait_ready(&socket, process.exit_receiver(), &spec, &stderr).await?;
         tracing::debug!(package = %spec.label, pid, mode = spec.mode.as_str(), "http app ready");
         let connector = UnixConnector::new(socket);
         let client = pooled_client(connector.clone());
@@ -111,8 +102,7 @@ impl SurfaceProcess {
             connector,
             prefix,
             response_timeout: spec.response_timeout,
-            exit,
-            kill: Mutex::new(Some(kill)),
+            process,
             _socket_dir: socket_dir,
         })
     }
@@ -127,7 +117,7 @@ impl SurfaceProcess {
 
     /// False once the process has exited (then restart it).
     pub fn is_alive(&self) -> bool {
-        self.exit.borrow().is_none()
+        !self.process.has_exited()
     }
 
     /// Connections opened to the app so far; with pooling this stays near the peak number
@@ -138,12 +128,7 @@ impl SurfaceProcess {
 
     /// Resolves when the process has exited, with a description of how.
     pub async fn exited(&self) -> String {
-        let mut exit = self.exit.clone();
-        let text = match exit.wait_for(Option::is_some).await {
-            Ok(exit) => exit.as_ref().map(|e| e.text.clone()).unwrap_or_default(),
-            Err(_) => "unknown".into(),
-        };
-        text
+        self.process.exited().await.text
     }
 
     /// Stops the app: SIGTERM (uvicorn finishes in-flight requests), then SIGKILL to the
@@ -152,7 +137,7 @@ impl SurfaceProcess {
         if !self.is_alive() {
             return;
         }
-        let _ = signal::kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
+        self.process.signal(Signal::SIGTERM);
         if tokio::time::timeout(grace, self.exited()).await.is_err() {
             self.kill_now();
             self.exited().await;
@@ -161,9 +146,7 @@ impl SurfaceProcess {
 
     /// SIGKILL to the process group, at once.
     pub fn kill_now(&self) {
-        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
-            let _ = kill.send(());
-        }
+        self.process.kill_now();
     }
 }
 
@@ -177,62 +160,22 @@ fn pooled_client(connector: UnixConnector) -> Client<UnixConnector, Body> {
 }
 
 fn start_process(spec: &SurfaceSpec, socket: &Path) -> Result<Child, SurfaceError> {
-    let mut command = Command::new(&spec.python);
-    command
-        .arg("-u")
-        .arg(&spec.script)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .env("PAR_ASGI_SOCKET", socket)
-        .env("PAR_ASGI_ROOT", &spec.package_root)
-        .env("PAR_ASGI_MODE", spec.mode.as_str())
-        .env("PAR_ASGI_ENTRY", &spec.entry)
-        .current_dir(&spec.cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        // Own process group: a terminal's Ctrl-C reaches the runtime, which stops apps in
-        // order; and a final SIGKILL reaches whatever the app started.
-        .process_group(0)
-        .kill_on_drop(true);
-    command.spawn().map_err(|source| SurfaceError::Spawn {
+    let launch = child::Launch {
+        python: &spec.python,
+        script: &spec.script,
+        env: &spec.env,
+        settings: vec![
+            ("PAR_ASGI_SOCKET", socket.into()),
+            ("PAR_ASGI_ROOT", spec.package_root.clone().into()),
+            ("PAR_ASGI_MODE", spec.mode.as_str().into()),
+            ("PAR_ASGI_ENTRY", spec.entry.clone().into()),
+        ],
+        cwd: &spec.cwd,
+    };
+    child::spawn(&launch).map_err(|source| SurfaceError::Spawn {
         python: spec.python.clone(),
         source,
     })
-}
-
-/// Owns the child: publishes its exit, and kills its process group on request or when the
-/// `SurfaceProcess` is dropped (the kill sender drops with it).
-fn watch_exit(
-    mut child: Child,
-    pid: u32,
-    label: String,
-) -> (watch::Receiver<Option<Exit>>, oneshot::Sender<()>) {
-    let (status_tx, status_rx) = watch::channel(None);
-    let (kill_tx, kill_rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = kill_rx => {
-                let _ = signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                let _ = child.start_kill();
-                child.wait().await
-            }
-        };
-        let exit = match status {
-            Ok(s) => Exit {
-                code: s.code(),
-                text: s.to_string(),
-            },
-            Err(e) => Exit {
-                code: None,
-                text: format!("wait failed: {e}"),
-            },
-        };
-        tracing::debug!(package = %label, status = %exit.text, "http app exited");
-        let _ = status_tx.send(Some(exit));
-    });
-    (status_rx, kill_tx)
 }
 
 /// Polls the socket until it accepts a connection, the process exits, or time runs out.

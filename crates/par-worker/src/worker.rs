@@ -10,9 +10,10 @@ use bytes::Bytes;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::process::Child;
+use tokio::sync::{mpsc, watch};
 
+use crate::child::{self, Exit, Watched};
 use crate::error::WorkerError;
 use crate::outcall::Outcall;
 use crate::output;
@@ -84,8 +85,7 @@ type CallTable = Mutex<Option<HashMap<u64, mpsc::UnboundedSender<Reply>>>>;
 pub struct Worker {
     info: WorkerInfo,
     shared: Arc<Shared>,
-    exit: watch::Receiver<Option<String>>,
-    kill: Mutex<Option<oneshot::Sender<()>>>,
+    process: Watched,
     _socket_dir: tempfile::TempDir,
 }
 
@@ -118,14 +118,14 @@ impl Worker {
             spec.label.clone(),
             "stderr",
         );
-        let (exit, kill) = watch_exit(child, spec.label.clone());
-        let stream = accept_worker(&listener, exit.clone(), spec.startup_timeout).await?;
+        let process = Watched::start(child, spec.label.clone(), "worker");
+        let stream =
+            accept_worker(&listener, process.exit_receiver(), spec.startup_timeout).await?;
         let (info, shared) = handshake(stream, spec).await?;
         Ok(Worker {
             info,
             shared,
-            exit,
-            kill: Mutex::new(Some(kill)),
+            process,
             _socket_dir: socket_dir,
         })
     }
@@ -175,7 +175,7 @@ impl Worker {
         if tokio::time::timeout(grace / 2, self.exited()).await.is_ok() {
             return;
         }
-        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.process.signal(nix::sys::signal::Signal::SIGTERM);
         if tokio::time::timeout(grace / 2, self.exited()).await.is_ok() {
             return;
         }
@@ -185,27 +185,12 @@ impl Worker {
 
     /// SIGKILL, at once (a memory limit exceeded, or the grace period over).
     pub fn kill_now(&self) {
-        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
-            let _ = kill.send(());
-        }
-    }
-
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        let exited = self.exit.borrow().is_some();
-        if !exited {
-            let pid = nix::unistd::Pid::from_raw(self.info.pid as i32);
-            let _ = nix::sys::signal::kill(pid, signal);
-        }
+        self.process.kill_now();
     }
 
     /// Resolves when the process has exited, with a description of how.
     pub async fn exited(&self) -> String {
-        let mut exit = self.exit.clone();
-        let status = match exit.wait_for(Option::is_some).await {
-            Ok(status) => status.clone().unwrap_or_default(),
-            Err(_) => "unknown".into(),
-        };
-        status
+        self.process.exited().await.text
     }
 }
 
@@ -246,66 +231,34 @@ impl Drop for Call {
 }
 
 fn start_process(spec: &WorkerSpec, socket: &std::path::Path) -> Result<Child, WorkerError> {
-    let mut command = Command::new(&spec.python);
-    command
-        .arg("-u")
-        .arg(&spec.script)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .env("PAR_WORKER_SOCKET", socket)
-        .env("PAR_WORKER_ROOT", &spec.package_root)
-        .env("PAR_WORKER_ENTRY", &spec.entrypoint)
-        .env("PAR_WORKER_THREADS", spec.threads.to_string())
-        .env("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string())
-        .current_dir(&spec.cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        // Own process group: a terminal's Ctrl-C reaches the runtime, which then stops
-        // workers in order, instead of every worker dying mid-call at once.
-        .process_group(0)
-        .kill_on_drop(true);
-    command.spawn().map_err(|source| WorkerError::Spawn {
+    let launch = child::Launch {
+        python: &spec.python,
+        script: &spec.script,
+        env: &spec.env,
+        settings: vec![
+            ("PAR_WORKER_SOCKET", socket.into()),
+            ("PAR_WORKER_ROOT", spec.package_root.clone().into()),
+            ("PAR_WORKER_ENTRY", spec.entrypoint.clone().into()),
+            ("PAR_WORKER_THREADS", spec.threads.to_string().into()),
+            ("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string().into()),
+        ],
+        cwd: &spec.cwd,
+    };
+    child::spawn(&launch).map_err(|source| WorkerError::Spawn {
         python: spec.python.clone(),
         source,
     })
 }
 
-/// Owns the child: publishes its exit status, and kills it on request or when the
-/// `Worker` is dropped (the kill sender drops with it).
-fn watch_exit(
-    mut child: Child,
-    label: String,
-) -> (watch::Receiver<Option<String>>, oneshot::Sender<()>) {
-    let (status_tx, status_rx) = watch::channel(None);
-    let (kill_tx, kill_rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = kill_rx => {
-                let _ = child.start_kill();
-                child.wait().await
-            }
-        };
-        let text = match status {
-            Ok(s) => s.to_string(),
-            Err(e) => format!("wait failed: {e}"),
-        };
-        tracing::debug!(package = %label, status = %text, "worker exited");
-        let _ = status_tx.send(Some(text));
-    });
-    (status_rx, kill_tx)
-}
-
 async fn accept_worker(
     listener: &UnixListener,
-    mut exit: watch::Receiver<Option<String>>,
+    mut exit: watch::Receiver<Option<Exit>>,
     timeout: Duration,
 ) -> Result<UnixStream, WorkerError> {
     tokio::select! {
         accepted = listener.accept() => accepted.map(|(s, _)| s).map_err(WorkerError::Channel),
         status = exit.wait_for(Option::is_some) => Err(WorkerError::ExitedDuringStartup {
-            status: status.ok().and_then(|s| s.clone()).unwrap_or_default(),
+            status: status.ok().and_then(|s| s.clone()).map(|e| e.text).unwrap_or_default(),
             stderr: String::new(),
         }),
         _ = tokio::time::sleep(timeout) => Err(WorkerError::StartupTimeout(timeout)),

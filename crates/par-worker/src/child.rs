@@ -1,0 +1,134 @@
+//! A Python child process of the runtime (an agent worker or a package's HTTP app):
+//! started with exactly the environment it is given, in its own process group, and
+//! watched until it exits.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Mutex;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::{oneshot, watch};
+
+/// How to start `python -u script`.
+pub struct Launch<'a> {
+    pub python: &'a Path,
+    pub script: &'a Path,
+    /// The complete environment of the process: nothing is inherited.
+    pub env: &'a [(String, String)],
+    /// The runtime's own settings for the script, added after `env`.
+    pub settings: Vec<(&'static str, OsString)>,
+    pub cwd: &'a Path,
+}
+
+/// Starts the process with stdout and stderr piped and stdin closed.
+pub fn spawn(launch: &Launch<'_>) -> std::io::Result<Child> {
+    let mut command = Command::new(launch.python);
+    command
+        .arg("-u")
+        .arg(launch.script)
+        .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .envs(launch.settings.iter().map(|(k, v)| (k, v)))
+        .current_dir(launch.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Own process group: a terminal's Ctrl-C reaches the runtime, which then stops its
+        // children in order, and a final SIGKILL reaches whatever the child started.
+        .process_group(0)
+        .kill_on_drop(true);
+    command.spawn()
+}
+
+/// How the process ended.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub text: String,
+}
+
+/// Owns a started child: publishes its exit and kills its process group on request or
+/// when dropped (the kill sender drops with it).
+pub struct Watched {
+    pid: u32,
+    exit: watch::Receiver<Option<Exit>>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Watched {
+    /// Takes over `child`; `label` and `what` name it in the exit log line.
+    pub fn start(mut child: Child, label: String, what: &'static str) -> Watched {
+        let pid = child.id().unwrap_or_default();
+        let (status_tx, status_rx) = watch::channel(None);
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status,
+                _ = kill_rx => {
+                    let _ = signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let exit = match status {
+                Ok(s) => Exit {
+                    code: s.code(),
+                    text: s.to_string(),
+                },
+                Err(e) => Exit {
+                    code: None,
+                    text: format!("wait failed: {e}"),
+                },
+            };
+            tracing::debug!(package = %label, status = %exit.text, "{what} exited");
+            let _ = status_tx.send(Some(exit));
+        });
+        Watched {
+            pid,
+            exit: status_rx,
+            kill: Mutex::new(Some(kill_tx)),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Watches the exit: `None` while the process runs.
+    pub fn exit_receiver(&self) -> watch::Receiver<Option<Exit>> {
+        self.exit.clone()
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exit.borrow().is_some()
+    }
+
+    /// Resolves when the process has exited.
+    pub async fn exited(&self) -> Exit {
+        let mut exit = self.exit.clone();
+        let status = match exit.wait_for(Option::is_some).await {
+            Ok(exit) => exit.clone(),
+            Err(_) => None,
+        };
+        status.unwrap_or(Exit {
+            code: None,
+            text: "unknown".into(),
+        })
+    }
+
+    /// Sends `signal` to the process itself unless it has exited.
+    pub fn signal(&self, signal: Signal) {
+        if !self.has_exited() {
+            let _ = signal::kill(Pid::from_raw(self.pid as i32), signal);
+        }
+    }
+
+    /// SIGKILL to the process group, at once.
+    pub fn kill_now(&self) {
+        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
+            let _ = kill.send(());
+        }
+    }
+}
