@@ -45,7 +45,8 @@ async fn collect(mut call: Call) -> Response {
             Reply::Result(data) => return envelope(&data),
             Reply::Item(item) => items.push(item),
             Reply::End => return envelope(&join(&items)),
-            Reply::Usage(_) => {}
+            // The baseline routes no agent-to-agent calls: dropping one answers it.
+            Reply::Usage(_) | Reply::Outcall(_) => {}
             Reply::Error(e) => return failed(StatusCode::INTERNAL_SERVER_ERROR, &e.message),
             Reply::Crashed => return failed(StatusCode::BAD_GATEWAY, "worker crashed"),
         }
@@ -59,7 +60,7 @@ fn events(mut call: Call) -> Response {
         loop {
             let frame = match call.next().await {
                 Reply::Item(item) | Reply::Result(item) => sse(None, &item),
-                Reply::Usage(_) => continue,
+                Reply::Usage(_) | Reply::Outcall(_) => continue,
                 Reply::End => sse(Some("done"), b"{}"),
                 Reply::Error(_) | Reply::Crashed => sse(Some("error"), b"{}"),
             };
