@@ -16,6 +16,9 @@ use resolve::RequestPath;
 
 /// Read size when streaming a file.
 const CHUNK: usize = 64 * 1024;
+/// Files up to this size are read in the same blocking step that finds them and sent
+/// from memory; bigger ones are streamed.
+const READ_WHOLE: u64 = 256 * 1024;
 const INDEX: &str = "index.html";
 
 /// A package's UI folder, canonicalised; every file served is checked to be inside it.
@@ -28,6 +31,21 @@ enum Found {
     File(PathBuf, std::fs::Metadata),
     Dir(PathBuf),
     Missing,
+}
+
+struct FoundFile {
+    path: PathBuf,
+    metadata: std::fs::Metadata,
+    content: Option<Vec<u8>>,
+}
+
+/// What a request resolved to. Finding it takes several file-system calls; they run as
+/// one blocking task, not one thread hand-off each.
+enum Outcome {
+    /// A file, with its content when it is small.
+    File(Box<FoundFile>),
+    RedirectToSlash,
+    NotFound,
 }
 
 impl UiSite {
@@ -83,46 +101,85 @@ impl UiSite {
         if path.is_hidden() {
             return not_found(headers);
         }
-        match self.lookup(&path.segments).await {
-            Found::File(file, metadata) => send_file(&file, &metadata, head, headers).await,
-            Found::Dir(_) if !path.trailing_slash => redirect_to_slash(&path),
-            Found::Dir(dir) => self.index_of(&dir, head, headers).await,
-            Found::Missing if path.has_extension() => not_found(headers),
-            Found::Missing => self.index_of(&self.root, head, headers).await,
-        }
-    }
-
-    /// A folder's `index.html`, else the UI's own (client-side routes), else 404.
-    async fn index_of(&self, dir: &Path, head: bool, headers: &HeaderMap) -> Response<Body> {
-        for folder in [dir, self.root.as_path()] {
-            if let Found::File(file, metadata) = self.check(folder.join(INDEX)).await {
-                return send_file(&file, &metadata, head, headers).await;
+        let site = self.clone();
+        let (segments, trailing_slash) = (path.segments.clone(), path.trailing_slash);
+        let has_extension = path.has_extension();
+        let outcome = tokio::task::spawn_blocking(move || {
+            site.resolve(&segments, trailing_slash, has_extension, !head)
+        })
+        .await
+        .unwrap_or(Outcome::NotFound);
+        match outcome {
+            Outcome::File(found) => {
+                let FoundFile {
+                    path,
+                    metadata,
+                    content,
+                } = *found;
+                send_file(&path, &metadata, content, head, headers).await
             }
+            Outcome::RedirectToSlash => redirect_to_slash(&path),
+            Outcome::NotFound => not_found(headers),
         }
-        not_found(headers)
     }
 
-    async fn lookup(&self, segments: &[String]) -> Found {
+    /// The file for a request path: the file itself, a folder's `index.html`, else the
+    /// UI's own `index.html` for paths without an extension (client-side routes).
+    fn resolve(
+        &self,
+        segments: &[String],
+        trailing_slash: bool,
+        has_extension: bool,
+        with_content: bool,
+    ) -> Outcome {
         let mut path = self.root.clone();
         path.extend(segments);
-        self.check(path).await
+        let fallback = match self.check(path) {
+            Found::File(file, metadata) => return file_outcome(file, metadata, with_content),
+            Found::Dir(_) if !trailing_slash => return Outcome::RedirectToSlash,
+            Found::Dir(dir) => Some(dir),
+            Found::Missing if has_extension => return Outcome::NotFound,
+            Found::Missing => None,
+        };
+        for folder in fallback
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([self.root.as_path()])
+        {
+            if let Found::File(file, metadata) = self.check(folder.join(INDEX)) {
+                return file_outcome(file, metadata, with_content);
+            }
+        }
+        Outcome::NotFound
     }
 
     /// Resolves links and refuses anything whose real location is outside the folder.
-    async fn check(&self, path: PathBuf) -> Found {
-        let Ok(real) = tokio::fs::canonicalize(&path).await else {
+    fn check(&self, path: PathBuf) -> Found {
+        let Ok(real) = std::fs::canonicalize(&path) else {
             return Found::Missing;
         };
         if !real.starts_with(&self.root) {
             tracing::warn!(path = %path.display(), target = %real.display(), "ui link points outside the ui folder; refused");
             return Found::Missing;
         }
-        match tokio::fs::metadata(&real).await {
+        match std::fs::metadata(&real) {
             Ok(m) if m.is_file() => Found::File(real, m),
             Ok(m) if m.is_dir() => Found::Dir(real),
             _ => Found::Missing,
         }
     }
+}
+
+/// A found file, read whole when it is small (and a body is wanted).
+fn file_outcome(file: PathBuf, metadata: std::fs::Metadata, with_content: bool) -> Outcome {
+    let content = (with_content && metadata.len() <= READ_WHOLE)
+        .then(|| std::fs::read(&file).ok())
+        .flatten();
+    Outcome::File(Box::new(FoundFile {
+        path: file,
+        metadata,
+        content,
+    }))
 }
 
 /// `root/rel` canonicalised, when `rel` is a plain relative path to a folder strictly
@@ -141,6 +198,7 @@ fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
 async fn send_file(
     file: &Path,
     metadata: &std::fs::Metadata,
+    content: Option<Vec<u8>>,
     head: bool,
     headers: &HeaderMap,
 ) -> Response<Body> {
@@ -157,19 +215,24 @@ async fn send_file(
             .body(Body::empty())
             .expect("valid response");
     }
-    let opened = match tokio::fs::File::open(file).await {
-        Ok(opened) => opened,
-        Err(_) => return not_found(headers),
+    let (body, length) = match content {
+        _ if head => (Body::empty(), metadata.len()),
+        Some(bytes) => {
+            let length = bytes.len() as u64;
+            (Body::from(bytes), length)
+        }
+        None => match tokio::fs::File::open(file).await {
+            Ok(opened) => (
+                Body::from_stream(ReaderStream::with_capacity(opened, CHUNK)),
+                metadata.len(),
+            ),
+            Err(_) => return not_found(headers),
+        },
     };
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from_stream(ReaderStream::with_capacity(opened, CHUNK))
-    };
     builder
         .header(header::CONTENT_TYPE, mime::content_type(name))
-        .header(header::CONTENT_LENGTH, metadata.len())
+        .header(header::CONTENT_LENGTH, length)
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(body)
         .expect("valid response")
