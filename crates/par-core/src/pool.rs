@@ -3,7 +3,7 @@
 //! and a worker over its memory limit is killed alone.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,8 @@ struct Shared {
     restarts: AtomicU64,
     crashes: AtomicU64,
     crash_looped: AtomicBool,
+    /// This pool's share of `par_workers{package}`, as last reported.
+    reported_live: AtomicI64,
 }
 
 impl WorkerPool {
@@ -83,7 +85,6 @@ impl WorkerPool {
             slots.push(ArcSwapOption::from_pointee(Worker::spawn(&spec).await?));
             metrics.worker_started(package);
         }
-        metrics.set_workers(package, slots.len());
         let shared = Arc::new(Shared {
             spec,
             package: package.to_string(),
@@ -95,7 +96,9 @@ impl WorkerPool {
             restarts: AtomicU64::new(0),
             crashes: AtomicU64::new(0),
             crash_looped: AtomicBool::new(false),
+            reported_live: AtomicI64::new(0),
         });
+        shared.report_live();
         for index in 0..shared.slots.len() {
             tokio::spawn(supervise(shared.clone(), index));
         }
@@ -153,7 +156,7 @@ impl WorkerPool {
     /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
     pub async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
-        self.shared.metrics.set_workers(&self.shared.package, 0);
+        self.shared.report_live();
         let workers: Vec<_> = self
             .shared
             .slots
@@ -165,6 +168,17 @@ impl WorkerPool {
 }
 
 impl Shared {
+    /// Brings this pool's share of the live-worker gauge up to date.
+    fn report_live(&self) {
+        let live = if *self.stop.borrow() {
+            0
+        } else {
+            i64::try_from(self.live_count()).unwrap_or(i64::MAX)
+        };
+        let before = self.reported_live.swap(live, Ordering::AcqRel);
+        self.metrics.add_workers(&self.package, live - before);
+    }
+
     fn live_count(&self) -> usize {
         self.slots
             .iter()
@@ -189,9 +203,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             shared.generation.send_modify(|g| *g += 1);
             shared.crashes.fetch_add(1, Ordering::Relaxed);
             shared.metrics.worker_crashed(&shared.package);
-            shared
-                .metrics
-                .set_workers(&shared.package, shared.live_count());
+            shared.report_live();
             tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, reason = %reason, "worker died");
         }
         let now = Instant::now();
@@ -220,9 +232,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
                 shared.metrics.worker_started(&shared.package);
                 shared.metrics.worker_restarted(&shared.package);
-                shared
-                    .metrics
-                    .set_workers(&shared.package, shared.live_count());
+                shared.report_live();
                 shared.generation.send_modify(|g| *g += 1);
             }
             Err(e) => {

@@ -6,17 +6,6 @@ use serde_json::{json, Value};
 
 use crate::harness::TestRuntime;
 
-async fn metrics(rt: &TestRuntime) -> String {
-    rt.client
-        .get(rt.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The value of the sample whose name and labels are exactly `series`.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -36,7 +25,7 @@ async fn metric_values_after_known_traffic() {
         rt.invoke(&format!("random-{i}-{}", uuid_like(i)), json!({}))
             .await;
     }
-    let text = metrics(&rt).await;
+    let text = rt.metrics().await;
     let ok = r#"par_invocations_total{agent="kit-minimal",version="1.0.0",code="ok"}"#;
     assert_eq!(sample(&text, ok), Some(3.0), "{text}");
     let err = r#"par_invocations_total{agent="kit-minimal",version="1.0.0",code="agent_error"}"#;
@@ -291,15 +280,8 @@ async fn client_disconnect_cancels_a_streaming_handler() {
         .unwrap();
     r.chunk().await.unwrap();
     drop(r);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !marker.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "handler kept running after the client left"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "cancelled");
+    let text = crate::harness::marker_text(&marker, Duration::from_secs(5)).await;
+    assert_eq!(text, "cancelled");
 }
 
 #[tokio::test]
@@ -333,4 +315,43 @@ async fn log_level_changes_at_run_time() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn live_workers_gauge_counts_each_running_pool_once() {
+    // The same package under two file names (as the kit and the fixture alias name it).
+    let alias = crate::harness::fixture("kit-minimal");
+    let kit_named = alias.with_file_name("kit-minimal-1.0.0.apkg");
+    let rt = TestRuntime::builder()
+        .source(&alias)
+        .source(&kit_named)
+        .start()
+        .await;
+    let live = r#"par_workers{package="kit-minimal"}"#;
+    assert_eq!(
+        sample(&rt.metrics().await, live),
+        Some(1.0),
+        "duplicate dropped"
+    );
+
+    // A hot swap: two versions run side by side, then the old one stops.
+    let v2 = crate::harness::fixture("kit-minimal-v2");
+    let (status, _) = rt
+        .post_raw("/runtime/packages", json!({"source": v2}).to_string())
+        .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, agent) = rt.get("/agents/kit-minimal").await;
+        if agent["versions"] == json!(["2.0.0"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "v2 never replaced v1: {agent}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sample(&rt.metrics().await, live) != Some(1.0) {
+        assert!(Instant::now() < deadline, "{}", rt.metrics().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -104,10 +104,12 @@ impl Metrics {
             .inc();
     }
 
-    /// `par_workers{package}`: the live worker count.
-    pub fn set_workers(&self, package: &str, live: usize) {
+    /// `par_workers{package}`: the live worker count, changed by `delta`. Several pools
+    /// can run one package at once (two versions during a hot swap), so each adds its
+    /// own changes instead of setting the total.
+    pub fn add_workers(&self, package: &str, delta: i64) {
         let gauge = self.families().workers.get(&package_labels(package));
-        gauge.set(i64::try_from(live).unwrap_or(i64::MAX));
+        gauge.inc_by(delta);
     }
 
     /// `par_package_loads_total{outcome}`.

@@ -217,7 +217,9 @@ fn gauges_follow_guards_and_settings() {
     let _second = metrics.track_inflight(&echo);
     let _queued = metrics.track_queued(&echo);
     drop(first);
-    metrics.set_workers("pkg", 3);
+    metrics.add_workers("pkg", 3);
+    metrics.add_workers("pkg", 2); // a second version of the package
+    metrics.add_workers("pkg", -2); // ... stopped
     metrics.set_cache_bytes(4096);
     let text = metrics.encode();
     assert_eq!(
