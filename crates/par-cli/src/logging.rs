@@ -1,8 +1,10 @@
 //! Log output: JSON lines for machines, or pretty text for people; the filter can be
 //! changed while running (`PUT /runtime/log-level`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
+use std::time::Duration;
 
 use par_http::LogControl;
 use tracing_subscriber::layer::SubscriberExt;
@@ -14,9 +16,20 @@ use par_core::redact::Redactor;
 use crate::cli::LogFormat;
 use crate::env_names as env;
 
-/// Installs the global subscriber and returns the handle that changes its filter. Every
-/// line passes through `redactor` before it is written.
-pub fn init(format: Option<LogFormat>, redactor: Redactor) -> LogControl {
+/// Lines waiting for the writer thread; a full queue makes loggers wait (no line is lost).
+const QUEUE_LINES: usize = 16 * 1024;
+/// How long shutdown waits for queued lines to be written.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// Installs the global subscriber and returns the handle that changes its filter, and the
+/// guard that writes out queued lines when dropped (keep it until the process ends).
+/// Every line passes through `redactor` before it is written.
+pub fn init(format: Option<LogFormat>, redactor: Redactor) -> (LogControl, LogGuard) {
+    let (queue, lines) = mpsc::sync_channel(QUEUE_LINES);
+    std::thread::Builder::new()
+        .name("par-log".into())
+        .spawn(move || write_lines(lines, redactor))
+        .expect("log writer thread");
     let filter = EnvFilter::try_from_env(env::LOG_LEVEL).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -29,44 +42,87 @@ pub fn init(format: Option<LogFormat>, redactor: Redactor) -> LogControl {
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .with_writer(RedactingStdout(redactor))
+            .with_writer(QueuedStdout(queue.clone()))
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(RedactingStdout(redactor))
+            .with_writer(QueuedStdout(queue.clone()))
             .boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)
         .with(output)
         .init();
-    Arc::new(move |level: &str| {
+    let control: LogControl = Arc::new(move |level: &str| {
         let filter =
             EnvFilter::try_new(level).map_err(|e| format!("bad log filter '{level}': {e}"))?;
         handle.reload(filter).map_err(|e| e.to_string())
-    })
+    });
+    (control, LogGuard(queue))
 }
 
-/// Hands out one buffer per log event; the buffer is redacted and written on drop, so
-/// a secret split across `write` calls is still caught.
-struct RedactingStdout(Redactor);
+enum Message {
+    Line(Vec<u8>),
+    /// Write out everything queued before this, then answer.
+    Flush(SyncSender<()>),
+}
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStdout {
-    type Writer = RedactedLine;
+/// Writes queued lines out when dropped.
+pub struct LogGuard(SyncSender<Message>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let (done, flushed) = mpsc::sync_channel(1);
+        if self.0.send(Message::Flush(done)).is_ok() {
+            let _ = flushed.recv_timeout(FLUSH_WAIT);
+        }
+    }
+}
+
+/// The writer thread: redaction and the `write(2)` happen here, off the request path, and
+/// a burst of lines shares one write.
+fn write_lines(lines: Receiver<Message>, redactor: Redactor) {
+    // Not locked for the thread's life: anything else printing to stdout must not hang.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    while let Ok(first) = lines.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Line(line) => {
+                    let text = String::from_utf8_lossy(&line);
+                    let _ = out.write_all(redactor.redact(&text).as_bytes());
+                }
+                Message::Flush(done) => {
+                    let _ = out.flush();
+                    let _ = done.send(());
+                }
+            }
+            next = lines.try_recv().ok();
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Hands out one buffer per log event; the whole buffer is queued on drop and redacted by
+/// the writer thread, so a secret split across `write` calls is still caught.
+struct QueuedStdout(SyncSender<Message>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueuedStdout {
+    type Writer = QueuedLine;
 
     fn make_writer(&'a self) -> Self::Writer {
-        RedactedLine {
-            redactor: self.0.clone(),
+        QueuedLine {
+            queue: self.0.clone(),
             buffer: Vec::with_capacity(256),
         }
     }
 }
 
-struct RedactedLine {
-    redactor: Redactor,
+struct QueuedLine {
+    queue: SyncSender<Message>,
     buffer: Vec<u8>,
 }
 
-impl std::io::Write for RedactedLine {
+impl std::io::Write for QueuedLine {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(bytes);
         Ok(bytes.len())
@@ -77,11 +133,9 @@ impl std::io::Write for RedactedLine {
     }
 }
 
-impl Drop for RedactedLine {
+impl Drop for QueuedLine {
     fn drop(&mut self) {
-        use std::io::Write;
-        let text = String::from_utf8_lossy(&self.buffer);
-        let clean = self.redactor.redact(&text);
-        let _ = std::io::stdout().lock().write_all(clean.as_bytes());
+        let line = std::mem::take(&mut self.buffer);
+        let _ = self.queue.send(Message::Line(line));
     }
 }

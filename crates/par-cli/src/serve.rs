@@ -22,7 +22,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(errors) => return usage_error(&errors),
     };
-    let log_control = crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
+    let (log_control, _log_guard) =
+        crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

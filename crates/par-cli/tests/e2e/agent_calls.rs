@@ -1,7 +1,7 @@
 //! Agent-to-agent calls: `par_runtime.call` / `acall` from real packages, routed by the
 //! runtime to private sub-agents of other packages, with errors, limits and metering.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -161,15 +161,7 @@ async fn nested_calls_carry_request_id_and_trace_and_are_metered() {
     );
     assert!(inner["bytes_in"].as_u64().unwrap() > 0);
 
-    let metrics = rt
-        .client
-        .get(rt.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rt.metrics().await;
     assert!(
         metrics
             .contains(r#"par_invocations_total{agent="kit-minimal",version="1.0.0",code="ok"} 1"#),
@@ -206,10 +198,6 @@ async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
         .send()
         .await;
     assert!(sent.is_err(), "the client gave up first");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the nested handler kept running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "cancelled");
+    let text = crate::harness::marker_text(&marker, Duration::from_secs(5)).await;
+    assert_eq!(text, "cancelled");
 }

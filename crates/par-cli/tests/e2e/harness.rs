@@ -207,6 +207,13 @@ impl TestRuntime {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus exposition text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "/metrics");
+        r.text().await.unwrap()
+    }
+
     pub async fn invoke(&self, id: &str, body: Value) -> (u16, Value) {
         self.post_raw(&format!("/agents/{id}/invoke"), body.to_string())
             .await
@@ -276,5 +283,22 @@ impl Drop for TestRuntime {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a fixture handler wrote to its `marker` file (`cancelled` or `finished`), waiting
+/// up to `limit` for the file to exist and be written (it is created before it is written).
+pub async fn marker_text(marker: &Path, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(marker).unwrap_or_default();
+        if !text.is_empty() {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler wrote no marker within {limit:?}: neither cancelled nor finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

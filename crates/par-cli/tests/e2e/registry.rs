@@ -498,11 +498,7 @@ async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
         .source(&first)
         .start()
         .await;
-    let metrics = || async {
-        let r = rt.client.get(rt.url("/metrics")).send().await.unwrap();
-        r.text().await.unwrap()
-    };
-    let text = metrics().await;
+    let text = rt.metrics().await;
     assert_eq!(sample(&text, "par_cache_misses_total"), 1.0);
     let first_bytes = std::fs::metadata(fixture("kit-minimal")).unwrap().len();
     assert_eq!(sample(&text, "par_cache_bytes"), first_bytes as f64);
@@ -526,7 +522,7 @@ async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
         .await;
     assert_eq!(status, 202, "{accepted}");
     wait_for(&rt, "twin-a mounted", |status, _| status == 200, "twin-a").await;
-    let text = metrics().await;
+    let text = rt.metrics().await;
     assert_eq!(sample(&text, "par_cache_misses_total"), 2.0, "{text}");
     assert_eq!(sample(&text, "par_cache_evictions_total"), 1.0, "{text}");
     assert_eq!(
@@ -544,7 +540,7 @@ async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
         .await;
     assert_eq!(status, 202);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sample(&metrics().await, "par_cache_hits_total") < 1.0 {
+    while sample(&rt.metrics().await, "par_cache_hits_total") < 1.0 {
         assert!(Instant::now() < deadline, "no cache hit counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

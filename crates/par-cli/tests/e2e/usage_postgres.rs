@@ -74,8 +74,7 @@ async fn a_call_is_billed_in_postgres() {
     // The counters move just after the commit the query above saw: poll briefly.
     let deadline = Instant::now() + Duration::from_secs(5);
     let metrics = loop {
-        let r = rt.client.get(rt.url("/metrics")).send().await.unwrap();
-        let text = r.text().await.unwrap();
+        let text = rt.metrics().await;
         if text.contains("par_usage_records_shipped_total 1\n") || Instant::now() > deadline {
             break text;
         }
