@@ -49,12 +49,18 @@ impl CallGate {
         }
     }
 
-    /// Admits a call, queueing up to `wait` when all slots are busy.
-    pub async fn enter(&self, wait: Duration) -> Result<CallPermit, InvokeError> {
+    /// Admits a call, queueing up to `wait` when all slots are busy; a call that has to
+    /// queue holds what `while_queued` returns until it leaves the queue (a metrics gauge
+    /// guard, say).
+    pub async fn enter<G>(
+        &self,
+        wait: Duration,
+        while_queued: impl FnOnce() -> G,
+    ) -> Result<CallPermit, InvokeError> {
         let shared = &self.shared;
         let permit = match shared.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => self.queue(wait).await?,
+            Err(_) => self.queue(wait, while_queued).await?,
         };
         shared.inflight.fetch_add(1, Ordering::SeqCst);
         Ok(CallPermit {
@@ -63,12 +69,17 @@ impl CallGate {
         })
     }
 
-    async fn queue(&self, wait: Duration) -> Result<OwnedSemaphorePermit, InvokeError> {
+    async fn queue<G>(
+        &self,
+        wait: Duration,
+        while_queued: impl FnOnce() -> G,
+    ) -> Result<OwnedSemaphorePermit, InvokeError> {
         let shared = &self.shared;
         if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.max_queued {
             shared.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(overloaded());
         }
+        let _queued = while_queued();
         let acquired = tokio::time::timeout(wait, shared.permits.clone().acquire_owned()).await;
         shared.queued.fetch_sub(1, Ordering::AcqRel);
         match acquired {
@@ -114,16 +125,20 @@ mod tests {
     #[tokio::test]
     async fn refuses_beyond_running_plus_queued() {
         let gate = CallGate::new(1, 1);
-        let first = gate.enter(Duration::from_secs(5)).await.unwrap();
+        let first = gate.enter(Duration::from_secs(5), || ()).await.unwrap();
         let queued = tokio::spawn({
             let gate = CallGate {
                 shared: gate.shared.clone(),
             };
-            async move { gate.enter(Duration::from_secs(5)).await.map(|_| ()) }
+            async move { gate.enter(Duration::from_secs(5), || ()).await.map(|_| ()) }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(gate.queued(), 1);
-        let refused = gate.enter(Duration::from_secs(5)).await.err().unwrap();
+        let refused = gate
+            .enter(Duration::from_secs(5), || ())
+            .await
+            .err()
+            .unwrap();
         assert_eq!(refused.code, ErrorCode::Overloaded);
         drop(first);
         assert!(queued.await.unwrap().is_ok());
@@ -132,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn drained_waits_for_the_last_call() {
         let gate = CallGate::new(4, 0);
-        let permit = gate.enter(Duration::ZERO).await.unwrap();
+        let permit = gate.enter(Duration::ZERO, || ()).await.unwrap();
         assert!(!gate.drained(Duration::from_millis(50)).await);
         let releaser = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;

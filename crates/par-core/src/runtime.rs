@@ -318,7 +318,11 @@ impl Runtime {
                 .package
                 .schemas
                 .check(target.sub_agent.as_deref(), body)?;
-            let permit = target.package.gate.enter(timeout).await?;
+            let queued = || {
+                self.metrics
+                    .track_queued(&self.metrics.agent_label(&target.id))
+            };
+            let permit = target.package.gate.enter(timeout, queued).await?;
             if target.package.is_retired() {
                 continue;
             }

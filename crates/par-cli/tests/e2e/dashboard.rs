@@ -193,8 +193,8 @@ async fn exposition(rt: &TestRuntime) -> String {
 }
 
 /// A family appears in the exposition once it has a series, so the runtime is driven
-/// until every kind of event the dashboard shows has happened once: ok and failed calls,
-/// a refused credential, a worker crash and its restart.
+/// until every kind of event the dashboard shows has happened once: ok, queued and failed
+/// calls, a refused credential, a worker crash and its restart.
 #[tokio::test]
 async fn dashboard_queries_only_exposed_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,8 +205,15 @@ async fn dashboard_queries_only_exposed_metrics() {
         .fixture("kit-minimal")
         .args(&["--auth", "api-key", "--api-keys", keys.to_str().unwrap()])
         .args(&["--policy", policy.to_str().unwrap()])
+        .args(&["--max-concurrent-calls", "1"])
         .start()
         .await;
+    // Two at once with one slot: the second waits in the queue.
+    let both = tokio::join!(
+        call(&rt, KEY, json!({"sleep": 0.5})),
+        call(&rt, KEY, json!({"sleep": 0.1}))
+    );
+    assert_eq!(both, (200, 200));
     assert_eq!(call(&rt, KEY, json!({})).await, 200);
     assert_eq!(call(&rt, KEY, json!({"raise": "x"})).await, 500);
     assert_eq!(call(&rt, "wrong-key", json!({})).await, 401);

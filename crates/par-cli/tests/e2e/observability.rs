@@ -355,3 +355,31 @@ async fn live_workers_gauge_counts_each_running_pool_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn queued_calls_are_counted_while_they_wait() {
+    let rt = std::sync::Arc::new(
+        TestRuntime::builder()
+            .fixture("kit-async")
+            .args(&["--max-concurrent-calls", "1", "--max-queued-calls", "4"])
+            .start()
+            .await,
+    );
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.invoke("kit-async", json!({"sleep": 1.0})).await.0 })
+        })
+        .collect();
+    let queued = r#"par_queued_invocations{agent="kit-async"}"#;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(&rt.metrics().await, queued) != Some(1.0) {
+        assert!(Instant::now() < deadline, "{}", rt.metrics().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    let text = rt.metrics().await;
+    assert_eq!(sample(&text, queued), Some(0.0), "{text}");
+}
