@@ -17,7 +17,8 @@ use crate::cli::LogFormat;
 use crate::env_names as env;
 
 /// Lines waiting for the writer thread; a full queue makes loggers wait (no line is lost).
-const QUEUE_LINES: usize = 16 * 1024;
+/// The queue's slots are allocated up front, so it is kept modest.
+const QUEUE_LINES: usize = 4096;
 /// How long shutdown waits for queued lines to be written.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 

@@ -272,8 +272,9 @@ async fn handshake(
 ) -> Result<(WorkerInfo, Arc<Shared>), WorkerError> {
     let (read, write) = stream.into_split();
     // A frame is read in four parts (length, kind, id, payload): buffered, that is one
-    // syscall for many small frames instead of four per frame.
-    let mut read = BufReader::with_capacity(64 * 1024, read);
+    // syscall for many small frames instead of four per frame. Small, because the buffer
+    // is zeroed (resident) per worker, and larger frames bypass it anyway.
+    let mut read = BufReader::with_capacity(8 * 1024, read);
     let first = tokio::time::timeout(
         spec.startup_timeout,
         protocol::read_frame(&mut read, spec.max_frame),
