@@ -16,9 +16,12 @@ use par_worker::Outcall;
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorCode, InvokeError};
-use crate::invoke::CallMeta;
+use crate::invoke::{ActiveCall, CallMeta};
 use crate::metering::FinishedCall;
 use crate::runtime::{Reach, Runtime};
+
+/// Outcome recorded for a nested call whose caller ended before it did.
+const CANCELLED: &str = "cancelled";
 
 /// The calls one handler makes, ended (aborted) when its own call ends.
 pub(crate) struct Outcalls {
@@ -83,7 +86,9 @@ impl Runtime {
         }
     }
 
-    /// Runs one nested call to its end and records it like any other call.
+    /// Runs one nested call to its end and records it like any other call. Cancelled
+    /// half-way (its caller ended), it is still recorded, as `cancelled`, with the usage
+    /// its handler had reported by then: that usage was spent.
     async fn call_from_agent(
         self: &Arc<Self>,
         id: &str,
@@ -91,30 +96,15 @@ impl Runtime {
         meta: &CallMeta,
         budget: Duration,
     ) -> Result<Bytes, InvokeError> {
-        let label = self.metrics.agent_label(id.split('@').next().unwrap_or(id));
-        let _inflight = self.metrics.track_inflight(&label);
-        let (started, started_at) = (Instant::now(), SystemTime::now());
-        let (result, agent, version, usage) =
-            match self.start_nested(id, payload, meta, budget).await {
-                Ok(mut call) => {
-                    let result = call.finish().await;
-                    let usage = call.usage().clone();
-                    (result, call.agent.clone(), call.version.clone(), usage)
-                }
-                Err(e) => (Err(e), id.to_string(), String::new(), Default::default()),
-            };
-        self.record_call(FinishedCall {
-            meta,
-            label: &label,
-            agent: &agent,
-            version: &version,
-            code: result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"),
-            started_at,
-            elapsed: started.elapsed(),
-            bytes_in: payload.len() as u64,
-            bytes_out: result.as_ref().map_or(0, |r| r.len() as u64),
-            usage,
-        });
+        let mut record = NestedRecord::start(self.clone(), id, meta, payload.len());
+        let result = match self.start_nested(id, payload, meta, budget).await {
+            Ok(call) => {
+                let call = record.call.insert(call);
+                call.finish().await
+            }
+            Err(e) => Err(e),
+        };
+        record.finish(&result);
         result
     }
 
@@ -142,5 +132,79 @@ impl Runtime {
             ));
         }
         self.start(id, payload, meta, Reach::Internal, budget).await
+    }
+}
+
+/// The record of one nested call, written exactly once: when the call ends, or when the
+/// task running it is dropped (aborted because the calling call ended).
+struct NestedRecord<'a> {
+    runtime: Arc<Runtime>,
+    meta: &'a CallMeta,
+    requested: &'a str,
+    label: par_telemetry::AgentLabel,
+    started: Instant,
+    started_at: SystemTime,
+    bytes_in: usize,
+    call: Option<ActiveCall>,
+    done: bool,
+    _inflight: par_telemetry::metrics::GaugeGuard,
+}
+
+impl<'a> NestedRecord<'a> {
+    fn start(runtime: Arc<Runtime>, id: &'a str, meta: &'a CallMeta, bytes_in: usize) -> Self {
+        let label = runtime
+            .metrics
+            .agent_label(id.split('@').next().unwrap_or(id));
+        let inflight = runtime.metrics.track_inflight(&label);
+        NestedRecord {
+            runtime,
+            meta,
+            requested: id,
+            label,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            bytes_in,
+            call: None,
+            done: false,
+            _inflight: inflight,
+        }
+    }
+
+    fn finish(&mut self, result: &Result<Bytes, InvokeError>) {
+        let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
+        let bytes_out = result.as_ref().map_or(0, |r| r.len() as u64);
+        self.write(code, bytes_out);
+    }
+
+    fn write(&mut self, code: &str, bytes_out: u64) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let (agent, version, usage) = match &self.call {
+            Some(call) => (
+                call.agent.as_str(),
+                call.version.as_str(),
+                call.usage().clone(),
+            ),
+            None => (self.requested, "", Default::default()),
+        };
+        self.runtime.record_call(FinishedCall {
+            meta: self.meta,
+            label: &self.label,
+            agent,
+            version,
+            code,
+            started_at: self.started_at,
+            elapsed: self.started.elapsed(),
+            bytes_in: self.bytes_in as u64,
+            bytes_out,
+            usage,
+        });
+    }
+}
+
+impl Drop for NestedRecord<'_> {
+    fn drop(&mut self) {
+        self.write(CANCELLED, 0);
     }
 }

@@ -22,8 +22,14 @@ pub struct CallRecord {
     pub bytes_in: u64,
     /// Files uploaded with the call; removed when the record is finished (call over).
     pub uploads: Option<tempfile::TempDir>,
+    /// The agent and version that took the call, once known.
+    pub taken_by: Option<(String, String)>,
+    finished: bool,
     _inflight: par_telemetry::metrics::GaugeGuard,
 }
+
+/// Outcome recorded when the client went away before the call ended.
+pub const CLIENT_GONE: &str = "client_closed";
 
 /// How a call ended.
 pub struct Finish<'a> {
@@ -58,6 +64,8 @@ impl CallRecord {
             started_at: SystemTime::now(),
             bytes_in: 0,
             uploads: None,
+            taken_by: None,
+            finished: false,
             _inflight: inflight,
         }
     }
@@ -73,7 +81,14 @@ impl CallRecord {
         }
     }
 
-    pub fn finish(self, end: Finish<'_>) {
+    pub fn finish(mut self, end: Finish<'_>) {
+        self.write(end);
+    }
+
+    fn write(&mut self, end: Finish<'_>) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         let agent = if end.agent.is_empty() {
             self.requested_id.as_str()
         } else {
@@ -90,6 +105,24 @@ impl CallRecord {
             bytes_in: self.bytes_in,
             bytes_out: end.bytes_out,
             usage: end.usage,
+        });
+    }
+}
+
+/// A call whose request was dropped (the client disconnected while waiting for a plain
+/// answer) is still recorded, as `client_closed`: the handler was cancelled but ran.
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let (agent, version) = self.taken_by.take().unwrap_or_default();
+        self.write(Finish {
+            code: CLIENT_GONE,
+            agent: &agent,
+            version: &version,
+            bytes_out: 0,
+            usage: Map::new(),
         });
     }
 }

@@ -200,4 +200,12 @@ async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
     assert!(sent.is_err(), "the client gave up first");
     let text = crate::harness::marker_text(&marker, Duration::from_secs(5)).await;
     assert_eq!(text, "cancelled");
+    // The nested call is still metered (it ran for a while), as cancelled.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, usage) = rt.get("/runtime/usage?agent=kit-async").await;
+    let records = usage["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{usage}");
+    assert_eq!(records[0]["outcome"], "cancelled");
+    assert_eq!(records[0]["caller_agent"], "kit-caller");
+    assert_eq!(records[0]["version"], "1.0.0");
 }

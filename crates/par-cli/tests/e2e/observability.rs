@@ -383,3 +383,30 @@ async fn queued_calls_are_counted_while_they_wait() {
     let text = rt.metrics().await;
     assert_eq!(sample(&text, queued), Some(0.0), "{text}");
 }
+
+#[tokio::test]
+async fn a_call_the_client_abandons_is_still_metered() {
+    let rt = TestRuntime::builder().fixture("kit-async").start().await;
+    let gave_up = rt
+        .client
+        .post(rt.url("/agents/kit-async/invoke"))
+        .timeout(Duration::from_millis(500))
+        .body(r#"{"sleep": 5}"#)
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client left before the answer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        let (_, usage) = rt.get("/runtime/usage?agent=kit-async").await;
+        if let Some(record) = usage["records"].get(0) {
+            break record.clone();
+        }
+        assert!(Instant::now() < deadline, "no usage record: {usage}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(record["outcome"], "client_closed", "{record}");
+    assert_eq!(record["version"], "1.0.0");
+    let text = rt.metrics().await;
+    let closed = r#"par_invocations_total{agent="kit-async",version="1.0.0",code="client_closed"}"#;
+    assert_eq!(sample(&text, closed), Some(1.0), "{text}");
+}

@@ -11,12 +11,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use par_core::{ActiveCall, ErrorCode, StreamEvent};
 
-use crate::accounting::{CallRecord, Finish};
+use crate::accounting::{CallRecord, Finish, CLIENT_GONE};
 
 /// A quiet stream sends a comment line this often.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
-/// Outcome recorded when the client closed a stream before it ended.
-const CLIENT_GONE: &str = "client_closed";
 /// Bytes of the success envelope around the data.
 const ENVELOPE_BYTES: u64 = 43;
 
@@ -136,6 +134,7 @@ async fn run(
         .start_call(id, &body, &record.meta)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
+    record.taken_by = Some((call.agent.clone(), call.version.clone()));
     if wants_stream {
         return Ok(Outcome::Streaming(call));
     }
