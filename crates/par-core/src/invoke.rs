@@ -23,6 +23,10 @@ pub enum StreamEvent {
     Failed(InvokeError),
 }
 
+/// Usage a handler reported, merged as reports arrive.
+pub type UsageReports =
+    std::sync::Arc<std::sync::Mutex<serde_json::Map<String, serde_json::Value>>>;
+
 /// A non-streamed call's result: the handler's return value as JSON.
 pub type InvokeOutput = Bytes;
 
@@ -70,8 +74,9 @@ pub struct ActiveCall {
     finished: bool,
     /// Counts the call against its package's limits until the call is dropped.
     _permit: CallPermit,
-    /// What the handler reported with `par_runtime.report_usage`, merged.
-    usage: serde_json::Map<String, serde_json::Value>,
+    /// What the handler reported with `par_runtime.report_usage`, merged; shared so a
+    /// caller that drops the call half-way can still meter what was reported.
+    usage: UsageReports,
     /// Routes the calls the handler makes to other agents; they end with this call.
     pub(crate) outcalls: Option<Outcalls>,
 }
@@ -118,7 +123,7 @@ impl ActiveCall {
             timeout,
             finished: false,
             _permit: permit,
-            usage: serde_json::Map::new(),
+            usage: UsageReports::default(),
             outcalls: None,
         }
     }
@@ -129,7 +134,9 @@ impl ActiveCall {
                 .await
                 .map_err(|_| timeout_error(self.timeout))?;
             match reply {
-                Reply::Usage(report) => merge_usage(&mut self.usage, &report),
+                Reply::Usage(report) => {
+                    merge_usage(&mut self.usage.lock().expect("usage poisoned"), &report)
+                }
                 Reply::Outcall(outcall) => match &mut self.outcalls {
                     Some(outcalls) => outcalls.route(outcall, self.deadline),
                     // Nothing routes calls here: dropping the request answers it.
@@ -141,8 +148,13 @@ impl ActiveCall {
     }
 
     /// Usage reported so far (all of it once the call has finished).
-    pub fn usage(&self) -> &serde_json::Map<String, serde_json::Value> {
-        &self.usage
+    pub fn usage(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.usage.lock().expect("usage poisoned").clone()
+    }
+
+    /// A handle on the usage reported so far, readable after the call is dropped.
+    pub fn usage_reports(&self) -> UsageReports {
+        self.usage.clone()
     }
 
     /// The next stream event; a plain result is one item followed by `Done`.

@@ -30,7 +30,7 @@ mod webhook;
 
 pub use config::RuntimeConfig;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
-pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent};
+pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent, UsageReports};
 pub use lifecycle::{JobState, LoadJob, LoadRequest};
 pub use metering::{CallerIdentity, FinishedCall};
 pub use package::{Package, PackageReport, PackageState};

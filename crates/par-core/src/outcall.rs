@@ -184,7 +184,7 @@ impl<'a> NestedRecord<'a> {
             Some(call) => (
                 call.agent.as_str(),
                 call.version.as_str(),
-                call.usage().clone(),
+                call.usage(),
             ),
             None => (self.requested, "", Default::default()),
         };

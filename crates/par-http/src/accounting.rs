@@ -22,8 +22,8 @@ pub struct CallRecord {
     pub bytes_in: u64,
     /// Files uploaded with the call; removed when the record is finished (call over).
     pub uploads: Option<tempfile::TempDir>,
-    /// The agent and version that took the call, once known.
-    pub taken_by: Option<(String, String)>,
+    /// The agent and version that took the call, and its usage reports, once known.
+    pub taken_by: Option<(String, String, par_core::UsageReports)>,
     finished: bool,
     _inflight: par_telemetry::metrics::GaugeGuard,
 }
@@ -116,13 +116,14 @@ impl Drop for CallRecord {
         if self.finished {
             return;
         }
-        let (agent, version) = self.taken_by.take().unwrap_or_default();
+        let (agent, version, usage) = self.taken_by.take().unwrap_or_default();
+        let usage = usage.lock().map(|u| u.clone()).unwrap_or_default();
         self.write(Finish {
             code: CLIENT_GONE,
             agent: &agent,
             version: &version,
             bytes_out: 0,
-            usage: Map::new(),
+            usage,
         });
     }
 }

@@ -189,7 +189,8 @@ async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
     let rt = callers().await;
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
-    let body = json!({"call": "kit-async", "payload": {"sleep": 10, "marker": marker}});
+    let body =
+        json!({"report": 9, "call": "kit-async", "payload": {"sleep": 10, "marker": marker}});
     let sent = rt
         .client
         .post(rt.url("/agents/kit-caller/invoke"))
@@ -208,4 +209,9 @@ async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
     assert_eq!(records[0]["outcome"], "cancelled");
     assert_eq!(records[0]["caller_agent"], "kit-caller");
     assert_eq!(records[0]["version"], "1.0.0");
+    // And the abandoned outer call, with the usage its handler reported before it stopped.
+    let (_, usage) = rt.get("/runtime/usage?agent=kit-caller").await;
+    let outer = &usage["records"][0];
+    assert_eq!(outer["outcome"], "client_closed", "{usage}");
+    assert_eq!(outer["reported"]["tokens_in"], 9, "{usage}");
 }

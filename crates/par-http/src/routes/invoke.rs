@@ -48,12 +48,12 @@ pub async fn invoke(
                 agent: &call.agent,
                 version: &call.version,
                 bytes_out,
-                usage: call.usage().clone(),
+                usage: call.usage(),
             });
             response
         }
         Ok(Outcome::Failed { error, call }) => {
-            let usage = call.usage().clone();
+            let usage = call.usage();
             record.finish(Finish {
                 code: error.code.as_str(),
                 agent: &call.agent,
@@ -134,7 +134,11 @@ async fn run(
         .start_call(id, &body, &record.meta)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
-    record.taken_by = Some((call.agent.clone(), call.version.clone()));
+    record.taken_by = Some((
+        call.agent.clone(),
+        call.version.clone(),
+        call.usage_reports(),
+    ));
     if wants_stream {
         return Ok(Outcome::Streaming(call));
     }
@@ -247,7 +251,7 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
         let (agent, version, usage) = (
             call.agent.clone(),
             call.version.clone(),
-            call.usage().clone(),
+            call.usage(),
         );
         drop(call);
         record.finish(Finish {
