@@ -181,11 +181,7 @@ impl<'a> NestedRecord<'a> {
             return;
         }
         let (agent, version, usage) = match &self.call {
-            Some(call) => (
-                call.agent.as_str(),
-                call.version.as_str(),
-                call.usage(),
-            ),
+            Some(call) => (call.agent.as_str(), call.version.as_str(), call.usage()),
             None => (self.requested, "", Default::default()),
         };
         self.runtime.record_call(FinishedCall {

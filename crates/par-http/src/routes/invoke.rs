@@ -248,11 +248,7 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
                 break code;
             }
         };
-        let (agent, version, usage) = (
-            call.agent.clone(),
-            call.version.clone(),
-            call.usage(),
-        );
+        let (agent, version, usage) = (call.agent.clone(), call.version.clone(), call.usage());
         drop(call);
         record.finish(Finish {
             code,
