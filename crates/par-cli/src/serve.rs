@@ -134,9 +134,10 @@ fn start_span_export(
     config: Option<par_telemetry::otlp::OtlpConfig>,
     runtime: &Runtime,
 ) -> anyhow::Result<Option<par_telemetry::otlp::OtlpExporter>> {
-    let Some(config) = config else {
+    let Some(mut config) = config else {
         return Ok(None);
     };
+    config.counters = runtime.metrics().otlp_counters();
     let exporter = par_telemetry::otlp::OtlpExporter::start(config)
         .map_err(|e| anyhow::anyhow!("OTLP export: {e}"))?;
     tracing::info!(

@@ -138,4 +138,7 @@ async fn calls_and_the_calls_they_make_are_exported_as_spans() {
         assert_eq!(span["status"]["code"], 2, "STATUS_CODE_ERROR: {span}");
         assert_eq!(span["status"]["message"], "agent_error");
     }
+    let text = rt.metrics().await;
+    assert!(text.contains("par_otlp_spans_exported_total 4\n"), "{text}");
+    assert!(text.contains("par_otlp_spans_dropped_total 0\n"), "{text}");
 }

@@ -112,6 +112,8 @@ pub(crate) struct Families {
     pub(crate) usage_shipped: Counter,
     pub(crate) usage_ship_failures: Counter,
     pub(crate) usage_ship_lag: Gauge,
+    pub(crate) otlp_exported: Counter,
+    pub(crate) otlp_dropped: Counter,
 }
 
 impl Families {
@@ -163,6 +165,10 @@ impl Families {
             usage_ship_failures: r.add("par_usage_ship_failures", "Failed passes of the PostgreSQL shipper", None, Counter::default()),
             // par_usage_ship_lag_records
             usage_ship_lag: r.add("par_usage_ship_lag_records", "Usage records committed locally and not yet in PostgreSQL", None, Gauge::default()),
+            // par_otlp_spans_exported_total
+            otlp_exported: r.add("par_otlp_spans_exported", "Call spans the OTLP collector accepted", None, Counter::default()),
+            // par_otlp_spans_dropped_total
+            otlp_dropped: r.add("par_otlp_spans_dropped", "Call spans that will not reach the OTLP collector (queue full, undeliverable, rejected)", None, Counter::default()),
         };
         families.precreate_closed_sets();
         families

@@ -9,6 +9,7 @@ use super::labels::{
     PhaseLabels, PollResult, ReasonLabels, ResultLabels, RouteLabels,
 };
 use super::{AgentLabel, Metrics, UNKNOWN_AGENT, UNMATCHED_ROUTE};
+use crate::otlp::OtlpCounters;
 use crate::usage::{ShipCounters, UsageCounters};
 
 /// Holds a gauge up by one until dropped; see [`Metrics::track_inflight`].
@@ -185,6 +186,15 @@ impl Metrics {
         UsageCounters {
             written: self.families().usage_written.clone(),
             dropped: self.families().usage_dropped.clone(),
+        }
+    }
+
+    /// The OTLP exporter's counters, registered here as `par_otlp_spans_exported_total`
+    /// and `par_otlp_spans_dropped_total`; pass them in [`crate::otlp::OtlpConfig::counters`].
+    pub fn otlp_counters(&self) -> OtlpCounters {
+        OtlpCounters {
+            exported: self.families().otlp_exported.clone(),
+            dropped: self.families().otlp_dropped.clone(),
         }
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct Stats {
     pub(crate) queue_dropped: AtomicU64,
     /// Lost later: not deliverable, refused by the collector, or invalid.
     pub(crate) send_dropped: AtomicU64,
+    /// The same events as Prometheus counters.
+    pub(crate) counters: super::OtlpCounters,
 }
 
 /// Asks the batcher to send everything queued and stop, by `deadline`.
@@ -152,9 +154,9 @@ impl Batcher {
                     );
                     self.dropped(rejected);
                 }
-                self.stats
-                    .exported
-                    .fetch_add(count as u64 - rejected, Ordering::Relaxed);
+                let delivered = count as u64 - rejected;
+                self.stats.exported.fetch_add(delivered, Ordering::Relaxed);
+                self.stats.counters.exported.inc_by(delivered);
             }
             Err(error) => {
                 self.failures.failed(&self.endpoint, &error.0, count);
@@ -181,6 +183,7 @@ impl Batcher {
 
     fn dropped(&self, n: u64) {
         self.stats.send_dropped.fetch_add(n, Ordering::Relaxed);
+        self.stats.counters.dropped.inc_by(n);
     }
 }
 

@@ -68,6 +68,18 @@ pub struct OtlpConfig {
     pub max_batch_size: usize,
     /// How long the first span of a batch waits for others before the batch is sent.
     pub schedule_delay: Duration,
+    /// Counted as spans are exported or dropped; register them to expose them.
+    pub counters: OtlpCounters,
+}
+
+/// Prometheus counters the exporter bumps (unregistered by default; see
+/// `Metrics::otlp_counters`).
+#[derive(Debug, Clone, Default)]
+pub struct OtlpCounters {
+    /// Spans the collector accepted.
+    pub exported: prometheus_client::metrics::counter::Counter,
+    /// Spans that will never reach the collector.
+    pub dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -102,6 +114,7 @@ impl OtlpConfig {
             max_queue_size: 2048,
             max_batch_size: 512,
             schedule_delay: Duration::from_secs(5),
+            counters: OtlpCounters::default(),
         }
     }
 

@@ -54,7 +54,10 @@ impl OtlpExporter {
     pub fn start(config: OtlpConfig) -> Result<OtlpExporter, String> {
         let transport = Transport::new(&config)?;
         let endpoint = loggable(&config.endpoint);
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            counters: config.counters.clone(),
+            ..Stats::default()
+        });
         let (spans_tx, spans_rx) = mpsc::channel(config.max_queue_size.max(1));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let batcher = Batcher::new(&config, transport, endpoint.clone(), stats.clone());
@@ -92,6 +95,7 @@ impl OtlpExporter {
                 .queue_dropped
                 .fetch_add(1, Ordering::Relaxed)
                 + 1;
+            self.inner.stats.counters.dropped.inc();
             if matches!(e, mpsc::error::TrySendError::Full(_)) && log_queue_drop(n) {
                 tracing::warn!(
                     endpoint = %self.inner.endpoint,

@@ -30,6 +30,6 @@ mod warn;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Compression, OtlpConfig, Protocol};
+pub use config::{Compression, OtlpConfig, OtlpCounters, Protocol};
 pub use exporter::OtlpExporter;
 pub use span::{AttrValue, CallSpan, SpanKind};
