@@ -24,7 +24,7 @@ pub enum StreamEvent {
 }
 
 /// Usage a handler reported, merged as reports arrive.
-pub type UsageReports =
+pub(crate) type UsageReports =
     std::sync::Arc<std::sync::Mutex<serde_json::Map<String, serde_json::Value>>>;
 
 /// A non-streamed call's result: the handler's return value as JSON.
@@ -147,13 +147,9 @@ impl ActiveCall {
         }
     }
 
-    /// Usage reported so far (all of it once the call has finished).
-    pub fn usage(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.usage.lock().expect("usage poisoned").clone()
-    }
-
-    /// A handle on the usage reported so far, readable after the call is dropped.
-    pub fn usage_reports(&self) -> UsageReports {
+    /// A handle on the usage reported so far (all of it once the call has finished),
+    /// readable after the call is dropped.
+    pub(crate) fn usage_reports(&self) -> UsageReports {
         self.usage.clone()
     }
 
@@ -188,7 +184,7 @@ impl ActiveCall {
         self.finish().await
     }
 
-    /// Like `collect`, keeping the call so its usage can be read afterwards.
+    /// Like `collect`, keeping the call (its usage stays readable).
     pub async fn finish(&mut self) -> Result<InvokeOutput, InvokeError> {
         let mut items: Vec<Bytes> = Vec::new();
         loop {

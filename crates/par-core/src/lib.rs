@@ -30,9 +30,9 @@ mod webhook;
 
 pub use config::RuntimeConfig;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
-pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent, UsageReports};
+pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent};
 pub use lifecycle::{JobState, LoadJob, LoadRequest};
-pub use metering::{CallerIdentity, FinishedCall};
+pub use metering::{CallRecord, CallerIdentity};
 pub use package::{Package, PackageReport, PackageState};
 pub use pool::PoolSettings;
 pub use registry::RegistrySettings;

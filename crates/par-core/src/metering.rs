@@ -1,13 +1,14 @@
 //! What every finished call leaves behind, whoever made it (an HTTP client or another
 //! agent): its metrics, one JSON log line and one usage record.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use par_telemetry::otlp::{AttrValue, CallSpan, OtlpExporter, SpanKind};
 use par_telemetry::{AgentLabel, UsageRecord};
 use serde_json::{Map, Value};
 
-use crate::invoke::CallMeta;
+use crate::invoke::{ActiveCall, CallMeta, UsageReports};
 use crate::runtime::Runtime;
 
 /// The authenticated party a call is made for, as usage records name it.
@@ -19,7 +20,7 @@ pub struct CallerIdentity {
 }
 
 /// How one call ended.
-pub struct FinishedCall<'a> {
+pub(crate) struct FinishedCall<'a> {
     pub meta: &'a CallMeta,
     /// The metrics label of the agent as requested (bounded: unknown ids share one).
     pub label: &'a AgentLabel,
@@ -36,6 +37,97 @@ pub struct FinishedCall<'a> {
     pub usage: Map<String, Value>,
 }
 
+/// One call's record from arrival to end, written exactly once: by [`CallRecord::finish`],
+/// or, when it is dropped first (whoever waited for the call went away and the call was
+/// cancelled), with the outcome given at start and the usage reported until then.
+pub struct CallRecord {
+    runtime: Arc<Runtime>,
+    /// Request id, trace context, caller and calling agents, as passed to the worker.
+    pub meta: CallMeta,
+    requested: String,
+    label: AgentLabel,
+    started: Instant,
+    started_at: SystemTime,
+    pub bytes_in: u64,
+    /// The agent and version that took the call, and its usage reports, once known.
+    taken_by: Option<(String, String, UsageReports)>,
+    if_dropped: &'static str,
+    done: bool,
+    _inflight: par_telemetry::metrics::GaugeGuard,
+}
+
+impl CallRecord {
+    /// Starts timing a call to `requested` (an id, maybe `id@version`) and counts it in
+    /// flight until the record is written.
+    pub fn start(
+        runtime: Arc<Runtime>,
+        requested: &str,
+        meta: CallMeta,
+        if_dropped: &'static str,
+    ) -> CallRecord {
+        let label = runtime
+            .metrics
+            .agent_label(requested.split('@').next().unwrap_or(requested));
+        let inflight = runtime.metrics.track_inflight(&label);
+        CallRecord {
+            runtime,
+            meta,
+            requested: requested.to_string(),
+            label,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            bytes_in: 0,
+            taken_by: None,
+            if_dropped,
+            done: false,
+            _inflight: inflight,
+        }
+    }
+
+    /// Names the agent that took the call; its usage is read when the record is written.
+    pub fn taken_by(&mut self, call: &ActiveCall) {
+        let usage = call.usage_reports();
+        self.taken_by = Some((call.agent.clone(), call.version.clone(), usage));
+    }
+
+    /// Writes the record: `code` is `ok` or the error code.
+    pub fn finish(mut self, code: &str, bytes_out: u64) {
+        self.write(code, bytes_out);
+    }
+
+    fn write(&mut self, code: &str, bytes_out: u64) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let (agent, version, usage) = match &self.taken_by {
+            Some((agent, version, usage)) => (
+                agent.as_str(),
+                version.as_str(),
+                usage.lock().map(|u| u.clone()).unwrap_or_default(),
+            ),
+            None => (self.requested.as_str(), "", Map::new()),
+        };
+        self.runtime.record_call(FinishedCall {
+            meta: &self.meta,
+            label: &self.label,
+            agent,
+            version,
+            code,
+            started_at: self.started_at,
+            elapsed: self.started.elapsed(),
+            bytes_in: self.bytes_in,
+            bytes_out,
+            usage,
+        });
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        self.write(self.if_dropped, 0);
+    }
+}
+
 impl Runtime {
     /// Where usage records go; set once at startup when metering is on.
     pub fn set_usage_ledger(&self, ledger: std::sync::Arc<par_telemetry::UsageLedger>) {
@@ -48,7 +140,7 @@ impl Runtime {
     }
 
     /// Counts, logs, traces and meters one finished call.
-    pub fn record_call(&self, call: FinishedCall<'_>) {
+    pub(crate) fn record_call(&self, call: FinishedCall<'_>) {
         if let Some(exporter) = self.spans.get() {
             export_span(exporter, &call);
         }

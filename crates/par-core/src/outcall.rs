@@ -9,15 +9,15 @@
 //! cancels every call it made.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use par_worker::Outcall;
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorCode, InvokeError};
-use crate::invoke::{ActiveCall, CallMeta};
-use crate::metering::FinishedCall;
+use crate::invoke::CallMeta;
+use crate::metering::CallRecord;
 use crate::runtime::{Reach, Runtime};
 
 /// Outcome recorded for a nested call whose caller ended before it did.
@@ -80,7 +80,7 @@ impl Runtime {
         .into_iter()
         .min()
         .expect("three candidates");
-        match self.call_from_agent(&agent, &payload, &meta, budget).await {
+        match self.call_from_agent(&agent, &payload, meta, budget).await {
             Ok(result) => responder.succeed(&result),
             Err(e) => responder.refuse(e.code.as_str(), &e.message),
         }
@@ -93,18 +93,20 @@ impl Runtime {
         self: &Arc<Self>,
         id: &str,
         payload: &[u8],
-        meta: &CallMeta,
+        meta: CallMeta,
         budget: Duration,
     ) -> Result<Bytes, InvokeError> {
-        let mut record = NestedRecord::start(self.clone(), id, meta, payload.len());
-        let result = match self.start_nested(id, payload, meta, budget).await {
-            Ok(call) => {
-                let call = record.call.insert(call);
+        let mut record = CallRecord::start(self.clone(), id, meta, CANCELLED);
+        record.bytes_in = payload.len() as u64;
+        let result = match self.start_nested(id, payload, &record.meta, budget).await {
+            Ok(mut call) => {
+                record.taken_by(&call);
                 call.finish().await
             }
             Err(e) => Err(e),
         };
-        record.finish(&result);
+        let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
+        record.finish(code, result.as_ref().map_or(0, |r| r.len() as u64));
         result
     }
 
@@ -132,75 +134,5 @@ impl Runtime {
             ));
         }
         self.start(id, payload, meta, Reach::Internal, budget).await
-    }
-}
-
-/// The record of one nested call, written exactly once: when the call ends, or when the
-/// task running it is dropped (aborted because the calling call ended).
-struct NestedRecord<'a> {
-    runtime: Arc<Runtime>,
-    meta: &'a CallMeta,
-    requested: &'a str,
-    label: par_telemetry::AgentLabel,
-    started: Instant,
-    started_at: SystemTime,
-    bytes_in: usize,
-    call: Option<ActiveCall>,
-    done: bool,
-    _inflight: par_telemetry::metrics::GaugeGuard,
-}
-
-impl<'a> NestedRecord<'a> {
-    fn start(runtime: Arc<Runtime>, id: &'a str, meta: &'a CallMeta, bytes_in: usize) -> Self {
-        let label = runtime
-            .metrics
-            .agent_label(id.split('@').next().unwrap_or(id));
-        let inflight = runtime.metrics.track_inflight(&label);
-        NestedRecord {
-            runtime,
-            meta,
-            requested: id,
-            label,
-            started: Instant::now(),
-            started_at: SystemTime::now(),
-            bytes_in,
-            call: None,
-            done: false,
-            _inflight: inflight,
-        }
-    }
-
-    fn finish(&mut self, result: &Result<Bytes, InvokeError>) {
-        let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
-        let bytes_out = result.as_ref().map_or(0, |r| r.len() as u64);
-        self.write(code, bytes_out);
-    }
-
-    fn write(&mut self, code: &str, bytes_out: u64) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        let (agent, version, usage) = match &self.call {
-            Some(call) => (call.agent.as_str(), call.version.as_str(), call.usage()),
-            None => (self.requested, "", Default::default()),
-        };
-        self.runtime.record_call(FinishedCall {
-            meta: self.meta,
-            label: &self.label,
-            agent,
-            version,
-            code,
-            started_at: self.started_at,
-            elapsed: self.started.elapsed(),
-            bytes_in: self.bytes_in as u64,
-            bytes_out,
-            usage,
-        });
-    }
-}
-
-impl Drop for NestedRecord<'_> {
-    fn drop(&mut self) {
-        self.write(CANCELLED, 0);
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use par_core::{ActiveCall, ErrorCode, StreamEvent};
 
-use crate::accounting::{CallRecord, Finish, CLIENT_GONE};
+use crate::accounting::{CallRecord, CLIENT_GONE};
 
 /// A quiet stream sends a comment line this often.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -40,38 +40,14 @@ pub async fn invoke(
     match run(&state, &id, request, &rid, &mut record).await {
         Ok(Outcome::Done {
             response,
-            call,
             bytes_out,
         }) => {
-            record.finish(Finish {
-                code: "ok",
-                agent: &call.agent,
-                version: &call.version,
-                bytes_out,
-                usage: call.usage(),
-            });
+            record.finish("ok", bytes_out);
             response
-        }
-        Ok(Outcome::Failed { error, call }) => {
-            let usage = call.usage();
-            record.finish(Finish {
-                code: error.code.as_str(),
-                agent: &call.agent,
-                version: &call.version,
-                bytes_out: 0,
-                usage,
-            });
-            error.into_response()
         }
         Ok(Outcome::Streaming(call)) => event_stream(call, rid, record),
         Err(error) => {
-            record.finish(Finish {
-                code: error.code.as_str(),
-                agent: "",
-                version: "",
-                bytes_out: 0,
-                usage: Default::default(),
-            });
+            record.finish(error.code.as_str(), 0);
             error.into_response()
         }
     }
@@ -80,12 +56,7 @@ pub async fn invoke(
 enum Outcome {
     Done {
         response: Response,
-        call: ActiveCall,
         bytes_out: u64,
-    },
-    Failed {
-        error: ApiError,
-        call: ActiveCall,
     },
     /// The stream's task finishes the record when the stream ends.
     Streaming(ActiveCall),
@@ -134,28 +105,18 @@ async fn run(
         .start_call(id, &body, &record.meta)
         .await
         .map_err(|e| ApiError::from_invoke(e, rid))?;
-    record.taken_by = Some((
-        call.agent.clone(),
-        call.version.clone(),
-        call.usage_reports(),
-    ));
+    record.taken_by(&call);
     if wants_stream {
         return Ok(Outcome::Streaming(call));
     }
-    match call.finish().await {
-        Ok(data) => {
-            let response = success(&data);
-            Ok(Outcome::Done {
-                response,
-                call,
-                bytes_out: data.len() as u64 + ENVELOPE_BYTES,
-            })
-        }
-        Err(e) => Ok(Outcome::Failed {
-            error: ApiError::from_invoke(e, rid),
-            call,
-        }),
-    }
+    let data = call
+        .finish()
+        .await
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
+    Ok(Outcome::Done {
+        response: success(&data),
+        bytes_out: data.len() as u64 + ENVELOPE_BYTES,
+    })
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -248,15 +209,8 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
                 break code;
             }
         };
-        let (agent, version, usage) = (call.agent.clone(), call.version.clone(), call.usage());
         drop(call);
-        record.finish(Finish {
-            code,
-            agent: &agent,
-            version: &version,
-            bytes_out,
-            usage,
-        });
+        record.finish(code, bytes_out);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut response = body.into_response();

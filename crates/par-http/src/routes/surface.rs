@@ -24,28 +24,32 @@ fn path_after_package(request: &Request) -> String {
     format!("/{rest}")
 }
 
+/// The mounted package named in the route, or the contract's 404.
+fn named_package(
+    state: &AppState,
+    params: &[String],
+    rid: &str,
+) -> Result<std::sync::Arc<par_core::Package>, Response> {
+    let name = params.first().map(String::as_str).unwrap_or_default();
+    state.runtime.package(name).ok_or_else(|| {
+        let message = format!("no package '{name}'");
+        ApiError::new(ErrorCode::AgentNotFound, message, rid).into_response()
+    })
+}
+
 pub async fn ui(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
     request: Request,
 ) -> Response {
     let rid = request_id(&request);
-    let name = params.first().cloned().unwrap_or_default();
-    let Some(package) = state.runtime.package(&name) else {
-        return ApiError::new(
-            ErrorCode::AgentNotFound,
-            format!("no package '{name}'"),
-            &rid,
-        )
-        .into_response();
+    let package = match named_package(&state, &params, &rid) {
+        Ok(package) => package,
+        Err(response) => return response,
     };
     let Some(site) = &package.ui else {
-        return ApiError::new(
-            ErrorCode::NotFound,
-            format!("package '{name}' has no UI"),
-            &rid,
-        )
-        .into_response();
+        let message = format!("package '{}' has no UI", package.name());
+        return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
     };
     let after = path_after_package(&request);
     let ui_path = after.strip_prefix("/ui").unwrap_or("");
@@ -59,17 +63,12 @@ pub async fn app(
     mut request: Request,
 ) -> Response {
     let rid = request_id(&request);
-    let name = params.first().cloned().unwrap_or_default();
-    let Some(package) = state.runtime.package(&name) else {
-        return ApiError::new(
-            ErrorCode::AgentNotFound,
-            format!("no package '{name}'"),
-            &rid,
-        )
-        .into_response();
+    let package = match named_package(&state, &params, &rid) {
+        Ok(package) => package,
+        Err(response) => return response,
     };
     let Some(surface) = &package.surface else {
-        let message = format!("package '{name}' has no HTTP app");
+        let message = format!("package '{}' has no HTTP app", package.name());
         return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
     };
     // The app sees the runtime's request id, generated or not, for its own logs.
