@@ -45,7 +45,7 @@ pub async fn invoke(
             record.finish("ok", bytes_out);
             response
         }
-        Ok(Outcome::Streaming(call)) => event_stream(call, rid, record),
+        Ok(Outcome::Streaming(call)) => event_stream(*call, rid, record),
         Err(error) => {
             record.finish(error.code.as_str(), 0);
             error.into_response()
@@ -59,7 +59,7 @@ enum Outcome {
         bytes_out: u64,
     },
     /// The stream's task finishes the record when the stream ends.
-    Streaming(ActiveCall),
+    Streaming(Box<ActiveCall>),
 }
 
 async fn run(
@@ -107,7 +107,7 @@ async fn run(
         .map_err(|e| ApiError::from_invoke(e, rid))?;
     record.taken_by(&call);
     if wants_stream {
-        return Ok(Outcome::Streaming(call));
+        return Ok(Outcome::Streaming(Box::new(call)));
     }
     let data = call
         .finish()

@@ -29,11 +29,11 @@ fn named_package(
     state: &AppState,
     params: &[String],
     rid: &str,
-) -> Result<std::sync::Arc<par_core::Package>, Response> {
+) -> Result<std::sync::Arc<par_core::Package>, ApiError> {
     let name = params.first().map(String::as_str).unwrap_or_default();
     state.runtime.package(name).ok_or_else(|| {
         let message = format!("no package '{name}'");
-        ApiError::new(ErrorCode::AgentNotFound, message, rid).into_response()
+        ApiError::new(ErrorCode::AgentNotFound, message, rid)
     })
 }
 
@@ -45,7 +45,7 @@ pub async fn ui(
     let rid = request_id(&request);
     let package = match named_package(&state, &params, &rid) {
         Ok(package) => package,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let Some(site) = &package.ui else {
         let message = format!("package '{}' has no UI", package.name());
@@ -65,7 +65,7 @@ pub async fn app(
     let rid = request_id(&request);
     let package = match named_package(&state, &params, &rid) {
         Ok(package) => package,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let Some(surface) = &package.surface else {
         let message = format!("package '{}' has no HTTP app", package.name());
