@@ -135,6 +135,8 @@ def _install_par_runtime(worker_ref):
         if current is None or worker is None:
             raise RuntimeError("report_usage() called outside a PAR call")
         payload = _dumps(counts).encode()
+        if len(payload) + 9 > worker.max_frame:
+            raise ValueError(f"usage report of {len(payload)} bytes is over the frame limit")
         worker.loop.call_soon_threadsafe(worker.send, USAGE, current[0], payload)
 
     def request_id():
@@ -164,8 +166,9 @@ def _watch_parent(original_ppid):
 
 
 class Worker:
-    def __init__(self, handler, writer, threads):
+    def __init__(self, handler, writer, threads, max_frame):
         self.handler = handler
+        self.max_frame = max_frame
         self.writer = writer
         self.tasks = {}
         self.pool = concurrent.futures.ThreadPoolExecutor(
@@ -183,14 +186,29 @@ class Worker:
     def send(self, kind, call_id, payload=b""):
         self.writer.write(HEADER.pack(len(payload) + 9, kind, call_id) + payload)
 
+    def send_reply(self, kind, call_id, payload):
+        """Send a RESULT or ITEM; one over the frame limit becomes an ERROR saying so
+        (the host would refuse the frame and replace this worker). False if it did."""
+        if len(payload) + 9 <= self.max_frame:
+            self.send(kind, call_id, payload)
+            return True
+        what = "result" if kind == RESULT else "streamed item"
+        message = f"the {what} is {len(payload)} bytes as JSON, over the limit of {self.max_frame - 9}"
+        error = {"type": "ResultTooLarge", "code": "result_too_large", "message": message}
+        self.send(ERROR, call_id, _dumps(error).encode())
+        return False
+
     async def outcall(self, call_id, request):
         """Ask the host to run an agent call for call `call_id`; runs on the worker loop."""
         ref = self.next_ref
         self.next_ref += 1
         future = self.loop.create_future()
+        body = _dumps({"ref": ref, **request}).encode()
+        if len(body) + 9 > self.max_frame:
+            raise AgentCallError(request["agent"], "too_large", f"the payload is {len(body)} bytes, over the frame limit")
         self.outcalls[ref] = (request["agent"], future)
         try:
-            self.send(OUTCALL, call_id, _dumps({"ref": ref, **request}).encode())
+            self.send(OUTCALL, call_id, body)
             await self.writer.drain()
             return await future
         finally:
@@ -228,7 +246,7 @@ class Worker:
                 await self.stream_sync(call_id, payload)
             else:
                 result = await self.invoke(payload)
-                self.send(RESULT, call_id, _dumps(result).encode())
+                self.send_reply(RESULT, call_id, _dumps(result).encode())
         except asyncio.CancelledError:
             self.send(ERROR, call_id, _dumps({"type": "CancelledError", "message": "cancelled"}).encode())
         except BaseException as exc:  # agent code may raise anything; report, never die
@@ -244,9 +262,14 @@ class Worker:
         return result
 
     async def stream_async(self, call_id, payload):
-        async for item in self.handler(payload):
-            self.send(ITEM, call_id, _dumps(item).encode())
-            await self.writer.drain()
+        stream = self.handler(payload)
+        try:
+            async for item in stream:
+                if not self.send_reply(ITEM, call_id, _dumps(item).encode()):
+                    return
+                await self.writer.drain()
+        finally:
+            await stream.aclose()
         self.send(END, call_id)
 
     async def stream_sync(self, call_id, payload):
@@ -257,7 +280,9 @@ class Worker:
             item = await self.loop.run_in_executor(self.pool, context.run, next, iterator, done)
             if item is done:
                 break
-            self.send(ITEM, call_id, _dumps(item).encode())
+            if not self.send_reply(ITEM, call_id, _dumps(item).encode()):
+                iterator.close()
+                return
             await self.writer.drain()
         self.send(END, call_id)
 
@@ -275,7 +300,7 @@ async def _serve(cfg):
         writer.write(HEADER.pack(len(payload) + 9, FATAL, 0) + payload)
         await writer.drain()
         return 4
-    worker = Worker(handler, writer, cfg["threads"])
+    worker = Worker(handler, writer, cfg["threads"], cfg["max_frame"])
     worker_ref["worker"] = worker
     kind = "asyncgen" if worker.is_asyncgen else "async" if worker.is_async else "sync"
     info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": kind}

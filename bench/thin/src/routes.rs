@@ -48,7 +48,9 @@ async fn collect(mut call: Call) -> Response {
             // The baseline routes no agent-to-agent calls: dropping one answers it.
             Reply::Usage(_) | Reply::Outcall(_) => {}
             Reply::Error(e) => return failed(StatusCode::INTERNAL_SERVER_ERROR, &e.message),
-            Reply::Crashed => return failed(StatusCode::BAD_GATEWAY, "worker crashed"),
+            Reply::Crashed | Reply::Oversized { .. } => {
+                return failed(StatusCode::BAD_GATEWAY, "worker crashed")
+            }
         }
     }
 }
@@ -62,7 +64,9 @@ fn events(mut call: Call) -> Response {
                 Reply::Item(item) | Reply::Result(item) => sse(None, &item),
                 Reply::Usage(_) | Reply::Outcall(_) => continue,
                 Reply::End => sse(Some("done"), b"{}"),
-                Reply::Error(_) | Reply::Crashed => sse(Some("error"), b"{}"),
+                Reply::Error(_) | Reply::Crashed | Reply::Oversized { .. } => {
+                    sse(Some("error"), b"{}")
+                }
             };
             let last = frame.starts_with(b"event:");
             if tx.send(Ok(frame)).await.is_err() || last {

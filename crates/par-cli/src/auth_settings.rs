@@ -17,6 +17,10 @@ pub struct AuthSettings {
     pub roles_claim: String,
     pub tenant_claim: Option<String>,
     pub policy: Policy,
+    /// Names requests may address besides IP literals and localhost.
+    pub allowed_hosts: Vec<String>,
+    /// Packages whose UI needs no credentials.
+    pub public_ui: Vec<String>,
 }
 
 pub fn resolve(
@@ -67,6 +71,16 @@ pub fn resolve(
             .unwrap_or_else(|| "roles".into()),
         tenant_claim: a.tenant_claim.clone().or(f.tenant_claim.clone()),
         policy,
+        allowed_hosts: a
+            .allowed_hosts
+            .clone()
+            .or(f.allowed_hosts.clone())
+            .unwrap_or_default(),
+        public_ui: a
+            .public_ui
+            .clone()
+            .or(f.public_ui.clone())
+            .unwrap_or_default(),
     })
 }
 

@@ -184,6 +184,13 @@ pub struct ServeArgs {
     /// Static API keys file (TOML [[key]] name/sha256/roles).
     #[arg(long, env = env::API_KEYS)]
     pub api_keys: Option<PathBuf>,
+    /// Host names requests may address besides IP literals and localhost (comma-separated;
+    /// `*.example.com` matches subdomains). Checked whenever auth is off or this is set.
+    #[arg(long, env = env::ALLOWED_HOSTS, value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Packages whose UI files anyone may fetch without credentials (comma-separated).
+    #[arg(long, env = env::PUBLIC_UI, value_delimiter = ',')]
+    pub public_ui: Option<Vec<String>>,
     /// The uv binary used to build Python environments.
     #[arg(long, env = env::UV)]
     pub uv: Option<PathBuf>,
@@ -214,6 +221,10 @@ pub struct ServeArgs {
     /// Largest invoke body in bytes.
     #[arg(long, env = env::MAX_BODY)]
     pub max_body_bytes: Option<usize>,
+    /// Largest frame between the runtime and a worker (a call's payload, a result, one
+    /// streamed item), in bytes.
+    #[arg(long, env = env::MAX_FRAME)]
+    pub max_frame_bytes: Option<usize>,
     /// Most entries an archive may have.
     #[arg(long, env = env::MAX_ENTRIES)]
     pub max_archive_entries: Option<usize>,

@@ -71,6 +71,10 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let mut state = AppState::new(runtime.clone(), settings.http);
     state.usage = usage.clone();
     state.log_control = Some(log_control);
+    state.site = par_http::SiteRules::new(
+        settings.auth.mode == par_auth::AuthMode::Off,
+        settings.auth.allowed_hosts.clone(),
+    );
     state.access = access_control(settings.auth).await?;
     let api = state.clone();
     let scheme = if settings.tls.is_some() {
@@ -171,6 +175,7 @@ async fn access_control(
     Ok(Some(std::sync::Arc::new(par_http::AccessControl {
         authenticator,
         policy: auth.policy,
+        public_ui: auth.public_ui,
     })))
 }
 

@@ -115,6 +115,7 @@ pub fn resolve(
             &mut errors,
         ),
     };
+    check_body_fits_frame(&http, &runtime, &mut errors);
     let shutdown_grace = seconds(
         args.shutdown_grace.or(file.shutdown_grace),
         30.0,
@@ -140,6 +141,26 @@ pub fn resolve(
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
     })
+}
+
+/// Room a CALL frame needs around the body: request id, traceparent, the sub-agent's
+/// `action`, the JSON around them.
+const CALL_ENVELOPE_BYTES: usize = 4096;
+
+/// A body the runtime accepts must fit a frame to its worker; refuse settings that let
+/// callers send what every worker would refuse.
+fn check_body_fits_frame(http: &HttpLimits, rt: &RuntimeConfig, errors: &mut Vec<String>) {
+    let room = rt.max_frame_bytes.saturating_sub(CALL_ENVELOPE_BYTES);
+    if http.max_body_bytes > room {
+        errors.push(format!(
+            "--max-body-bytes / {}: {} bytes do not fit a worker frame (--max-frame-bytes / {} is {}; \
+             at most {room} bytes of body fit)",
+            env::MAX_BODY,
+            http.max_body_bytes,
+            env::MAX_FRAME,
+            rt.max_frame_bytes,
+        ));
+    }
 }
 
 fn apply_runtime_limits(
@@ -206,6 +227,13 @@ fn apply_runtime_limits(
         60.0,
         "--call-timeout",
         env::CALL_TIMEOUT,
+        errors,
+    );
+    rt.max_frame_bytes = positive(
+        a.max_frame_bytes.or(f.max_frame_bytes),
+        64 * 1024 * 1024,
+        "--max-frame-bytes",
+        env::MAX_FRAME,
         errors,
     );
     rt.max_call_depth = positive(

@@ -22,6 +22,10 @@ pub enum ErrorCode {
     NotFound,
     /// An agent-to-agent call chain went deeper than the configured limit.
     CallDepthExceeded,
+    /// A handler's result (or one streamed item) is larger than a worker frame may be.
+    ResultTooLarge,
+    /// A state-changing management call in a body type a web page could forge.
+    UnsupportedMediaType,
     Internal,
 }
 
@@ -45,6 +49,8 @@ impl ErrorCode {
             ErrorCode::Disabled => "disabled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::CallDepthExceeded => "call_depth_exceeded",
+            ErrorCode::ResultTooLarge => "result_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
         }
     }

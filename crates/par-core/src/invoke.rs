@@ -62,6 +62,24 @@ pub fn handler_payload<'a>(
     ))
 }
 
+/// The `action` a main-agent body names, if any: the kit's main handlers dispatch on it
+/// to the package's sub-agents.
+pub fn dispatched_action(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Dispatch {
+        action: Option<serde_json::Value>,
+    }
+    // Most bodies never mention it: skip the parse.
+    if !body.windows(8).any(|w| w == b"\"action\"") {
+        return None;
+    }
+    let dispatch: Dispatch = serde_json::from_slice(body).ok()?;
+    match dispatch.action? {
+        serde_json::Value::String(action) => Some(action),
+        _ => None,
+    }
+}
+
 /// A call in flight with its deadline.
 pub struct ActiveCall {
     /// The agent id and version that took the call.
@@ -242,9 +260,16 @@ fn timeout_error(timeout: Duration) -> InvokeError {
 
 fn failure(reply: Reply) -> InvokeError {
     match reply {
+        Reply::Error(f) if f.code.as_deref() == Some("result_too_large") => {
+            InvokeError::new(ErrorCode::ResultTooLarge, f.message)
+        }
         Reply::Error(f) => {
             InvokeError::new(ErrorCode::AgentError, format!("{}: {}", f.kind, f.message))
         }
+        Reply::Oversized { len, limit } => InvokeError::new(
+            ErrorCode::ResultTooLarge,
+            format!("the agent's reply of {len} bytes is over the limit of {limit} bytes"),
+        ),
         Reply::Crashed => InvokeError::new(
             ErrorCode::WorkerCrashed,
             "the worker process died during the call",
@@ -272,6 +297,18 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["action"], "sub");
         assert_eq!(v["t"], 1);
+    }
+
+    #[test]
+    fn the_dispatched_action_is_found_only_as_a_top_level_string() {
+        assert_eq!(
+            dispatched_action(br#"{"a":1,"action":"secret-sum"}"#).as_deref(),
+            Some("secret-sum")
+        );
+        assert_eq!(dispatched_action(br#"{"x":{"action":"y"}}"#), None);
+        assert_eq!(dispatched_action(br#"{"action":3}"#), None);
+        assert_eq!(dispatched_action(br#"{"text":"no action here"}"#), None);
+        assert_eq!(dispatched_action(b"{"), None);
     }
 
     #[test]

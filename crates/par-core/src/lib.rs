@@ -30,7 +30,7 @@ mod webhook;
 
 pub use config::RuntimeConfig;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
-pub use invoke::{ActiveCall, CallMeta, InvokeOutput, StreamEvent};
+pub use invoke::{dispatched_action, ActiveCall, CallMeta, InvokeOutput, StreamEvent};
 pub use lifecycle::{JobState, LoadJob, LoadRequest};
 pub use metering::{CallRecord, CallerIdentity};
 pub use package::{Package, PackageReport, PackageState};

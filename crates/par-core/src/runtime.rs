@@ -332,8 +332,11 @@ impl Runtime {
             let call = worker
                 .call(&[head.as_bytes(), &payload, b"}"])
                 .await
-                .map_err(|_| {
-                    InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone")
+                .map_err(|e| match e {
+                    par_worker::WorkerError::TooLarge { .. } => {
+                        InvokeError::new(ErrorCode::TooLarge, e.to_string())
+                    }
+                    _ => InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"),
                 })?;
             let mut active = ActiveCall::new(call, timeout, permit);
             active.outcalls = Some(Outcalls::new(self, meta.clone(), target.id.clone()));

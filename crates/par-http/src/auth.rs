@@ -18,6 +18,15 @@ use crate::state::AppState;
 pub struct AccessControl {
     pub authenticator: Authenticator,
     pub policy: Policy,
+    /// Packages whose UI files anyone may fetch (an operator setting; a package can
+    /// never make itself public).
+    pub public_ui: Vec<String>,
+}
+
+impl AccessControl {
+    fn ui_is_public(&self, package: &str) -> bool {
+        self.public_ui.iter().any(|name| name == package)
+    }
 }
 
 pub type Access = Option<Arc<AccessControl>>;
@@ -61,6 +70,49 @@ pub fn authorize_invoke(
         },
         rid,
     ))
+}
+
+/// Checks that `caller` may use `package`'s HTTP surfaces (its app, its UI): as for
+/// invoking the package's main agent, whether or not it has one.
+pub fn authorize_package(
+    state: &AppState,
+    caller: &Option<Caller>,
+    package: &par_core::Package,
+    rid: &str,
+) -> Result<(), ApiError> {
+    let (Some(access), Some(caller)) = (&state.access, caller) else {
+        return Ok(());
+    };
+    let granted = access.policy.can_invoke(&caller.roles, package.name());
+    let required = package.manifest.role_required.as_deref();
+    if granted && required.is_none_or(|role| par_auth::has_role(caller, role)) {
+        return Ok(());
+    }
+    Err(denied(
+        state,
+        Denied::Forbidden {
+            subject: caller.subject.clone(),
+        },
+        rid,
+    ))
+}
+
+/// Authenticates and authorizes a request for `package`'s UI, unless the operator made
+/// that UI public.
+pub async fn authorize_ui(
+    state: &AppState,
+    headers: &HeaderMap,
+    package: &str,
+    rid: &str,
+) -> Result<Option<Caller>, ApiError> {
+    if state
+        .access
+        .as_ref()
+        .is_some_and(|a| a.ui_is_public(package))
+    {
+        return Ok(None);
+    }
+    authenticate(state, headers, rid).await
 }
 
 fn required_role(target: &Target) -> Option<&str> {

@@ -18,7 +18,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::AgentError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::WorkerCrashed | ErrorCode::AppUnavailable => StatusCode::BAD_GATEWAY,
+        ErrorCode::WorkerCrashed | ErrorCode::AppUnavailable | ErrorCode::ResultTooLarge => {
+            StatusCode::BAD_GATEWAY
+        }
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         // Only agent code sees this code (as an exception); 508 if it ever surfaces.
         ErrorCode::CallDepthExceeded => StatusCode::LOOP_DETECTED,

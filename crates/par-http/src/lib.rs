@@ -3,7 +3,9 @@
 
 mod accounting;
 mod auth;
+mod caller_headers;
 mod error;
+mod guard;
 mod multipart;
 mod request_id;
 mod routes;
@@ -14,6 +16,7 @@ mod upload;
 
 pub use auth::AccessControl;
 pub use error::{status_of, ApiError};
+pub use guard::{SiteRules, UPLOAD_HEADER};
 pub use server::{app, serve};
 pub use state::{AppState, HttpLimits, LogControl};
 pub use tls::{serve_tls, TlsFiles};

@@ -33,6 +33,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::guard::check,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             observe::count_requests,
         ))
         .with_state(state)

@@ -33,6 +33,8 @@ pub struct AppState {
     pub log_control: Option<LogControl>,
     /// Authentication and policy; `None` when auth is off.
     pub access: crate::auth::Access,
+    /// Which hosts and origins may reach the runtime (see `guard.rs`).
+    pub site: crate::guard::SiteRules,
     draining: Arc<AtomicBool>,
     shutdown: Arc<tokio::sync::Notify>,
 }
@@ -45,6 +47,7 @@ impl AppState {
             usage: None,
             log_control: None,
             access: None,
+            site: crate::guard::SiteRules::default(),
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         }

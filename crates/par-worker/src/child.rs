@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -54,7 +54,28 @@ pub struct Exit {
 pub struct Watched {
     pid: u32,
     exit: watch::Receiver<Option<Exit>>,
-    kill: Mutex<Option<oneshot::Sender<()>>>,
+    kill: Arc<KillSender>,
+}
+
+type KillSender = Mutex<Option<oneshot::Sender<()>>>;
+
+/// Kills a watched process group from elsewhere (e.g. when its channel breaks) without
+/// keeping it alive: once the [`Watched`] is dropped, the process is gone anyway.
+#[derive(Clone)]
+pub struct KillSwitch(Weak<KillSender>);
+
+impl KillSwitch {
+    pub fn kill(&self) {
+        if let Some(kill) = self.0.upgrade() {
+            fire(&kill);
+        }
+    }
+}
+
+fn fire(kill: &KillSender) {
+    if let Some(kill) = kill.lock().expect("kill poisoned").take() {
+        let _ = kill.send(());
+    }
 }
 
 impl Watched {
@@ -88,7 +109,7 @@ impl Watched {
         Watched {
             pid,
             exit: status_rx,
-            kill: Mutex::new(Some(kill_tx)),
+            kill: Arc::new(Mutex::new(Some(kill_tx))),
         }
     }
 
@@ -127,8 +148,11 @@ impl Watched {
 
     /// SIGKILL to the process group, at once.
     pub fn kill_now(&self) {
-        if let Some(kill) = self.kill.lock().expect("kill poisoned").take() {
-            let _ = kill.send(());
-        }
+        fire(&self.kill);
+    }
+
+    /// A handle that kills the process group while this `Watched` lives.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch(Arc::downgrade(&self.kill))
     }
 }

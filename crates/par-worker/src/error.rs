@@ -20,4 +20,6 @@ pub enum WorkerError {
     Protocol(String),
     #[error("worker process is gone")]
     Gone,
+    #[error("the request is {len} bytes, over the worker frame limit of {limit}")]
+    TooLarge { len: usize, limit: usize },
 }

@@ -42,6 +42,12 @@ pub struct Frame {
     pub payload: Bytes,
 }
 
+/// Bytes a frame with this payload occupies after its length prefix (what the limit
+/// applies to).
+pub fn frame_len(parts: &[&[u8]]) -> usize {
+    HEAD + parts.iter().map(|p| p.len()).sum::<usize>()
+}
+
 /// Encodes one frame; the payload is given in parts so callers can splice JSON without
 /// copying it into an intermediate buffer first.
 pub fn encode(kind: u8, call_id: u64, parts: &[&[u8]]) -> Bytes {
@@ -60,8 +66,13 @@ pub fn encode(kind: u8, call_id: u64, parts: &[&[u8]]) -> Bytes {
 pub enum FrameError {
     #[error("worker channel closed")]
     Closed,
-    #[error("worker sent a frame of {0} bytes, over the limit of {1}")]
-    TooLarge(usize, usize),
+    #[error("worker sent a frame of {len} bytes, over the limit of {limit}")]
+    TooLarge {
+        len: usize,
+        limit: usize,
+        /// The call the frame was for, so that call can fail with a clear reason.
+        call_id: u64,
+    },
     #[error("worker sent a malformed frame")]
     Malformed,
     #[error("worker channel i/o: {0}")]
@@ -81,11 +92,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if len < HEAD {
         return Err(FrameError::Malformed);
     }
-    if len > max_frame {
-        return Err(FrameError::TooLarge(len, max_frame));
-    }
     let kind = reader.read_u8().await?;
     let call_id = reader.read_u64().await?;
+    if len > max_frame {
+        return Err(FrameError::TooLarge {
+            len,
+            limit: max_frame,
+            call_id,
+        });
+    }
     let mut payload = BytesMut::zeroed(len - HEAD);
     reader.read_exact(&mut payload).await?;
     Ok(Frame {
@@ -113,7 +128,11 @@ mod tests {
         let bytes = encode(from_worker::RESULT, 1, &[&[0u8; 100]]);
         assert!(matches!(
             read_frame(&mut &bytes[..], 50).await,
-            Err(FrameError::TooLarge(109, 50))
+            Err(FrameError::TooLarge {
+                len: 109,
+                limit: 50,
+                call_id: 1
+            })
         ));
         let short = [0u8, 0, 0, 3, 1, 2, 3];
         assert!(matches!(

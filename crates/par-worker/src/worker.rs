@@ -62,6 +62,8 @@ pub enum Reply {
     Outcall(Outcall),
     /// The worker died or the channel broke before the call finished.
     Crashed,
+    /// The worker sent a reply over the frame limit; the worker is being replaced.
+    Oversized { len: usize, limit: usize },
 }
 
 impl Reply {
@@ -76,6 +78,10 @@ pub struct AgentFailure {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
+    /// Set by the worker itself (not agent code) for failures with a runtime error code,
+    /// e.g. `result_too_large`.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 type CallTable = Mutex<Option<HashMap<u64, mpsc::UnboundedSender<Reply>>>>;
@@ -92,6 +98,7 @@ pub struct Worker {
 /// State used by both the worker handle and in-flight `Call`s.
 struct Shared {
     outbox: mpsc::Sender<Bytes>,
+    max_frame: usize,
     /// `None` once the channel is gone: new calls fail at once instead of hanging.
     calls: CallTable,
     next_id: AtomicU64,
@@ -121,7 +128,7 @@ impl Worker {
         let process = Watched::start(child, spec.label.clone(), "worker");
         let stream =
             accept_worker(&listener, process.exit_receiver(), spec.startup_timeout).await?;
-        let (info, shared) = handshake(stream, spec).await?;
+        let (info, shared) = handshake(stream, spec, process.kill_switch()).await?;
         Ok(Worker {
             info,
             shared,
@@ -146,6 +153,11 @@ impl Worker {
 
     /// Sends a call whose JSON request is the concatenation of `request` parts.
     pub async fn call(&self, request: &[&[u8]]) -> Result<Call, WorkerError> {
+        let len = protocol::frame_len(request);
+        if len > self.shared.max_frame {
+            let limit = self.shared.max_frame;
+            return Err(WorkerError::TooLarge { len, limit });
+        }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         {
@@ -269,6 +281,7 @@ async fn accept_worker(
 async fn handshake(
     stream: UnixStream,
     spec: &WorkerSpec,
+    kill: child::KillSwitch,
 ) -> Result<(WorkerInfo, Arc<Shared>), WorkerError> {
     let (read, write) = stream.into_split();
     // A frame is read in four parts (length, kind, id, payload): buffered, that is one
@@ -302,6 +315,7 @@ async fn handshake(
     let (outbox, inbox) = mpsc::channel(1024);
     let shared = Arc::new(Shared {
         outbox,
+        max_frame: spec.max_frame,
         calls: Mutex::new(Some(HashMap::new())),
         next_id: AtomicU64::new(1),
         alive: AtomicBool::new(true),
@@ -312,6 +326,7 @@ async fn handshake(
         shared.clone(),
         spec.max_frame,
         spec.label.clone(),
+        kill,
     ));
     Ok((info, shared))
 }
@@ -334,16 +349,29 @@ async fn write_loop(write: OwnedWriteHalf, mut inbox: mpsc::Receiver<Bytes>) {
     }
 }
 
+/// Moves replies to their calls until the channel ends. A channel that ends for any
+/// reason ends the process too: a worker that can no longer be reached must not live on
+/// (its supervisor then starts a replacement).
 async fn read_loop(
     mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
     shared: Arc<Shared>,
     max_frame: usize,
     label: String,
+    kill: child::KillSwitch,
 ) {
     loop {
         match protocol::read_frame(&mut read, max_frame).await {
             Ok(frame) => dispatch(&shared, frame, &label),
             Err(FrameError::Closed) => break,
+            Err(FrameError::TooLarge {
+                len,
+                limit,
+                call_id,
+            }) => {
+                tracing::warn!(package = %label, len, limit, "worker sent a frame over the limit: replacing the worker");
+                fail_call(&shared, call_id, Reply::Oversized { len, limit });
+                break;
+            }
             Err(e) => {
                 tracing::warn!(package = %label, error = %e, "worker channel failed");
                 break;
@@ -351,9 +379,22 @@ async fn read_loop(
         }
     }
     shared.alive.store(false, Ordering::Release);
+    kill.kill();
     let orphans = shared.calls.lock().expect("call table poisoned").take();
     for (_, tx) in orphans.into_iter().flatten() {
         let _ = tx.send(Reply::Crashed);
+    }
+}
+
+fn fail_call(shared: &Shared, call_id: u64, reply: Reply) {
+    let sender = shared
+        .calls
+        .lock()
+        .expect("call table poisoned")
+        .as_mut()
+        .and_then(|calls| calls.remove(&call_id));
+    if let Some(tx) = sender {
+        let _ = tx.send(reply);
     }
 }
 
@@ -375,6 +416,7 @@ fn dispatch(shared: &Shared, frame: Frame, label: &str) {
             Err(_) => Reply::Error(AgentFailure {
                 kind: "ProtocolError".into(),
                 message: "worker sent an unreadable error".into(),
+                code: None,
             }),
         },
         other => {

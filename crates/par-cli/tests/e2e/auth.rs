@@ -52,7 +52,7 @@ async fn secured(extra: &[&str]) -> (TestRuntime, tempfile::TempDir) {
     (rt, dir)
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     let out = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -340,6 +340,7 @@ async fn upload_raw_and_multipart_and_downgrade_refused() {
     let r = rt
         .client
         .post(rt.url("/runtime/packages"))
+        .header("x-par-upload", "1")
         .multipart(form)
         .send()
         .await
@@ -369,6 +370,7 @@ async fn upload_raw_and_multipart_and_downgrade_refused() {
     let r = rt
         .client
         .post(rt.url("/runtime/packages"))
+        .header("x-par-upload", "1")
         .multipart(form)
         .send()
         .await

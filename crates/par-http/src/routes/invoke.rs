@@ -100,6 +100,7 @@ async fn run(
     };
     record.uploads = uploads;
     record.bytes_in = body.len() as u64;
+    check_dispatched_action(state, &caller, &target, &body, rid)?;
     let mut call = state
         .runtime
         .start_call(id, &body, &record.meta)
@@ -117,6 +118,33 @@ async fn run(
         response: success(&data),
         bytes_out: data.len() as u64 + ENVELOPE_BYTES,
     })
+}
+
+/// A package's main agent dispatches on `action` to its sub-agents, so a main-agent call
+/// naming a sub-agent is a call of that sub-agent and is refused as calling it directly
+/// would be: 404 for a private one, 403 without its role, 503 when it is disabled.
+fn check_dispatched_action(
+    state: &AppState,
+    caller: &Option<par_auth::Caller>,
+    target: &par_core::Target,
+    body: &[u8],
+    rid: &str,
+) -> Result<(), ApiError> {
+    if target.sub_agent.is_some() {
+        return Ok(());
+    }
+    let Some(action) = par_core::dispatched_action(body) else {
+        return Ok(());
+    };
+    let manifest = &target.package.manifest;
+    if !manifest.sub_agents.iter().any(|s| s.name == action) {
+        return Ok(());
+    }
+    let sub = state
+        .runtime
+        .resolve(&action)
+        .map_err(|e| ApiError::from_invoke(e, rid))?;
+    crate::auth::authorize_invoke(state, caller, &sub, rid)
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {

@@ -37,14 +37,37 @@ fn named_package(
     })
 }
 
+/// Credentials first (no probing of package names without them), then the package,
+/// then the permission: as for invoking the package's main agent.
+async fn authorized_package(
+    state: &AppState,
+    params: &[String],
+    headers: &axum::http::HeaderMap,
+    rid: &str,
+    ui: bool,
+) -> Result<(std::sync::Arc<par_core::Package>, Option<par_auth::Caller>), ApiError> {
+    let name = params.first().map(String::as_str).unwrap_or_default();
+    let name = name.split('@').next().unwrap_or(name);
+    let caller = if ui {
+        crate::auth::authorize_ui(state, headers, name, rid).await?
+    } else {
+        crate::auth::authenticate(state, headers, rid).await?
+    };
+    let package = named_package(state, params, rid)?;
+    if caller.is_some() {
+        crate::auth::authorize_package(state, &caller, &package, rid)?;
+    }
+    Ok((package, caller))
+}
+
 pub async fn ui(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
     request: Request,
 ) -> Response {
     let rid = request_id(&request);
-    let package = match named_package(&state, &params, &rid) {
-        Ok(package) => package,
+    let package = match authorized_package(&state, &params, request.headers(), &rid, true).await {
+        Ok((package, _)) => package,
         Err(error) => return error.into_response(),
     };
     let Some(site) = &package.ui else {
@@ -63,14 +86,17 @@ pub async fn app(
     mut request: Request,
 ) -> Response {
     let rid = request_id(&request);
-    let package = match named_package(&state, &params, &rid) {
-        Ok(package) => package,
-        Err(error) => return error.into_response(),
-    };
+    let (package, caller) =
+        match authorized_package(&state, &params, request.headers(), &rid, false).await {
+            Ok(found) => found,
+            Err(error) => return error.into_response(),
+        };
     let Some(surface) = &package.surface else {
         let message = format!("package '{}' has no HTTP app", package.name());
         return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
     };
+    let consumed = state.access.is_some();
+    crate::caller_headers::replace(request.headers_mut(), caller.as_ref(), consumed);
     // The app sees the runtime's request id, generated or not, for its own logs.
     if let Ok(value) = rid.parse() {
         request
