@@ -27,7 +27,15 @@ pub fn app(state: State) -> Router {
 }
 
 async fn invoke(Extract(state): Extract<State>, headers: HeaderMap, body: Bytes) -> Response {
-    let call = match state.worker.call(&[b"{\"p\":", &body, b"}"]).await {
+    let call = match state
+        .worker
+        .call(par_worker::protocol::CallRequest {
+            request_id: "",
+            traceparent: "",
+            payload: &body,
+        })
+        .await
+    {
         Ok(call) => call,
         Err(_) => return failed(StatusCode::BAD_GATEWAY, "worker gone"),
     };

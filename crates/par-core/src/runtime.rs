@@ -328,16 +328,18 @@ impl Runtime {
             }
             let wait = self.config.worker_startup_timeout.min(timeout);
             let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
-            let head = call_head(meta);
-            let call = worker
-                .call(&[head.as_bytes(), &payload, b"}"])
-                .await
-                .map_err(|e| match e {
-                    par_worker::WorkerError::TooLarge { .. } => {
-                        InvokeError::new(ErrorCode::TooLarge, e.to_string())
-                    }
-                    _ => InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"),
-                })?;
+            let traceparent = meta.trace.traceparent();
+            let request = par_worker::protocol::CallRequest {
+                request_id: &meta.request_id,
+                traceparent: &traceparent,
+                payload: &payload,
+            };
+            let call = worker.call(request).await.map_err(|e| match e {
+                par_worker::WorkerError::TooLarge { .. } => {
+                    InvokeError::new(ErrorCode::TooLarge, e.to_string())
+                }
+                _ => InvokeError::new(ErrorCode::WorkerCrashed, "the agent's worker is gone"),
+            })?;
             let mut active = ActiveCall::new(call, timeout, permit);
             active.outcalls = Some(Outcalls::new(self, meta.clone(), target.id.clone()));
             active.agent = target.id.clone();
@@ -398,14 +400,6 @@ impl Runtime {
 pub(crate) enum Reach {
     Public,
     Internal,
-}
-
-/// `{"rid":"…","tp":"…","p":` — the request's metadata before the payload.
-fn call_head(meta: &CallMeta) -> String {
-    let rid = serde_json::to_string(&meta.request_id).expect("a string serialises");
-    // Trace and span ids are hex: no escaping needed.
-    let tp = meta.trace.traceparent();
-    format!("{{\"rid\":{rid},\"tp\":\"{tp}\",\"p\":")
 }
 
 fn pick_error(error: PickError, target: &Target) -> InvokeError {

@@ -35,17 +35,41 @@ pub mod from_worker {
     pub const OUTCALL: u8 = 17;
 }
 
+/// What a CALL frame carries: `{"rid": "<request id>", "tp": "<traceparent>", "p": <payload>}`.
+/// The payload is spliced in as given (already-validated JSON), never re-serialised.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRequest<'a> {
+    pub request_id: &'a str,
+    /// A W3C `traceparent` (hex and dashes only), or empty.
+    pub traceparent: &'a str,
+    /// The handler's one argument, as JSON.
+    pub payload: &'a [u8],
+}
+
+impl CallRequest<'_> {
+    /// `{"rid":…,"tp":…,"p":` — everything before the payload.
+    pub fn head(&self) -> String {
+        let rid = serde_json::to_string(self.request_id).expect("a string serialises");
+        let tp = serde_json::to_string(self.traceparent).expect("a string serialises");
+        format!("{{\"rid\":{rid},\"tp\":{tp},\"p\":")
+    }
+
+    /// The frame payload in parts: head, payload, the closing brace.
+    pub fn encode(&self, call_id: u64) -> Bytes {
+        let head = self.head();
+        encode(
+            to_worker::CALL,
+            call_id,
+            &[head.as_bytes(), self.payload, b"}"],
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct Frame {
     pub kind: u8,
     pub call_id: u64,
     pub payload: Bytes,
-}
-
-/// Bytes a frame with this payload occupies after its length prefix (what the limit
-/// applies to).
-pub fn frame_len(parts: &[&[u8]]) -> usize {
-    HEAD + parts.iter().map(|p| p.len()).sum::<usize>()
 }
 
 /// Encodes one frame; the payload is given in parts so callers can splice JSON without
@@ -121,6 +145,22 @@ mod tests {
         assert_eq!(frame.kind, to_worker::CALL);
         assert_eq!(frame.call_id, 7);
         assert_eq!(&frame.payload[..], b"{\"p\":1}");
+    }
+
+    #[tokio::test]
+    async fn a_call_request_is_one_json_object() {
+        let request = CallRequest {
+            request_id: "r\"1",
+            traceparent: "00-ab-cd-01",
+            payload: br#"{"a":[1,2]}"#,
+        };
+        let bytes = request.encode(3);
+        let frame = read_frame(&mut &bytes[..], 1024).await.unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&frame.payload).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"rid": "r\"1", "tp": "00-ab-cd-01", "p": {"a": [1, 2]}})
+        );
     }
 
     #[tokio::test]

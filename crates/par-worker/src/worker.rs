@@ -151,14 +151,15 @@ impl Worker {
         calls.as_ref().map_or(0, HashMap::len)
     }
 
-    /// Sends a call whose JSON request is the concatenation of `request` parts.
-    pub async fn call(&self, request: &[&[u8]]) -> Result<Call, WorkerError> {
-        let len = protocol::frame_len(request);
+    /// Sends a call to the handler.
+    pub async fn call(&self, request: protocol::CallRequest<'_>) -> Result<Call, WorkerError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = request.encode(id);
+        let len = frame.len() - 4;
         if len > self.shared.max_frame {
             let limit = self.shared.max_frame;
             return Err(WorkerError::TooLarge { len, limit });
         }
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut calls = self.shared.calls.lock().expect("call table poisoned");
@@ -170,7 +171,6 @@ impl Worker {
             shared: self.shared.clone(),
             finished: false,
         };
-        let frame = protocol::encode(to_worker::CALL, id, request);
         if self.shared.outbox.send(frame).await.is_err() {
             return Err(WorkerError::Gone);
         }

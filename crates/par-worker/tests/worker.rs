@@ -3,7 +3,17 @@
 use std::path::Path;
 use std::time::Duration;
 
+use par_worker::protocol::CallRequest;
 use par_worker::{script, Reply, Worker, WorkerError, WorkerSpec};
+
+/// A call of the handler with `payload` (JSON) and no request metadata.
+fn request(payload: &str) -> CallRequest<'_> {
+    CallRequest {
+        request_id: "test",
+        traceparent: "",
+        payload: payload.as_bytes(),
+    }
+}
 
 fn spec(root: &Path, entry: &str) -> WorkerSpec {
     WorkerSpec {
@@ -27,10 +37,7 @@ fn package(code: &str) -> tempfile::TempDir {
 }
 
 async fn call_once(worker: &Worker, body: &str) -> Reply {
-    let mut call = worker
-        .call(&[b"{\"p\":", body.as_bytes(), b"}"])
-        .await
-        .unwrap();
+    let mut call = worker.call(request(body)).await.unwrap();
     call.next().await
 }
 
@@ -90,7 +97,7 @@ async fn many_concurrent_async_calls_share_one_worker() {
     let started = std::time::Instant::now();
     let mut calls = Vec::new();
     for _ in 0..50 {
-        calls.push(worker.call(&[br#"{"p":{"sleep":0.5}}"#]).await.unwrap());
+        calls.push(worker.call(request(r#"{"sleep":0.5}"#)).await.unwrap());
     }
     for call in calls.iter_mut() {
         let reply = call.next().await;
@@ -106,7 +113,7 @@ async fn async_generator_streams_items_then_end() {
     let worker = Worker::spawn(&spec(dir.path(), "agentmod:stream_handler"))
         .await
         .unwrap();
-    let mut call = worker.call(&[br#"{"p":{"n":3}}"#]).await.unwrap();
+    let mut call = worker.call(request(r#"{"n":3}"#)).await.unwrap();
     for i in 0..3 {
         let Reply::Item(item) = call.next().await else {
             panic!("expected item {i}")
@@ -131,7 +138,7 @@ async fn dead_worker_fails_calls_in_flight_and_new_calls() {
     assert!(matches!(reply, Reply::Crashed));
     assert!(!worker.is_alive());
     assert!(matches!(
-        worker.call(&[b"{\"p\":{}}"]).await,
+        worker.call(request("{}")).await,
         Err(WorkerError::Gone)
     ));
 }

@@ -232,6 +232,25 @@ impl TestRuntime {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /runtime/usage{query}` once it holds `count` records (usage is written by a
+    /// background writer, so a record lands shortly after its response).
+    pub async fn usage_when(&self, query: &str, count: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, report) = self.get(&format!("/runtime/usage{query}")).await;
+            assert_eq!(status, 200, "{report}");
+            let found = report["records"].as_array().map_or(0, Vec::len);
+            if found == count {
+                return report;
+            }
+            assert!(
+                found < count && Instant::now() < deadline,
+                "usage{query}: {found} records, want {count}: {report}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The report of the package loaded from a source whose path ends with `suffix`.
     pub async fn package_report(&self, suffix: &str) -> Value {
         let (_, body) = self.get("/runtime/packages").await;

@@ -142,14 +142,18 @@ async fn usage_records_for_sync_streaming_and_failed_calls() {
         .fixture("kit-stream")
         .start()
         .await;
-    let (status, _) = rt
-        .invoke(
-            "kit-minimal",
-            json!({"usage": {"tokens_in": 10, "model": "m1"}}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    rt.invoke("kit-minimal", json!({"raise": "no"})).await;
+    let sent = json!({"usage": {"tokens_in": 10, "model": "m1"}}).to_string();
+    let r = rt
+        .client
+        .post(rt.url("/agents/kit-minimal/invoke"))
+        .body(sent.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let received = r.bytes().await.unwrap().len() as u64;
+    let (status, _) = rt.invoke("kit-minimal", json!({"raise": "no"})).await;
+    assert_eq!(status, 500);
     let r = rt
         .client
         .post(rt.url("/agents/kit-stream/invoke"))
@@ -160,19 +164,25 @@ async fn usage_records_for_sync_streaming_and_failed_calls() {
         .unwrap();
     let text = r.text().await.unwrap();
     assert_eq!(text.matches("data: {\"i\"").count(), 4, "{text}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, report) = rt.get("/runtime/usage?agent=kit-minimal").await;
-    assert_eq!(status, 200, "{report}");
+    let report = rt.usage_when("?agent=kit-minimal", 2).await;
     let records = report["records"].as_array().unwrap();
-    assert_eq!(records.len(), 2, "{report}");
     let ok = records.iter().find(|r| r["outcome"] == "ok").unwrap();
     assert_eq!(ok["reported"]["tokens_in"], 20, "two reports add up: {ok}");
     assert_eq!(ok["reported"]["model"], "m1");
     assert_eq!(ok["version"], "1.0.0");
-    assert!(ok["bytes_in"].as_u64().unwrap() > 0 && ok["bytes_out"].as_u64().unwrap() > 0);
+    assert_eq!(ok["bytes_in"], sent.len() as u64, "{ok}");
+    assert_eq!(
+        ok["bytes_out"], received,
+        "exactly the body the client got: {ok}"
+    );
     assert!(records.iter().any(|r| r["outcome"] == "agent_error"));
     assert_eq!(report["totals"]["calls"], 2);
-    let (_, stream) = rt.get("/runtime/usage?agent=kit-stream").await;
+    let stream = rt.usage_when("?agent=kit-stream", 1).await;
+    assert_eq!(
+        stream["records"][0]["bytes_out"],
+        text.len() as u64,
+        "{stream}"
+    );
     assert_eq!(
         stream["records"][0]["reported"]["tokens_out"], 4,
         "{stream}"

@@ -15,8 +15,10 @@ use crate::accounting::{CallRecord, CLIENT_GONE};
 
 /// A quiet stream sends a comment line this often.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
-/// Bytes of the success envelope around the data.
-const ENVELOPE_BYTES: u64 = 43;
+/// The success envelope around the data: `{"status":"success","data":…,"error":null}`.
+const ENVELOPE_HEAD: &[u8] = b"{\"status\":\"success\",\"data\":";
+const ENVELOPE_TAIL: &[u8] = b",\"error\":null}";
+const ENVELOPE_BYTES: u64 = (ENVELOPE_HEAD.len() + ENVELOPE_TAIL.len()) as u64;
 
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -185,10 +187,10 @@ async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, A
 /// `{"status":"success","data":<result>,"error":null}`, spliced without re-parsing the
 /// result the worker already serialised.
 fn success(data: &[u8]) -> Response {
-    let mut body = Vec::with_capacity(data.len() + 48);
-    body.extend_from_slice(b"{\"status\":\"success\",\"data\":");
+    let mut body = Vec::with_capacity(data.len() + ENVELOPE_BYTES as usize);
+    body.extend_from_slice(ENVELOPE_HEAD);
     body.extend_from_slice(data);
-    body.extend_from_slice(b",\"error\":null}");
+    body.extend_from_slice(ENVELOPE_TAIL);
     json_response(body)
 }
 
