@@ -26,6 +26,8 @@ pub enum ErrorCode {
     ResultTooLarge,
     /// A state-changing management call in a body type a web page could forge.
     UnsupportedMediaType,
+    /// The route exists, the method does not.
+    MethodNotAllowed,
     Internal,
 }
 
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::CallDepthExceeded => "call_depth_exceeded",
             ErrorCode::ResultTooLarge => "result_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Internal => "internal",
         }
     }

@@ -11,7 +11,6 @@ use par_auth::{Authenticator, Caller, Denied, Permission, Policy};
 use par_core::{ErrorCode, Target};
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The authenticator and the policy; absent from the state when auth is off.
@@ -35,14 +34,13 @@ pub type Access = Option<Arc<AccessControl>>;
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    rid: &str,
 ) -> Result<Option<Caller>, ApiError> {
     let Some(access) = &state.access else {
         return Ok(None);
     };
     match access.authenticator.authenticate(headers).await {
         Ok(caller) => Ok(Some(caller)),
-        Err(e) => Err(denied(state, Denied::Unauthenticated(e), rid)),
+        Err(e) => Err(denied(state, Denied::Unauthenticated(e))),
     }
 }
 
@@ -52,7 +50,6 @@ pub fn authorize_invoke(
     state: &AppState,
     caller: &Option<Caller>,
     target: &Target,
-    rid: &str,
 ) -> Result<(), ApiError> {
     let (Some(access), Some(caller)) = (&state.access, caller) else {
         return Ok(());
@@ -68,7 +65,6 @@ pub fn authorize_invoke(
         Denied::Forbidden {
             subject: caller.subject.clone(),
         },
-        rid,
     ))
 }
 
@@ -78,7 +74,6 @@ pub fn authorize_package(
     state: &AppState,
     caller: &Option<Caller>,
     package: &par_core::Package,
-    rid: &str,
 ) -> Result<(), ApiError> {
     let (Some(access), Some(caller)) = (&state.access, caller) else {
         return Ok(());
@@ -93,7 +88,6 @@ pub fn authorize_package(
         Denied::Forbidden {
             subject: caller.subject.clone(),
         },
-        rid,
     ))
 }
 
@@ -103,7 +97,6 @@ pub async fn authorize_ui(
     state: &AppState,
     headers: &HeaderMap,
     package: &str,
-    rid: &str,
 ) -> Result<Option<Caller>, ApiError> {
     if state
         .access
@@ -112,7 +105,7 @@ pub async fn authorize_ui(
     {
         return Ok(None);
     }
-    authenticate(state, headers, rid).await
+    authenticate(state, headers).await
 }
 
 fn required_role(target: &Target) -> Option<&str> {
@@ -134,11 +127,6 @@ pub async fn require_admin(
     let Some(access) = state.access.clone() else {
         return next.run(request).await;
     };
-    let rid = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
     match par_auth::require(
         &access.authenticator,
         &access.policy,
@@ -148,20 +136,19 @@ pub async fn require_admin(
     .await
     {
         Ok(_) => next.run(request).await,
-        Err(d) => denied(&state, d, &rid).into_response(),
+        Err(d) => denied(&state, d).into_response(),
     }
 }
 
 /// The contract's error body; the reason goes to the log and the metrics, never the body.
-fn denied(state: &AppState, denied: Denied, rid: &str) -> ApiError {
+fn denied(state: &AppState, denied: Denied) -> ApiError {
     state.runtime.metrics().auth_rejected(denied.reason());
-    tracing::warn!(reason = denied.reason(), request_id = rid, "request denied");
     let code = if denied.status().as_u16() == 401 {
         ErrorCode::Unauthorized
     } else {
         ErrorCode::Forbidden
     };
-    let mut error = ApiError::new(code, denied.public_message(), rid);
+    let mut error = ApiError::new(code, denied.public_message()).with_reason(denied.reason());
     error.challenge = denied.www_authenticate();
     error
 }

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use par_core::ErrorCode;
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The header that makes a multipart or raw upload to the management API acceptable:
@@ -85,15 +84,9 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
     match refusal(&state.site, &request) {
         None => next.run(request).await,
-        Some((code, message)) => {
-            let rid = request
-                .extensions()
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default();
-            tracing::warn!(request_id = %rid, reason = %message, "cross-site request refused");
-            ApiError::new(code, message, &rid).into_response()
-        }
+        Some((code, message)) => ApiError::new(code, message.clone())
+            .with_reason(format!("cross-site: {message}"))
+            .into_response(),
     }
 }
 

@@ -24,9 +24,8 @@ pub async fn read(
     request: Request,
     file_limit: u64,
     field_limit: usize,
-    rid: &str,
 ) -> Result<(Bytes, tempfile::TempDir), ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m, rid);
+    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| bad(e.body_text()))?;
@@ -35,7 +34,7 @@ pub async fn read(
         .tempdir()
         .map_err(|e| {
             tracing::error!(error = %e, "cannot create an upload folder");
-            ApiError::new(ErrorCode::Internal, "cannot store uploads", rid)
+            ApiError::new(ErrorCode::Internal, "cannot store uploads")
         })?;
     let mut body = Map::new();
     let mut files = Vec::new();
@@ -52,7 +51,6 @@ pub async fn read(
                 return Err(ApiError::new(
                     ErrorCode::TooLarge,
                     format!("form field '{name}' is too large"),
-                    rid,
                 ));
             }
             body.insert(name, Value::String(text));
@@ -72,7 +70,6 @@ pub async fn read(
                 return Err(ApiError::new(
                     ErrorCode::TooLarge,
                     format!("uploads are larger than {file_limit} bytes"),
-                    rid,
                 ));
             }
             out.write_all(&chunk)

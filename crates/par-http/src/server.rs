@@ -12,7 +12,7 @@ use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
-use crate::request_id::{self, RequestId};
+use crate::request_id;
 use crate::routes::{agents, invoke, management, observe, runtime, surface};
 use crate::state::AppState;
 
@@ -26,6 +26,8 @@ pub fn app(state: AppState) -> Router {
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get).post(surface::app))
         .route("/agents/{id}/invoke", post(invoke::invoke))
+        // The app's `POST /` with a trailing slash, as without one.
+        .route("/agents/{id}/", any(surface::app))
         .route("/agents/{id}/ui", any(surface::ui))
         .route("/agents/{id}/ui/", any(surface::ui))
         .route("/agents/{id}/ui/{*path}", any(surface::ui))
@@ -69,15 +71,9 @@ fn management_routes(state: AppState) -> Router<AppState> {
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {
-    let rid = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
     ApiError::new(
         ErrorCode::NotFound,
         format!("no route for {} {}", request.method(), request.uri().path()),
-        &rid,
     )
 }
 

@@ -11,18 +11,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Stores the body and returns the path to load.
-pub async fn store<S>(
-    state: &AppState,
-    mut body: S,
-    name: &str,
-    rid: &str,
-) -> Result<String, ApiError>
+pub async fn store<S>(state: &AppState, mut body: S, name: &str) -> Result<String, ApiError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
 {
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "cannot store upload");
-        ApiError::new(ErrorCode::Internal, "cannot store the upload", rid)
+        ApiError::new(ErrorCode::Internal, "cannot store the upload")
     };
     let dir = state.runtime.config().cache_dir.join("uploads");
     tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
@@ -36,18 +31,13 @@ where
     let limit = state.limits.max_upload_bytes;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("upload interrupted: {e}"),
-                rid,
-            )
+            ApiError::new(ErrorCode::BadRequest, format!("upload interrupted: {e}"))
         })?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(ApiError::new(
                 ErrorCode::TooLarge,
                 format!("upload is larger than {limit} bytes"),
-                rid,
             ));
         }
         hasher.update(&chunk);
@@ -55,7 +45,7 @@ where
     }
     file.flush().await.map_err(internal)?;
     if size == 0 {
-        return Err(ApiError::new(ErrorCode::BadRequest, "empty upload", rid));
+        return Err(ApiError::new(ErrorCode::BadRequest, "empty upload"));
     }
     let sha = hex::encode(hasher.finalize());
     let path = dir.join(format!("{sha}.apkg"));

@@ -542,3 +542,79 @@ fn a_body_limit_no_frame_can_carry_is_refused_at_startup() {
     assert!(stderr.contains("--max-body-bytes"), "{stderr}");
     assert!(stderr.contains("--max-frame-bytes"), "{stderr}");
 }
+
+/// Every error, whoever produced it, has the contract's body with the request id.
+async fn assert_contract_error(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    let rid = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["request_id"], rid.as_str(), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn one_error_body_everywhere_and_the_apps_root_with_a_slash() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("kit-rest")
+        .start()
+        .await;
+    let c = &rt.client;
+    // A method the route does not have (axum answers these itself).
+    let r = c.delete(rt.url("/agents")).send().await.unwrap();
+    assert_contract_error(r, 405, "method_not_allowed").await;
+    // An id that is not UTF-8 once decoded.
+    let r = c
+        .post(rt.url("/agents/%FF%FE/invoke"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_contract_error(r, 400, "bad_request").await;
+    // The UI's own errors carry the runtime's request id.
+    let r = c
+        .get(rt.url("/agents/kit-rest/ui/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_contract_error(r, 404, "not_found").await;
+    let r = c.post(rt.url("/agents/kit-rest/ui/")).send().await.unwrap();
+    assert_contract_error(r, 405, "method_not_allowed").await;
+    // A query that does not parse.
+    let r = c
+        .get(rt.url("/runtime/usage?limit=many"))
+        .send()
+        .await
+        .unwrap();
+    assert_contract_error(r, 400, "bad_request").await;
+    // The app's own 404 is the app's and stays untouched.
+    let r = c
+        .get(rt.url("/agents/kit-rest/api/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "Not Found"})
+    );
+    // `POST /agents/{package}/` reaches the app's `POST /` like the form without a slash.
+    for path in ["/agents/kit-rest", "/agents/kit-rest/"] {
+        let r = c.post(rt.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"root": "post"}),
+            "{path}"
+        );
+    }
+}

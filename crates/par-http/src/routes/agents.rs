@@ -1,33 +1,30 @@
 //! `GET /agents` and `GET /agents/{id}`: public agents only.
 
 use axum::extract::{Path, State};
-use axum::{Extension, Json};
+use axum::Json;
 use par_core::{AgentInfo, ErrorCode};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 pub async fn list(
     State(state): State<AppState>,
-    Extension(rid): Extension<RequestId>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    crate::auth::authenticate(&state, &headers, &rid.0).await?;
+    crate::auth::authenticate(&state, &headers).await?;
     Ok(Json(json!({"agents": state.runtime.agents()})))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Extension(rid): Extension<RequestId>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<AgentInfo>, ApiError> {
-    crate::auth::authenticate(&state, &headers, &rid.0).await?;
+    crate::auth::authenticate(&state, &headers).await?;
     state
         .runtime
         .agent(&id)
         .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'"), &rid.0))
+        .ok_or_else(|| ApiError::new(ErrorCode::AgentNotFound, format!("no agent '{id}'")))
 }

@@ -27,19 +27,15 @@ use crate::state::AppState;
 pub async fn invoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RequestId(rid): RequestId,
     request: Request,
 ) -> Response {
-    let rid = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
     let traceparent = request
         .headers()
         .get(par_core::trace::HEADER)
         .and_then(|v| v.to_str().ok());
     let mut record = CallRecord::start(&state, &id, &rid, traceparent);
-    match run(&state, &id, request, &rid, &mut record).await {
+    match run(&state, &id, request, &mut record).await {
         Ok(Outcome::Done {
             response,
             bytes_out,
@@ -68,54 +64,45 @@ async fn run(
     state: &AppState,
     id: &str,
     request: Request,
-    rid: &str,
     record: &mut CallRecord,
 ) -> Result<Outcome, ApiError> {
     if state.is_draining() {
         return Err(ApiError::new(
             ErrorCode::Draining,
             "the runtime is draining",
-            rid,
         ));
     }
     // Credentials first (no probing of ids without them), then the agent (private ones
     // are 404 for everyone), then the permission, all before the body is read.
-    let caller = crate::auth::authenticate(state, request.headers(), rid).await?;
+    let caller = crate::auth::authenticate(state, request.headers()).await?;
     let target = state
         .runtime
         .resolve(id)
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
-    crate::auth::authorize_invoke(state, &caller, &target, rid)?;
+        .map_err(|e| ApiError::from_invoke(e))?;
+    crate::auth::authorize_invoke(state, &caller, &target)?;
     record.set_caller(caller.as_ref());
     let wants_stream = accepts_event_stream(request.headers());
     let (body, uploads) = if crate::multipart::is_multipart(&request) {
         let limits = &state.limits;
         let (body, folder) =
-            crate::multipart::read(request, limits.max_upload_bytes, limits.max_body_bytes, rid)
-                .await?;
+            crate::multipart::read(request, limits.max_upload_bytes, limits.max_body_bytes).await?;
         (body, Some(folder))
     } else {
-        (
-            read_body(request, state.limits.max_body_bytes, rid).await?,
-            None,
-        )
+        (read_body(request, state.limits.max_body_bytes).await?, None)
     };
     record.uploads = uploads;
     record.bytes_in = body.len() as u64;
-    check_dispatched_action(state, &caller, &target, &body, rid)?;
+    check_dispatched_action(state, &caller, &target, &body)?;
     let mut call = state
         .runtime
         .start_call(id, &body, &record.meta)
         .await
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
+        .map_err(|e| ApiError::from_invoke(e))?;
     record.taken_by(&call);
     if wants_stream {
         return Ok(Outcome::Streaming(Box::new(call)));
     }
-    let data = call
-        .finish()
-        .await
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
+    let data = call.finish().await.map_err(|e| ApiError::from_invoke(e))?;
     Ok(Outcome::Done {
         response: success(&data),
         bytes_out: data.len() as u64 + ENVELOPE_BYTES,
@@ -130,7 +117,6 @@ fn check_dispatched_action(
     caller: &Option<par_auth::Caller>,
     target: &par_core::Target,
     body: &[u8],
-    rid: &str,
 ) -> Result<(), ApiError> {
     if target.sub_agent.is_some() {
         return Ok(());
@@ -145,8 +131,8 @@ fn check_dispatched_action(
     let sub = state
         .runtime
         .resolve(&action)
-        .map_err(|e| ApiError::from_invoke(e, rid))?;
-    crate::auth::authorize_invoke(state, caller, &sub, rid)
+        .map_err(|e| ApiError::from_invoke(e))?;
+    crate::auth::authorize_invoke(state, caller, &sub)
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -157,12 +143,11 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
-async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, ApiError> {
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::TooLarge,
             format!("body is larger than {limit} bytes"),
-            rid,
         )
     };
     let declared = request
@@ -179,7 +164,6 @@ async fn read_body(request: Request, limit: usize, rid: &str) -> Result<Bytes, A
         Err(e) => Err(ApiError::new(
             ErrorCode::BadRequest,
             format!("cannot read body: {e}"),
-            rid,
         )),
     }
 }
@@ -227,7 +211,7 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
                 StreamEvent::Done => (sse_frame(Some("done"), b"{}"), Some("ok")),
                 StreamEvent::Failed(e) => {
                     let code = e.code.as_str();
-                    let body = ApiError::from_invoke(e, &rid).body().to_string();
+                    let body = ApiError::from_invoke(e).body(&rid).to_string();
                     (sse_frame(Some("error"), body.as_bytes()), Some(code))
                 }
             };

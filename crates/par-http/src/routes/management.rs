@@ -4,14 +4,13 @@
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use futures_util::TryStreamExt;
 use par_core::{ErrorCode, LoadRequest};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 use crate::upload;
 
@@ -46,7 +45,6 @@ impl LoadOptions {
 pub async fn load(
     State(state): State<AppState>,
     Query(query): Query<LoadOptions>,
-    Extension(rid): Extension<RequestId>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let content_type = request
@@ -55,7 +53,7 @@ pub async fn load(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m, &rid.0);
+    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
     let load = if content_type.starts_with("application/json") {
         let Json(options) = Json::<LoadOptions>::from_request(request, &())
             .await
@@ -69,7 +67,7 @@ pub async fn load(
         let multipart = Multipart::from_request(request, &())
             .await
             .map_err(|e| bad(e.body_text()))?;
-        multipart_load(&state, query, multipart, &rid.0).await?
+        multipart_load(&state, query, multipart).await?
     } else {
         let stream = request
             .into_body()
@@ -79,7 +77,7 @@ pub async fn load(
             .filename
             .clone()
             .unwrap_or_else(|| "upload.apkg".into());
-        let path = upload::store(&state, stream, &name, &rid.0).await?;
+        let path = upload::store(&state, stream, &name).await?;
         query.request(path)
     };
     let (id, deduplicated) = state.runtime.submit_load(load);
@@ -96,9 +94,8 @@ async fn multipart_load(
     state: &AppState,
     mut options: LoadOptions,
     mut multipart: Multipart,
-    rid: &str,
 ) -> Result<LoadRequest, ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m, rid);
+    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
     let mut stored = None;
     while let Some(field) = multipart
         .next_field()
@@ -109,7 +106,7 @@ async fn multipart_load(
             "file" => {
                 let name = field.file_name().unwrap_or("upload.apkg").to_string();
                 let stream = field.map_err(std::io::Error::other);
-                stored = Some(upload::store(state, stream, &name, rid).await?);
+                stored = Some(upload::store(state, stream, &name).await?);
             }
             "sha256" => options.sha256 = Some(field.text().await.map_err(|e| bad(e.body_text()))?),
             "replace" => {
@@ -130,12 +127,11 @@ async fn multipart_load(
 pub async fn load_status(
     State(state): State<AppState>,
     Path(id): Path<u64>,
-    Extension(rid): Extension<RequestId>,
 ) -> Result<Response, ApiError> {
     let job = state
         .runtime
         .load_job(id)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no load {id}"), &rid.0))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no load {id}")))?;
     Ok(Json(job).into_response())
 }
 
@@ -143,7 +139,6 @@ pub async fn load_status(
 pub async fn unload(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
-    Extension(rid): Extension<RequestId>,
 ) -> Result<Response, ApiError> {
     let name = params.first().cloned().unwrap_or_default();
     let version = params.get(1).map(String::as_str);
@@ -153,7 +148,6 @@ pub async fn unload(
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("package '{what}' is not mounted"),
-            &rid.0,
         ));
     }
     let list: Vec<_> = unloaded
@@ -171,33 +165,23 @@ pub async fn reload(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /runtime/agents/{id}/enable` and `/disable`.
-pub async fn enable(
-    state: State<AppState>,
-    id: Path<String>,
-    rid: Extension<RequestId>,
-) -> Result<Response, ApiError> {
-    set_enabled(state, id, rid, true)
+pub async fn enable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+    set_enabled(state, id, true)
 }
 
-pub async fn disable(
-    state: State<AppState>,
-    id: Path<String>,
-    rid: Extension<RequestId>,
-) -> Result<Response, ApiError> {
-    set_enabled(state, id, rid, false)
+pub async fn disable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+    set_enabled(state, id, false)
 }
 
 fn set_enabled(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Extension(rid): Extension<RequestId>,
     enabled: bool,
 ) -> Result<Response, ApiError> {
     if !state.runtime.set_enabled(&id, enabled) {
         return Err(ApiError::new(
             ErrorCode::AgentNotFound,
             format!("no agent '{id}'"),
-            &rid.0,
         ));
     }
     Ok(Json(json!({"id": id, "enabled": enabled})).into_response())

@@ -5,13 +5,12 @@ use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use par_core::ErrorCode;
 use par_telemetry::UsageQuery;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
@@ -43,18 +42,16 @@ pub async fn count_requests(
 
 pub async fn usage(
     State(state): State<AppState>,
-    Extension(rid): Extension<RequestId>,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text(), &rid.0))?;
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let ledger = state
         .usage
         .as_ref()
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "usage metering is off", &rid.0))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "usage metering is off"))?;
     let report = ledger.query(&query).await.map_err(|e| {
         tracing::error!(error = %e, "usage query failed");
-        ApiError::new(ErrorCode::Internal, "usage query failed", &rid.0)
+        ApiError::new(ErrorCode::Internal, "usage query failed")
     })?;
     Ok(Json(report).into_response())
 }
@@ -67,17 +64,13 @@ pub struct LogLevel {
 /// `PUT /runtime/log-level {"level": "debug"}` (any `PAR_LOG` filter).
 pub async fn set_log_level(
     State(state): State<AppState>,
-    Extension(rid): Extension<RequestId>,
     Json(body): Json<LogLevel>,
 ) -> Result<Response, ApiError> {
-    let control = state.log_control.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            "log level is fixed in this process",
-            &rid.0,
-        )
-    })?;
-    control(&body.level).map_err(|e| ApiError::new(ErrorCode::BadRequest, e, &rid.0))?;
+    let control = state
+        .log_control
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "log level is fixed in this process"))?;
+    control(&body.level).map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
     tracing::info!(level = %body.level, "log level changed");
     Ok((
         StatusCode::OK,

@@ -2,33 +2,24 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use par_core::ErrorCode;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn ready(
-    State(state): State<AppState>,
-    Extension(rid): Extension<RequestId>,
-) -> Response {
+pub async fn ready(State(state): State<AppState>) -> Response {
     if state.is_draining() {
-        return ApiError::new(ErrorCode::Draining, "the runtime is draining", &rid.0)
-            .into_response();
+        return ApiError::new(ErrorCode::Draining, "the runtime is draining").into_response();
     }
     if !state.runtime.is_ready() {
-        return ApiError::new(
-            ErrorCode::Starting,
-            "startup sources are still loading",
-            &rid.0,
-        )
-        .into_response();
+        return ApiError::new(ErrorCode::Starting, "startup sources are still loading")
+            .into_response();
     }
     Json(json!({"status": "ready"})).into_response()
 }

@@ -1,21 +1,17 @@
 //! A package's own HTTP surfaces: `/agents/{package}/ui/...` (static files, served here)
 //! and every other `/agents/{package}/...` path (its REST or ASGI app, proxied).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
-use axum::response::{IntoResponse, Response};
-use par_core::ErrorCode;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use par_auth::Caller;
+use par_core::{ErrorCode, Package};
 
-use crate::error::ApiError;
-use crate::request_id::RequestId;
+use crate::error::{ApiError, PassThrough};
+use crate::request_id::{RequestId, HEADER as REQUEST_ID};
 use crate::state::AppState;
-
-fn request_id(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default()
-}
 
 /// The raw (still percent-encoded) path after `/agents/{package}`, always starting with `/`.
 fn path_after_package(request: &Request) -> String {
@@ -25,15 +21,11 @@ fn path_after_package(request: &Request) -> String {
 }
 
 /// The mounted package named in the route, or the contract's 404.
-fn named_package(
-    state: &AppState,
-    params: &[String],
-    rid: &str,
-) -> Result<std::sync::Arc<par_core::Package>, ApiError> {
+fn named_package(state: &AppState, params: &[String]) -> Result<Arc<Package>, ApiError> {
     let name = params.first().map(String::as_str).unwrap_or_default();
     state.runtime.package(name).ok_or_else(|| {
         let message = format!("no package '{name}'");
-        ApiError::new(ErrorCode::AgentNotFound, message, rid)
+        ApiError::new(ErrorCode::AgentNotFound, message)
     })
 }
 
@@ -42,77 +34,80 @@ fn named_package(
 async fn authorized_package(
     state: &AppState,
     params: &[String],
-    headers: &axum::http::HeaderMap,
-    rid: &str,
+    headers: &HeaderMap,
     ui: bool,
-) -> Result<(std::sync::Arc<par_core::Package>, Option<par_auth::Caller>), ApiError> {
+) -> Result<(Arc<Package>, Option<Caller>), ApiError> {
     let name = params.first().map(String::as_str).unwrap_or_default();
     let name = name.split('@').next().unwrap_or(name);
     let caller = if ui {
-        crate::auth::authorize_ui(state, headers, name, rid).await?
+        crate::auth::authorize_ui(state, headers, name).await?
     } else {
-        crate::auth::authenticate(state, headers, rid).await?
+        crate::auth::authenticate(state, headers).await?
     };
-    let package = named_package(state, params, rid)?;
+    let package = named_package(state, params)?;
     if caller.is_some() {
-        crate::auth::authorize_package(state, &caller, &package, rid)?;
+        crate::auth::authorize_package(state, &caller, &package)?;
     }
     Ok((package, caller))
+}
+
+/// The package's app and its UI see the runtime's request id, generated or not.
+fn set_request_id(headers: &mut HeaderMap, rid: &RequestId) {
+    if let Ok(value) = HeaderValue::from_str(&rid.0) {
+        headers.insert(REQUEST_ID, value);
+    }
+}
+
+/// Its body is the package's (or the UI's own contract body): left as it is.
+fn passed_through(mut response: Response) -> Response {
+    response.extensions_mut().insert(PassThrough);
+    response
 }
 
 pub async fn ui(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
-    request: Request,
-) -> Response {
-    let rid = request_id(&request);
-    let package = match authorized_package(&state, &params, request.headers(), &rid, true).await {
-        Ok((package, _)) => package,
-        Err(error) => return error.into_response(),
-    };
+    rid: RequestId,
+    mut request: Request,
+) -> Result<Response, ApiError> {
+    let (package, _) = authorized_package(&state, &params, request.headers(), true).await?;
     let Some(site) = &package.ui else {
         let message = format!("package '{}' has no UI", package.name());
-        return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
+        return Err(ApiError::new(ErrorCode::NotFound, message));
     };
+    set_request_id(request.headers_mut(), &rid);
     let after = path_after_package(&request);
     let ui_path = after.strip_prefix("/ui").unwrap_or("");
-    site.serve_method(request.method(), ui_path, request.headers())
-        .await
+    let response = site
+        .serve_method(request.method(), ui_path, request.headers())
+        .await;
+    Ok(passed_through(response))
 }
 
 pub async fn app(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
+    rid: RequestId,
     mut request: Request,
-) -> Response {
-    let rid = request_id(&request);
-    let (package, caller) =
-        match authorized_package(&state, &params, request.headers(), &rid, false).await {
-            Ok(found) => found,
-            Err(error) => return error.into_response(),
-        };
+) -> Result<Response, ApiError> {
+    let (package, caller) = authorized_package(&state, &params, request.headers(), false).await?;
     let Some(surface) = &package.surface else {
         let message = format!("package '{}' has no HTTP app", package.name());
-        return ApiError::new(ErrorCode::NotFound, message, &rid).into_response();
+        return Err(ApiError::new(ErrorCode::NotFound, message));
     };
-    let consumed = state.access.is_some();
-    crate::caller_headers::replace(request.headers_mut(), caller.as_ref(), consumed);
-    // The app sees the runtime's request id, generated or not, for its own logs.
-    if let Ok(value) = rid.parse() {
-        request
-            .headers_mut()
-            .insert(crate::request_id::HEADER, value);
-    }
+    let auth_on = state.access.is_some();
+    crate::caller_headers::replace(request.headers_mut(), caller.as_ref(), auth_on);
+    set_request_id(request.headers_mut(), &rid);
     let path = path_after_package(&request);
     match surface.proxy(request, &path).await {
-        Ok(response) => response,
+        Ok(response) => Ok(passed_through(response)),
         Err(e) => {
             let code = match e.status().as_u16() {
                 504 => ErrorCode::Timeout,
                 400 => ErrorCode::BadRequest,
                 _ => ErrorCode::AppUnavailable,
             };
-            ApiError::new(code, e.to_string(), &rid).into_response()
+            Err(ApiError::new(code, e.to_string()))
         }
     }
 }
