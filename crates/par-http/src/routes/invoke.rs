@@ -75,10 +75,7 @@ async fn run(
     // Credentials first (no probing of ids without them), then the agent (private ones
     // are 404 for everyone), then the permission, all before the body is read.
     let caller = crate::auth::authenticate(state, request.headers()).await?;
-    let target = state
-        .runtime
-        .resolve(id)
-        .map_err(|e| ApiError::from_invoke(e))?;
+    let target = state.runtime.resolve(id).map_err(ApiError::from_invoke)?;
     crate::auth::authorize_invoke(state, &caller, &target)?;
     record.set_caller(caller.as_ref());
     let wants_stream = accepts_event_stream(request.headers());
@@ -97,12 +94,12 @@ async fn run(
         .runtime
         .start_call(id, &body, &record.meta)
         .await
-        .map_err(|e| ApiError::from_invoke(e))?;
+        .map_err(ApiError::from_invoke)?;
     record.taken_by(&call);
     if wants_stream {
         return Ok(Outcome::Streaming(Box::new(call)));
     }
-    let data = call.finish().await.map_err(|e| ApiError::from_invoke(e))?;
+    let data = call.finish().await.map_err(ApiError::from_invoke)?;
     Ok(Outcome::Done {
         response: success(&data),
         bytes_out: data.len() as u64 + ENVELOPE_BYTES,
@@ -131,7 +128,7 @@ fn check_dispatched_action(
     let sub = state
         .runtime
         .resolve(&action)
-        .map_err(|e| ApiError::from_invoke(e))?;
+        .map_err(ApiError::from_invoke)?;
     crate::auth::authorize_invoke(state, caller, &sub)
 }
 
