@@ -49,33 +49,12 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let metrics = par_telemetry::Metrics::new();
-    let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
-    let shipper = start_shipper(settings.usage_ship, usage.as_deref(), &metrics)?;
-    let runtime = Runtime::new(settings.runtime, metrics)?;
-    let fetcher = par_registry::Fetcher::new(settings.fetch.fetch)
-        .await
-        .map_err(|e| anyhow::anyhow!("package fetching: {e}"))?;
-    runtime.set_fetcher(fetcher);
-    if let Some(registry) = settings.fetch.registry {
-        tracing::info!(
-            every_secs = registry.interval.as_secs_f64(),
-            "following registry index"
-        );
-        runtime.set_registry(registry);
-    }
-    if let Some(ledger) = &usage {
-        runtime.set_usage_ledger(ledger.clone());
-    }
-    let spans = start_span_export(settings.otlp, &runtime)?;
-    let mut state = AppState::new(runtime.clone(), settings.http);
-    state.usage = usage.clone();
-    state.log_control = Some(log_control);
-    state.site = par_http::SiteRules::new(
-        settings.auth.mode == par_auth::AuthMode::Off,
-        settings.auth.allowed_hosts.clone(),
+    let services = Services::start(&settings).await?;
+    let runtime = build_runtime(&settings, &services)?;
+    let state = AppState::new(
+        runtime.clone(),
+        http_config(&settings, &services, log_control).await?,
     );
-    state.access = access_control(settings.auth).await?;
     let api = state.clone();
     let scheme = if settings.tls.is_some() {
         "https"
@@ -86,7 +65,6 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
     let loader = runtime.clone();
     let sources = settings.sources.clone();
     tokio::spawn(async move { loader.load_startup_sources(&sources).await });
-    let grace = settings.shutdown_grace;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         let _ = stop_rx.await;
@@ -105,6 +83,99 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
         _ = api.shutdown_requested() => tracing::info!("shutdown requested through the API"),
     }
     let _ = stop_tx.send(());
+    drain(server, &runtime, settings.shutdown_grace).await?;
+    services.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the runtime reports to, started before it: the usage ledger and its shipper,
+/// span export, and the metrics they count into.
+struct Services {
+    metrics: par_telemetry::Metrics,
+    usage: Option<std::sync::Arc<par_telemetry::UsageLedger>>,
+    shipper: Option<par_telemetry::UsageShipper>,
+    spans: Option<par_telemetry::otlp::OtlpExporter>,
+    fetcher: par_registry::Fetcher,
+}
+
+impl Services {
+    async fn start(settings: &ServeSettings) -> anyhow::Result<Services> {
+        let metrics = par_telemetry::Metrics::new();
+        let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
+        let shipper = start_shipper(settings.usage_ship.clone(), usage.as_deref(), &metrics)?;
+        let spans = start_span_export(settings.otlp.clone(), &metrics)?;
+        let fetcher = par_registry::Fetcher::new(settings.fetch.fetch.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("package fetching: {e}"))?;
+        Ok(Services {
+            metrics,
+            usage,
+            shipper,
+            spans,
+            fetcher,
+        })
+    }
+
+    /// Closes the ledger, then ships its last batch, then flushes spans; each bounded.
+    async fn close(self) {
+        if let Some(usage) = self.usage {
+            if let Err(e) = usage.close().await {
+                tracing::error!(error = %e, "usage ledger did not close cleanly");
+            }
+        }
+        if let Some(shipper) = self.shipper {
+            let _ = tokio::task::spawn_blocking(move || shipper.close()).await;
+        }
+        if let Some(spans) = self.spans {
+            spans.shutdown(SPAN_FLUSH).await;
+        }
+    }
+}
+
+fn build_runtime(
+    settings: &ServeSettings,
+    services: &Services,
+) -> anyhow::Result<std::sync::Arc<Runtime>> {
+    if let Some(registry) = &settings.fetch.registry {
+        tracing::info!(
+            every_secs = registry.interval.as_secs_f64(),
+            "following registry index"
+        );
+    }
+    let runtime = Runtime::builder(settings.runtime.clone(), services.metrics.clone())
+        .fetcher(services.fetcher.clone())
+        .registry(settings.fetch.registry.clone())
+        .usage_ledger(services.usage.clone())
+        .span_exporter(services.spans.clone())
+        .build()?;
+    Ok(runtime)
+}
+
+async fn http_config(
+    settings: &ServeSettings,
+    services: &Services,
+    log_control: par_http::LogControl,
+) -> anyhow::Result<par_http::HttpConfig> {
+    let auth = &settings.auth;
+    Ok(par_http::HttpConfig {
+        limits: settings.http.clone(),
+        site: par_http::SiteRules::new(
+            auth.mode == par_auth::AuthMode::Off,
+            auth.allowed_hosts.clone(),
+        ),
+        access: access_control(auth).await?,
+        usage: services.usage.clone(),
+        log_control: Some(log_control),
+    })
+}
+
+/// Lets in-flight requests finish within `grace`; past it, stops the workers anyway.
+async fn drain(
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    runtime: &Runtime,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
     match tokio::time::timeout(grace, server).await {
         Ok(joined) => joined??,
         Err(_) => {
@@ -115,19 +186,6 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
             runtime.shutdown().await;
         }
     }
-    if let Some(usage) = usage {
-        if let Err(e) = usage.close().await {
-            tracing::error!(error = %e, "usage ledger did not close cleanly");
-        }
-    }
-    // After the ledger, so the final pass ships its last batch; bounded, and blocking.
-    if let Some(shipper) = shipper {
-        let _ = tokio::task::spawn_blocking(move || shipper.close()).await;
-    }
-    if let Some(spans) = spans {
-        spans.shutdown(SPAN_FLUSH).await;
-    }
-    tracing::info!("stopped");
     Ok(())
 }
 
@@ -136,25 +194,24 @@ const SPAN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn start_span_export(
     config: Option<par_telemetry::otlp::OtlpConfig>,
-    runtime: &Runtime,
+    metrics: &par_telemetry::Metrics,
 ) -> anyhow::Result<Option<par_telemetry::otlp::OtlpExporter>> {
     let Some(mut config) = config else {
         return Ok(None);
     };
-    config.counters = runtime.metrics().otlp_counters();
+    config.counters = metrics.otlp_counters();
     let exporter = par_telemetry::otlp::OtlpExporter::start(config)
         .map_err(|e| anyhow::anyhow!("OTLP export: {e}"))?;
     tracing::info!(
         endpoint = exporter.endpoint(),
         "exporting call spans over OTLP"
     );
-    runtime.set_span_exporter(exporter.clone());
     Ok(Some(exporter))
 }
 
 /// Builds the authenticator (OIDC discovery happens here); `None` when auth is off.
 async fn access_control(
-    auth: crate::auth_settings::AuthSettings,
+    auth: &crate::auth_settings::AuthSettings,
 ) -> anyhow::Result<Option<std::sync::Arc<par_http::AccessControl>>> {
     if auth.mode == par_auth::AuthMode::Off {
         tracing::warn!(
@@ -164,18 +221,18 @@ async fn access_control(
     }
     let authenticator = par_auth::Authenticator::new(
         auth.mode,
-        auth.oidc,
-        auth.api_keys,
-        auth.roles_claim,
-        auth.tenant_claim,
+        auth.oidc.clone(),
+        auth.api_keys.clone(),
+        auth.roles_claim.clone(),
+        auth.tenant_claim.clone(),
     )
     .await
     .map_err(|e| anyhow::anyhow!("auth: {e}"))?;
     tracing::info!(mode = %auth.mode, "authentication on");
     Ok(Some(std::sync::Arc::new(par_http::AccessControl {
         authenticator,
-        policy: auth.policy,
-        public_ui: auth.public_ui,
+        policy: auth.policy.clone(),
+        public_ui: auth.public_ui.clone(),
     })))
 }
 

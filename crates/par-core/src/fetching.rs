@@ -14,7 +14,7 @@ impl Runtime {
     /// Every package file the sources name, fetched and verified. Failures are reported
     /// per source and skipped.
     pub(crate) async fn resolve_sources(self: &Arc<Self>, sources: &[String]) -> Vec<SourceFile> {
-        let Some(fetcher) = self.fetcher.get().cloned() else {
+        let Some(fetcher) = self.fetcher.clone() else {
             return self.expand_all(sources);
         };
         let mut wanted: Vec<(String, Source)> = Vec::new();
@@ -47,13 +47,13 @@ impl Runtime {
                 // that a mounted (or about to be mounted) package came from.
                 fetcher.pin(&fetched.sha256);
                 if fetched.from_cache {
-                    self.metrics.cache_hit();
+                    self.metrics().cache_hit();
                 } else {
-                    self.metrics.cache_miss();
+                    self.metrics().cache_miss();
                 }
-                self.metrics.cache_evicted(fetched.evicted);
+                self.metrics().cache_evicted(fetched.evicted);
                 if let Some(bytes) = fetched.cache_bytes {
-                    self.metrics.set_cache_bytes(bytes);
+                    self.metrics().set_cache_bytes(bytes);
                 }
                 tracing::info!(source = label, sha256 = %fetched.sha256, signature = ?fetched.signature, cached = fetched.from_cache, "package fetched");
                 Some(SourceFile {

@@ -3,12 +3,15 @@
 //! invocation with the contract's error codes. No HTTP here: `par-http` maps these types
 //! onto routes and status codes.
 
+mod calling;
 mod config;
+mod convergence;
 mod envvars;
 mod error;
 mod fetching;
 mod gate;
 mod invoke;
+mod jobs;
 mod lifecycle;
 mod loader;
 mod memory;
@@ -19,6 +22,7 @@ mod pool;
 pub mod redact;
 mod registry;
 mod reports;
+mod routing;
 mod runtime;
 mod schema;
 mod source;
@@ -29,13 +33,14 @@ mod version;
 mod webhook;
 
 pub use config::RuntimeConfig;
+pub use convergence::RegistrySettings;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
 pub use invoke::{dispatched_action, ActiveCall, CallMeta, InvokeOutput, StreamEvent};
-pub use lifecycle::{JobState, LoadJob, LoadRequest};
-pub use metering::{CallRecord, CallerIdentity};
+pub use jobs::{JobState, LoadJob, LoadRequest};
+pub use metering::{CallRecord, CallerIdentity, Metering};
 pub use package::{Package, PackageReport, PackageState};
 pub use pool::PoolSettings;
-pub use registry::RegistrySettings;
-pub use runtime::Runtime;
+pub use routing::MountOptions;
+pub use runtime::{Runtime, RuntimeBuilder};
 pub use table::{AgentInfo, Target};
 pub use webhook::WebhookConfig;

@@ -1,38 +1,116 @@
-//! Changing what runs without a restart: mounting with replacement, retiring a version
-//! (stop routing to it, let its calls finish, stop its workers), unloading, enabling and
-//! disabling agents, asynchronous load jobs that deduplicate, and reload.
+//! Changing what runs: loading sources (concurrently, mounted in order), mounting with
+//! replacement (one atomic table swap), retiring a version (stop routing to it, let its
+//! calls finish, stop its workers), unloading, asynchronous load jobs, and reload.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use par_telemetry::metrics::LoadOutcome;
 
 use crate::error::{LoadError, LoadPhase};
+use crate::jobs::{LoadJob, LoadRequest};
+use crate::loader::Loader;
 use crate::package::{Package, PackageReport};
+use crate::routing::{plan_mount, MountOptions, MountPlan};
 use crate::runtime::Runtime;
-use crate::source::SourceFile;
-use crate::table::AgentTable;
-use crate::version;
-
-/// How a newly prepared package joins the table.
-#[derive(Debug, Clone, Copy)]
-pub struct MountOptions {
-    /// Retire every other mounted version of the same package once this one is active.
-    pub replace: bool,
-    /// Allow activating a version lower than the active one.
-    pub force: bool,
-}
-
-impl MountOptions {
-    /// Startup: every version given is kept mounted; the newest is active.
-    pub fn startup() -> Self {
-        MountOptions {
-            replace: false,
-            force: false,
-        }
-    }
-}
+use crate::source::{self, SourceFile};
 
 impl Runtime {
+    /// Loads every source (concurrently, bounded), mounts them in the order given (so an
+    /// earlier source wins an id clash, whatever finished first), then marks the runtime
+    /// ready. A failed package is reported and skipped; it never stops the others.
+    pub async fn load_startup_sources(self: &Arc<Self>, sources: &[String]) {
+        *self.startup_sources.lock().expect("sources poisoned") = sources.to_vec();
+        let files = self.resolve_sources(sources).await;
+        self.load_files(files, MountOptions::startup()).await;
+        if let Some(settings) = self.registry.clone() {
+            self.registry_startup(&settings).await;
+            tokio::spawn(self.clone().registry_loop(settings));
+        }
+        self.mark_ready();
+        let mounted = self.routing.table().packages().len();
+        tracing::info!(packages = mounted, "startup sources processed");
+    }
+
+    pub(crate) fn expand_all(&self, sources: &[String]) -> Vec<SourceFile> {
+        let mut files = Vec::new();
+        for source in sources {
+            match source::expand(source) {
+                Ok(found) => files.extend(found),
+                Err(e) => self.fail(source, &e),
+            }
+        }
+        files
+    }
+
+    /// Prepares files concurrently (bounded) and mounts them in order.
+    pub(crate) async fn load_files(
+        self: &Arc<Self>,
+        files: Vec<SourceFile>,
+        options: MountOptions,
+    ) -> Vec<Result<Arc<Package>, LoadError>> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.config.load_concurrency.max(1),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, file) in files.into_iter().enumerate() {
+            let (runtime, limit) = (self.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let prepared = runtime.prepare(&file).await;
+                (index, file, prepared)
+            });
+        }
+        let mut prepared = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            prepared.extend(joined.ok());
+        }
+        prepared.sort_by_key(|(index, _, _)| *index);
+        let mut results = Vec::new();
+        for (_, file, result) in prepared {
+            results.push(self.finish_load(&file, result, options).await);
+        }
+        results
+    }
+
+    /// Everything up to mounting: verify, manifest, extract, environment, workers.
+    async fn prepare(&self, file: &SourceFile) -> Result<Package, LoadError> {
+        self.reports.loading(&file.label);
+        tracing::info!(source = %file.label, "loading package");
+        let loader = Loader {
+            config: &self.config,
+            metrics: self.metrics(),
+            envs: &self.envs,
+            worker_script: &self.worker_script,
+        };
+        loader.load(file).await
+    }
+
+    async fn finish_load(
+        self: &Arc<Self>,
+        file: &SourceFile,
+        prepared: Result<Package, LoadError>,
+        options: MountOptions,
+    ) -> Result<Arc<Package>, LoadError> {
+        let result = match prepared {
+            Ok(package) => self.mount(Arc::new(package), options).await,
+            Err(e) => Err(e),
+        };
+        let outcome = if result.is_ok() {
+            LoadOutcome::Ok
+        } else {
+            LoadOutcome::Failed
+        };
+        self.metrics().package_loaded(outcome);
+        match &result {
+            Ok(package) => {
+                self.reports.ready(&file.label, package);
+                self.emit("package.loaded", package, None);
+            }
+            Err(e) => self.fail(&file.label, e),
+        }
+        result
+    }
+
     /// Mounts a prepared package; its workers are already running and ready, so the
     /// switch is one atomic table swap, after which replaced versions drain.
     pub(crate) async fn mount(
@@ -40,37 +118,26 @@ impl Runtime {
         package: Arc<Package>,
         options: MountOptions,
     ) -> Result<Arc<Package>, LoadError> {
-        let _guard = self.mount_lock.lock().await;
-        let current = self.table.load_full();
-        if let Some(same) = identical_package(&current, &package) {
-            // The same bytes from another source (a folder holding two names for one
-            // file, say): keep the mounted one, drop the duplicate's workers.
-            tracing::info!(source = %package.source, mounted = %same.source, "duplicate package: already mounted");
-            self.stop_package(&package).await;
-            return Ok(same);
-        }
-        if let Err(reason) = check_downgrade(&current, &package, options) {
-            self.stop_package(&package).await;
-            return Err(LoadError::new(LoadPhase::Mount, &package.source, reason));
-        }
-        let next = match current.with_package(&package) {
-            Ok(next) => next,
+        let _guard = self.routing.lock_mounts().await;
+        let plan = plan_mount(&self.routing.table(), &package, options);
+        let (table, retired) = match plan {
+            Ok(MountPlan::Swap { table, retired }) => (table, retired),
+            Ok(MountPlan::Duplicate(same)) => {
+                // The same bytes from another source (a folder holding two names for one
+                // file, say): keep the mounted one, drop the duplicate's workers.
+                tracing::info!(source = %package.source, mounted = %same.source, "duplicate package: already mounted");
+                self.stop_package(&package).await;
+                return Ok(same);
+            }
             Err(reason) => {
                 self.stop_package(&package).await;
                 return Err(LoadError::new(LoadPhase::Mount, &package.source, reason));
             }
         };
-        let retired = retired_by(&current, &package, options);
-        let next = retired
-            .iter()
-            .fold(next, |table, old| table.without_package(old));
-        self.store_table(next);
+        self.routing.store(table);
         for old in retired {
-            self.emit(
-                "package.replaced",
-                &old,
-                Some(package.version().to_string()),
-            );
+            let detail = Some(package.version().to_string());
+            self.emit("package.replaced", &old, detail);
             self.retire(old);
         }
         Ok(package)
@@ -79,14 +146,11 @@ impl Runtime {
     /// The package is already out of the table: mark it, wait for its calls, stop it.
     fn retire(self: &Arc<Self>, package: Arc<Package>) {
         package.mark_retired();
-        if let Some(fetcher) = self.fetcher.get() {
+        if let Some(fetcher) = &self.fetcher {
             fetcher.unpin(&package.sha256);
         }
         self.reports.draining(&package.sha256);
-        self.draining
-            .lock()
-            .expect("draining poisoned")
-            .push(package.clone());
+        self.routing.start_draining(package.clone());
         let runtime = self.clone();
         tokio::spawn(async move {
             let idle = package.gate.drained(runtime.config.drain_timeout).await;
@@ -94,18 +158,8 @@ impl Runtime {
                 tracing::warn!(package = %package.name(), version = %package.version(), "drain timeout: stopping with calls in flight");
             }
             runtime.stop_package(&package).await;
-            runtime
-                .draining
-                .lock()
-                .expect("draining poisoned")
-                .retain(|p| !Arc::ptr_eq(p, &package));
-            if runtime
-                .table
-                .load()
-                .packages()
-                .iter()
-                .all(|p| p.sha256 != package.sha256)
-            {
+            runtime.routing.finish_draining(&package);
+            if !runtime.routing.serves_sha(&package.sha256) {
                 runtime.reports.remove(&package.sha256);
             }
             tracing::info!(package = %package.name(), version = %package.version(), "package stopped");
@@ -120,8 +174,8 @@ impl Runtime {
         name: &str,
         version: Option<&str>,
     ) -> Vec<(String, String)> {
-        let _guard = self.mount_lock.lock().await;
-        let current = self.table.load_full();
+        let _guard = self.routing.lock_mounts().await;
+        let current = self.routing.table();
         let victims: Vec<Arc<Package>> = current
             .packages()
             .into_iter()
@@ -130,7 +184,7 @@ impl Runtime {
         let next = victims
             .iter()
             .fold((*current).clone(), |table, p| table.without_package(p));
-        self.store_table(next);
+        self.routing.store(next);
         let unloaded = victims
             .iter()
             .map(|p| (p.name().to_string(), p.version().to_string()))
@@ -139,20 +193,6 @@ impl Runtime {
             self.retire(package);
         }
         unloaded
-    }
-
-    /// Disabled agents answer 503 `disabled` until enabled again. False for unknown ids.
-    pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
-        if self.table.load().lookup(id).is_none() {
-            return false;
-        }
-        let mut disabled = self.disabled.write().expect("disabled poisoned");
-        if enabled {
-            disabled.remove(id);
-        } else {
-            disabled.insert(id.to_string());
-        }
-        true
     }
 
     /// Starts loading `request` in the background, or returns the job already loading
@@ -208,7 +248,7 @@ impl Runtime {
     /// Re-reads the startup sources: new or changed files load (replacing their older
     /// bytes), files gone from them unload.
     pub async fn reload(self: &Arc<Self>) {
-        if let Some(settings) = self.registry_settings_now() {
+        if let Some(settings) = self.registry.clone() {
             self.poll_registry(&settings).await;
         }
         let sources = self
@@ -230,14 +270,8 @@ impl Runtime {
             .filter(|r| sources.iter().any(|s| r.source.starts_with(s.as_str())))
             .collect();
         tracing::info!(changed = changed.len(), gone = gone.len(), "reload");
-        self.load_files(
-            changed,
-            MountOptions {
-                replace: true,
-                force: true,
-            },
-        )
-        .await;
+        self.load_files(changed, MountOptions::authoritative())
+            .await;
         for report in gone {
             if let (Some(name), Some(version)) = (&report.name, &report.version) {
                 self.unload(name, Some(version)).await;
@@ -254,154 +288,4 @@ impl Runtime {
         };
         report.sha256.as_deref() != Some(sha.as_str())
     }
-}
-
-/// What `POST /runtime/packages` asks for.
-#[derive(Debug, Clone)]
-pub struct LoadRequest {
-    pub source: String,
-    pub expected_sha256: Option<String>,
-    pub replace: bool,
-    pub force: bool,
-}
-
-impl LoadRequest {
-    fn key(&self) -> String {
-        format!(
-            "{}#{:?}#{}#{}",
-            self.source, self.expected_sha256, self.replace, self.force
-        )
-    }
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Loading,
-    Ready,
-    Failed,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoadJob {
-    pub load_id: u64,
-    pub source: String,
-    pub state: JobState,
-    pub packages: Vec<PackageReport>,
-    pub error: Option<String>,
-}
-
-/// Load jobs by id, and which key each running job is loading (for deduplication).
-#[derive(Default)]
-pub struct Jobs {
-    next: AtomicU64,
-    inner: Mutex<JobsInner>,
-}
-
-#[derive(Default)]
-struct JobsInner {
-    jobs: HashMap<u64, LoadJob>,
-    running: HashMap<String, u64>,
-}
-
-/// Finished jobs kept for polling; older ones are forgotten.
-const KEPT_JOBS: usize = 1000;
-
-impl Jobs {
-    /// The running job for `key`, or a new one: checked and created under one lock so
-    /// two identical requests cannot both start.
-    fn start_or_join(&self, key: &str, source: &str) -> (u64, bool) {
-        let mut inner = self.inner.lock().expect("jobs poisoned");
-        if let Some(id) = inner.running.get(key) {
-            return (*id, true);
-        }
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        inner.running.insert(key.to_string(), id);
-        let job = LoadJob {
-            load_id: id,
-            source: source.to_string(),
-            state: JobState::Loading,
-            packages: vec![],
-            error: None,
-        };
-        inner.jobs.insert(id, job);
-        if inner.jobs.len() > KEPT_JOBS {
-            let oldest = *inner.jobs.keys().min().expect("not empty");
-            inner.jobs.remove(&oldest);
-        }
-        (id, false)
-    }
-
-    fn finish(&self, id: u64, key: &str, outcome: Result<Vec<PackageReport>, String>) {
-        let mut inner = self.inner.lock().expect("jobs poisoned");
-        inner.running.remove(key);
-        if let Some(job) = inner.jobs.get_mut(&id) {
-            match outcome {
-                Ok(reports) => {
-                    job.state = JobState::Ready;
-                    job.packages = reports;
-                }
-                Err(e) => {
-                    job.state = JobState::Failed;
-                    job.error = Some(e);
-                }
-            }
-        }
-    }
-
-    fn get(&self, id: u64) -> Option<LoadJob> {
-        self.inner
-            .lock()
-            .expect("jobs poisoned")
-            .jobs
-            .get(&id)
-            .cloned()
-    }
-}
-
-/// The mounted package with exactly these bytes, if any.
-fn identical_package(table: &AgentTable, package: &Package) -> Option<Arc<Package>> {
-    let existing = table.lookup(&format!("{}@{}", package.name(), package.version()))?;
-    (existing.package.sha256 == package.sha256).then(|| existing.package.clone())
-}
-
-/// A replacing load may not lower the active version unless forced.
-fn check_downgrade(
-    table: &AgentTable,
-    package: &Package,
-    options: MountOptions,
-) -> Result<(), String> {
-    if !options.replace || options.force {
-        return Ok(());
-    }
-    let Some(active) = table.lookup(package.name()) else {
-        return Ok(());
-    };
-    if active.package.name() != package.name() {
-        return Ok(());
-    }
-    let active_version = active.package.version();
-    if version::compare(package.version(), active_version).is_lt() {
-        return Err(format!(
-            "downgrade of '{}' from {active_version} to {} refused (force it to override)",
-            package.name(),
-            package.version()
-        ));
-    }
-    Ok(())
-}
-
-/// Versions the new package takes over from: all others when replacing, else only a
-/// different build of the very same version.
-fn retired_by(
-    table: &AgentTable,
-    package: &Arc<Package>,
-    options: MountOptions,
-) -> Vec<Arc<Package>> {
-    table
-        .packages()
-        .into_iter()
-        .filter(|p| p.name() == package.name() && !Arc::ptr_eq(p, package))
-        .filter(|p| options.replace || p.version() == package.version())
-        .collect()
 }

@@ -9,7 +9,14 @@ use par_telemetry::{AgentLabel, UsageRecord};
 use serde_json::{Map, Value};
 
 use crate::invoke::{ActiveCall, CallMeta, UsageReports};
-use crate::runtime::Runtime;
+
+/// Metering, as one part of the runtime: the metrics, and where usage records and spans
+/// go when those are on. Every finished call passes through [`Metering::record_call`].
+pub struct Metering {
+    metrics: par_telemetry::Metrics,
+    usage: Option<Arc<par_telemetry::UsageLedger>>,
+    spans: Option<OtlpExporter>,
+}
 
 /// The authenticated party a call is made for, as usage records name it.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +48,7 @@ pub(crate) struct FinishedCall<'a> {
 /// or, when it is dropped first (whoever waited for the call went away and the call was
 /// cancelled), with the outcome given at start and the usage reported until then.
 pub struct CallRecord {
-    runtime: Arc<Runtime>,
+    metering: Arc<Metering>,
     /// Request id, trace context, caller and calling agents, as passed to the worker.
     pub meta: CallMeta,
     requested: String,
@@ -60,17 +67,17 @@ impl CallRecord {
     /// Starts timing a call to `requested` (an id, maybe `id@version`) and counts it in
     /// flight until the record is written.
     pub fn start(
-        runtime: Arc<Runtime>,
+        metering: Arc<Metering>,
         requested: &str,
         meta: CallMeta,
         if_dropped: &'static str,
     ) -> CallRecord {
-        let label = runtime
+        let label = metering
             .metrics
             .agent_label(requested.split('@').next().unwrap_or(requested));
-        let inflight = runtime.metrics.track_inflight(&label);
+        let inflight = metering.metrics.track_inflight(&label);
         CallRecord {
-            runtime,
+            metering,
             meta,
             requested: requested.to_string(),
             label,
@@ -107,7 +114,7 @@ impl CallRecord {
             ),
             None => (self.requested.as_str(), "", Map::new()),
         };
-        self.runtime.record_call(FinishedCall {
+        self.metering.record_call(FinishedCall {
             meta: &self.meta,
             label: &self.label,
             agent,
@@ -128,20 +135,26 @@ impl Drop for CallRecord {
     }
 }
 
-impl Runtime {
-    /// Where usage records go; set once at startup when metering is on.
-    pub fn set_usage_ledger(&self, ledger: std::sync::Arc<par_telemetry::UsageLedger>) {
-        let _ = self.usage.set(ledger);
+impl Metering {
+    pub fn new(
+        metrics: par_telemetry::Metrics,
+        usage: Option<Arc<par_telemetry::UsageLedger>>,
+        spans: Option<OtlpExporter>,
+    ) -> Metering {
+        Metering {
+            metrics,
+            usage,
+            spans,
+        }
     }
 
-    /// Where call spans go; set once at startup when OTLP export is configured.
-    pub fn set_span_exporter(&self, exporter: OtlpExporter) {
-        let _ = self.spans.set(exporter);
+    pub fn metrics(&self) -> &par_telemetry::Metrics {
+        &self.metrics
     }
 
     /// Counts, logs, traces and meters one finished call.
     pub(crate) fn record_call(&self, call: FinishedCall<'_>) {
-        if let Some(exporter) = self.spans.get() {
+        if let Some(exporter) = &self.spans {
             export_span(exporter, &call);
         }
         self.metrics
@@ -159,7 +172,7 @@ impl Runtime {
             caller_agent = meta.caller_agent(),
             "call finished"
         );
-        if let Some(ledger) = self.usage.get() {
+        if let Some(ledger) = &self.usage {
             ledger.record(UsageRecord {
                 request_id: meta.request_id.clone(),
                 caller_subject: meta.caller.subject.clone(),

@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 use crate::error::{ErrorCode, InvokeError};
 use crate::invoke::CallMeta;
 use crate::metering::CallRecord;
-use crate::runtime::{Reach, Runtime};
+use crate::routing::Reach;
+use crate::runtime::Runtime;
 
 /// Outcome recorded for a nested call whose caller ended before it did.
 const CANCELLED: &str = "cancelled";
@@ -96,7 +97,7 @@ impl Runtime {
         meta: CallMeta,
         budget: Duration,
     ) -> Result<Bytes, InvokeError> {
-        let mut record = CallRecord::start(self.clone(), id, meta, CANCELLED);
+        let mut record = CallRecord::start(self.metering(), id, meta, CANCELLED);
         record.bytes_in = payload.len() as u64;
         let result = match self.start_nested(id, payload, &record.meta, budget).await {
             Ok(mut call) => {

@@ -2,35 +2,20 @@
 //! replaces the older version without dropping calls), unload removed ones. An
 //! unreachable registry keeps what serves; at startup the last good index is used.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use par_registry::{IndexEntry, IndexFetch, RegistryIndex, Source};
 use par_telemetry::metrics::PollResult;
 
-use crate::lifecycle::MountOptions;
+use crate::convergence::{self, RegistrySettings};
+use crate::routing::MountOptions;
 use crate::runtime::Runtime;
-
-/// Where the index is and how often to poll it.
-#[derive(Debug, Clone)]
-pub struct RegistrySettings {
-    pub index: String,
-    pub interval: Duration,
-}
-
-#[derive(Default)]
-pub(crate) struct RegistryState {
-    etag: Option<String>,
-    /// Package names this index mounted: only these are unloaded when they leave it.
-    managed: HashSet<String>,
-}
 
 impl Runtime {
     /// The first convergence (before readiness), falling back to the last good index.
     pub(crate) async fn registry_startup(self: &Arc<Self>, settings: &RegistrySettings) {
         if !self.poll_registry(settings).await {
-            let fetcher = self.fetcher.get().cloned();
+            let fetcher = self.fetcher.as_ref();
             let last = fetcher.and_then(|f| f.load_last_good_index(&settings.index));
             match last {
                 Some(index) => {
@@ -54,7 +39,7 @@ impl Runtime {
 
     /// One poll; false when the index could not be had (nothing changes then).
     pub(crate) async fn poll_registry(self: &Arc<Self>, settings: &RegistrySettings) -> bool {
-        let Some(fetcher) = self.fetcher.get().cloned() else {
+        let Some(fetcher) = self.fetcher.clone() else {
             return false;
         };
         let source = match par_registry::parse_source(&settings.index) {
@@ -64,20 +49,20 @@ impl Runtime {
                 return false;
             }
         };
-        let etag = self.registry.lock().await.etag.clone();
+        let etag = self.registry_state.lock().await.etag.clone();
         match fetcher.fetch_index(&source, etag.as_deref()).await {
             Ok(IndexFetch::NotModified) => {
-                self.metrics.registry_polled(PollResult::NotModified);
+                self.metrics().registry_polled(PollResult::NotModified);
                 true
             }
             Ok(IndexFetch::Updated { index, etag }) => {
-                self.metrics.registry_polled(PollResult::Updated);
-                self.registry.lock().await.etag = etag;
+                self.metrics().registry_polled(PollResult::Updated);
+                self.registry_state.lock().await.etag = etag;
                 self.converge(&index).await;
                 true
             }
             Err(e) => {
-                self.metrics.registry_polled(PollResult::Failed);
+                self.metrics().registry_polled(PollResult::Failed);
                 tracing::error!(index = %source.display, error = %e, "registry poll failed: nothing changes");
                 false
             }
@@ -85,38 +70,24 @@ impl Runtime {
     }
 
     async fn converge(self: &Arc<Self>, index: &RegistryIndex) {
-        let Some(fetcher) = self.fetcher.get().cloned() else {
+        let Some(fetcher) = self.fetcher.clone() else {
             return;
         };
+        let plan = {
+            let state = self.registry_state.lock().await;
+            convergence::plan(index, &state.managed, |entry| self.serves(entry))
+        };
         let mut files = Vec::new();
-        for entry in index.packages.iter().filter(|e| !self.serves(e)) {
+        for entry in plan.load {
             match entry.to_source() {
                 Ok(source) => files.extend(self.fetch_entry(&fetcher, entry, &source).await),
                 Err(e) => tracing::error!(package = %entry.name, error = %e, "bad index entry"),
             }
         }
         // The index is the authority: it may move a package to a lower version.
-        self.load_files(
-            files,
-            MountOptions {
-                replace: true,
-                force: true,
-            },
-        )
-        .await;
-        let listed: HashSet<&str> = index.packages.iter().map(|e| e.name.as_str()).collect();
-        let gone: Vec<String> = {
-            let mut state = self.registry.lock().await;
-            let gone = state
-                .managed
-                .iter()
-                .filter(|n| !listed.contains(n.as_str()))
-                .cloned()
-                .collect();
-            state.managed = listed.iter().map(|n| n.to_string()).collect();
-            gone
-        };
-        for name in gone {
+        self.load_files(files, MountOptions::authoritative()).await;
+        self.registry_state.lock().await.managed = plan.listed;
+        for name in plan.gone {
             tracing::info!(package = %name, "removed from the registry index: unloading");
             self.unload(&name, None).await;
         }
@@ -134,7 +105,7 @@ impl Runtime {
 
     /// Already mounted with exactly these bytes.
     fn serves(&self, entry: &IndexEntry) -> bool {
-        let table = self.table.load();
+        let table = self.routing.table();
         table
             .lookup(&format!("{}@{}", entry.name, entry.version))
             .is_some_and(|r| r.package.sha256 == entry.sha256)

@@ -33,7 +33,7 @@ impl CallRecord {
             ..CallMeta::default()
         };
         CallRecord {
-            core: CoreRecord::start(state.runtime.clone(), requested_id, meta, CLIENT_GONE),
+            core: CoreRecord::start(state.runtime.metering(), requested_id, meta, CLIENT_GONE),
             uploads: None,
         }
     }

@@ -18,5 +18,5 @@ pub use auth::AccessControl;
 pub use error::{status_of, ApiError};
 pub use guard::{SiteRules, UPLOAD_HEADER};
 pub use server::{app, serve};
-pub use state::{AppState, HttpLimits, LogControl};
+pub use state::{AppState, HttpConfig, HttpLimits, LogControl};
 pub use tls::{serve_tls, TlsFiles};

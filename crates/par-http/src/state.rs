@@ -23,31 +23,42 @@ impl Default for HttpLimits {
 /// Changes the log filter at run time (`PUT /runtime/log-level`); set by the binary.
 pub type LogControl = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
+/// Everything the HTTP layer is configured with, given once to [`AppState::new`].
+#[derive(Clone, Default)]
+pub struct HttpConfig {
+    pub limits: HttpLimits,
+    /// Which hosts and origins may reach the runtime (see `guard.rs`).
+    pub site: crate::guard::SiteRules,
+    /// Authentication and policy; `None` when auth is off.
+    pub access: crate::auth::Access,
+    /// The usage ledger `GET /runtime/usage` reads, when metering is on.
+    pub usage: Option<Arc<par_telemetry::UsageLedger>>,
+    /// Changes the log filter (`PUT /runtime/log-level`).
+    pub log_control: Option<LogControl>,
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub runtime: Arc<Runtime>,
-    pub limits: HttpLimits,
-    /// The usage ledger, when metering is on.
-    pub usage: Option<Arc<par_telemetry::UsageLedger>>,
-    pub log_control: Option<LogControl>,
-    /// Authentication and policy; `None` when auth is off.
-    pub access: crate::auth::Access,
-    /// Which hosts and origins may reach the runtime (see `guard.rs`).
-    pub site: crate::guard::SiteRules,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) limits: HttpLimits,
+    pub(crate) usage: Option<Arc<par_telemetry::UsageLedger>>,
+    pub(crate) log_control: Option<LogControl>,
+    pub(crate) access: crate::auth::Access,
+    pub(crate) site: crate::guard::SiteRules,
     draining: Arc<AtomicBool>,
     shutdown: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
-    pub fn new(runtime: Arc<Runtime>, limits: HttpLimits) -> Self {
+    pub fn new(runtime: Arc<Runtime>, config: HttpConfig) -> Self {
         AppState {
             runtime,
-            limits,
-            usage: None,
-            log_control: None,
-            access: None,
-            site: crate::guard::SiteRules::default(),
+            limits: config.limits,
+            usage: config.usage,
+            log_control: config.log_control,
+            access: config.access,
+            site: config.site,
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         }
