@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 # Tools live in the user cache so later runs on the same machine reuse them; a new
 # machine installs them from scratch.
 export PAR_TOOLS="${PAR_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/par-tools}"
+# A one-off build gains nothing from incremental artifacts, and they cost gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n== %s\n' "$*"; }
 
