@@ -1,5 +1,6 @@
 //! `par inspect FILE.apkg [--json]`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -34,17 +35,11 @@ pub struct AgentLine {
 
 pub fn main(args: &InspectArgs) -> ExitCode {
     match build_report(&args.file) {
-        Ok(report) if args.json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("report serialises")
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print_text(&report);
-            ExitCode::SUCCESS
-        }
+        Ok(report) if args.json => crate::output::to_stdout(|out| {
+            let json = serde_json::to_string_pretty(&report).expect("report serialises");
+            writeln!(out, "{json}")
+        }),
+        Ok(report) => crate::output::to_stdout(|out| print_text(out, &report)),
         Err(e) => {
             eprintln!("par inspect: {}: invalid package: {e}", args.file.display());
             ExitCode::FAILURE
@@ -129,30 +124,32 @@ fn warnings(manifest: &Manifest, entries: &[EntryInfo]) -> Vec<String> {
     out
 }
 
-fn print_text(r: &Report) {
+fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     let m = &r.manifest;
-    println!("{} {} ({})", m.name, m.agent_version, m.display_name);
-    println!(
+    writeln!(out, "{} {} ({})", m.name, m.agent_version, m.display_name)?;
+    writeln!(
+        out,
         "  file:         {} ({} bytes, {} entries)",
         r.file, r.size, r.entries
-    );
-    println!("  sha256:       {}", r.sha256);
-    println!("  description:  {}", m.description);
-    println!("  runtime:      {}", m.runtime);
+    )?;
+    writeln!(out, "  sha256:       {}", r.sha256)?;
+    writeln!(out, "  description:  {}", m.description)?;
+    writeln!(out, "  runtime:      {}", m.runtime)?;
     if let Some(entry) = &m.entrypoint {
-        println!("  entrypoint:   {entry}");
+        writeln!(out, "  entrypoint:   {entry}")?;
     }
-    println!("  surfaces:     {}", r.surfaces.join(", "));
-    println!("  agents:");
+    writeln!(out, "  surfaces:     {}", r.surfaces.join(", "))?;
+    writeln!(out, "  agents:")?;
     for a in &r.agents {
         let vis = if a.public { "public" } else { "private" };
-        println!("    {} [{vis}] {}", a.id, a.description);
+        writeln!(out, "    {} [{vis}] {}", a.id, a.description)?;
     }
-    println!("  dependencies ({:?}):", r.dependencies.source);
+    writeln!(out, "  dependencies ({:?}):", r.dependencies.source)?;
     for d in &r.dependencies.requirements {
-        println!("    {d}");
+        writeln!(out, "    {d}")?;
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        writeln!(out, "  warning: {w}")?;
     }
+    Ok(())
 }

@@ -40,8 +40,8 @@ fn run(args: &UsageExportArgs) -> Result<(), String> {
     };
     let reader = UsageReader::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let stdout = std::io::stdout();
-    reader
-        .export(&query, format, stdout.lock())
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    match reader.export(&query, format, stdout.lock()) {
+        Err(par_telemetry::usage::UsageError::Io(e)) if crate::output::is_broken_pipe(&e) => Ok(()),
+        other => other.map(drop).map_err(|e| e.to_string()),
+    }
 }

@@ -7,10 +7,15 @@ use std::process::ExitCode;
 use crate::cli::VerifyArgs;
 
 pub fn main(args: &VerifyArgs) -> ExitCode {
-    let failures = failures(args);
+    let mut notes = Vec::new();
+    let failures = failures(args, &mut notes);
     if failures.is_empty() {
-        println!("ok: {}", args.file.display());
-        return ExitCode::SUCCESS;
+        return crate::output::to_stdout(|out| {
+            for note in &notes {
+                writeln!(out, "{note}")?;
+            }
+            writeln!(out, "ok: {}", args.file.display())
+        });
     }
     for f in &failures {
         eprintln!("FAIL {}: {f}", args.file.display());
@@ -18,13 +23,14 @@ pub fn main(args: &VerifyArgs) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn failures(args: &VerifyArgs) -> Vec<String> {
+/// Every failed check; checks that pass may leave a line in `notes` (the signer).
+fn failures(args: &VerifyArgs, notes: &mut Vec<String>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(expected) = &args.sha256 {
         check_sha256(args, expected, &mut out);
     }
     if let (Some(signature), Some(key)) = (&args.signature, &args.key) {
-        check_signature(args, signature, key, &mut out);
+        check_signature(args, signature, key, &mut out, notes);
     }
     if let Err(e) = par_archive::list_entries(&args.file, &par_archive::Limits::default()) {
         out.push(format!("archive: {e}"));
@@ -50,6 +56,7 @@ fn check_signature(
     signature: &std::path::Path,
     key: &std::path::Path,
     out: &mut Vec<String>,
+    notes: &mut Vec<String>,
 ) {
     let key = match par_registry::PublicKeyFile::load(key) {
         Ok(key) => key,
@@ -60,7 +67,7 @@ fn check_signature(
         Err(e) => return out.push(format!("signature: {}: {e}", signature.display())),
     };
     match par_registry::verify_detached(&args.file, &bytes, &[key]) {
-        Ok(signer) => println!("signature: good, by {signer}"),
+        Ok(signer) => notes.push(format!("signature: good, by {signer}")),
         Err(e) => out.push(format!("signature: {e}")),
     }
 }

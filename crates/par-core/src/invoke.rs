@@ -48,6 +48,7 @@ pub fn handler_payload<'a>(
             "body must be a JSON object",
         ));
     }
+    check_python_can_read(raw.get().as_bytes())?;
     let Some(action) = sub_agent else {
         return Ok(Cow::Borrowed(raw.get().as_bytes()));
     };
@@ -60,6 +61,53 @@ pub fn handler_payload<'a>(
     Ok(Cow::Owned(
         serde_json::to_vec(&object).expect("a map serialises"),
     ))
+}
+
+/// Deepest nesting of arrays and objects accepted: Python's `json` recurses once per
+/// level and the interpreter stops near 1,000 frames, so deeper input would fail inside
+/// the worker as the agent's error instead of the caller's.
+pub const MAX_JSON_DEPTH: usize = 128;
+/// Longest number literal accepted: Python refuses to parse integers of more than 4,300
+/// digits (`sys.int_info.default_max_str_digits`).
+pub const MAX_NUMBER_CHARS: usize = 4300;
+
+/// Refuses valid JSON the worker could not parse (too deep, numbers too long), so the
+/// caller gets 400 `bad_request` rather than an `agent_error` blamed on the agent.
+fn check_python_can_read(json: &[u8]) -> Result<(), InvokeError> {
+    let bad = |m: String| Err(InvokeError::new(ErrorCode::BadRequest, m));
+    let (mut depth, mut number, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        let in_number = matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+        number = if in_number { number + 1 } else { 0 };
+        if number > MAX_NUMBER_CHARS {
+            return bad(format!(
+                "a number in the body is longer than {MAX_NUMBER_CHARS} characters"
+            ));
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return bad(format!(
+                        "the body nests deeper than {MAX_JSON_DEPTH} levels"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The `action` a main-agent body names, if any: the kit's main handlers dispatch on it
@@ -309,6 +357,32 @@ mod tests {
         assert_eq!(dispatched_action(br#"{"action":3}"#), None);
         assert_eq!(dispatched_action(br#"{"text":"no action here"}"#), None);
         assert_eq!(dispatched_action(b"{"), None);
+    }
+
+    #[test]
+    fn json_python_cannot_parse_is_the_callers_error() {
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        let err = handler_payload(deep.as_bytes(), None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.contains("nests deeper"), "{}", err.message);
+        let fits = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_JSON_DEPTH - 1),
+            "]".repeat(MAX_JSON_DEPTH - 1)
+        );
+        assert!(handler_payload(fits.as_bytes(), None).is_ok());
+        let long = format!("{{\"n\":{}}}", "9".repeat(MAX_NUMBER_CHARS + 1));
+        let err = handler_payload(long.as_bytes(), None).unwrap_err();
+        assert!(err.message.contains("number"), "{}", err.message);
+        let ok = format!("{{\"n\":{}}}", "9".repeat(MAX_NUMBER_CHARS));
+        assert!(handler_payload(ok.as_bytes(), None).is_ok());
+        // Brackets and digits inside strings are text, not structure.
+        let text = format!("{{\"s\":\"{}{}\\\"\"}}", "[".repeat(500), "1".repeat(5000));
+        assert!(handler_payload(text.as_bytes(), None).is_ok(), "{text}");
     }
 
     #[test]

@@ -72,9 +72,21 @@ impl CallRecord {
         meta: CallMeta,
         if_dropped: &'static str,
     ) -> CallRecord {
-        let label = metering
-            .metrics
-            .agent_label(requested.split('@').next().unwrap_or(requested));
+        Self::start_labelled(metering, requested, true, meta, if_dropped)
+    }
+
+    /// As [`CallRecord::start`], for a call from outside: an id the caller may not know
+    /// about (`visible` false: private or not mounted) is counted as `unknown`, so
+    /// unauthenticated `/metrics` never confirms a probed private id.
+    pub fn start_labelled(
+        metering: Arc<Metering>,
+        requested: &str,
+        visible: bool,
+        meta: CallMeta,
+        if_dropped: &'static str,
+    ) -> CallRecord {
+        let id = requested.split('@').next().unwrap_or(requested);
+        let label = metering.metrics.agent_label(if visible { id } else { "" });
         let inflight = metering.metrics.track_inflight(&label);
         CallRecord {
             metering,

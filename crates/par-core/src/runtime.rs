@@ -146,6 +146,11 @@ impl Runtime {
         self.routing.resolve(id, Reach::Public)
     }
 
+    /// Whether `id` (or `id@version`) names a mounted public agent.
+    pub fn is_public(&self, id: &str) -> bool {
+        self.routing.table().lookup(id).is_some_and(|r| r.public)
+    }
+
     pub fn agents(&self) -> Vec<AgentInfo> {
         self.routing.public_agents()
     }

@@ -33,7 +33,13 @@ impl CallRecord {
             ..CallMeta::default()
         };
         CallRecord {
-            core: CoreRecord::start(state.runtime.metering(), requested_id, meta, CLIENT_GONE),
+            core: CoreRecord::start_labelled(
+                state.runtime.metering(),
+                requested_id,
+                state.runtime.is_public(requested_id),
+                meta,
+                CLIENT_GONE,
+            ),
             uploads: None,
         }
     }

@@ -92,3 +92,27 @@ fn version_and_help() {
     let help = par(&["--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
 }
+
+/// `par inspect F | head`: the reader goes away before the command writes.
+#[test]
+fn commands_exit_quietly_when_their_output_is_closed() {
+    let file = fixture("kit-minimal");
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["inspect", file],
+        vec!["inspect", file, "--json"],
+        vec!["verify", file],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_par"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the pipe's only reader is gone
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

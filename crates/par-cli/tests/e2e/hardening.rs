@@ -618,3 +618,35 @@ async fn one_error_body_everywhere_and_the_apps_root_with_a_slash() {
         );
     }
 }
+
+#[tokio::test]
+async fn json_python_cannot_read_is_the_callers_error_not_the_agents() {
+    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(1000), "]".repeat(1000));
+    let long = format!("{{\"n\":{}}}", "7".repeat(100_000));
+    for body in [deep, long] {
+        let (status, answer) = rt.post_raw("/agents/kit-minimal/invoke", body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["code"], "bad_request", "{answer}");
+    }
+    let (status, _) = rt.invoke("kit-minimal", json!({"n": 1})).await;
+    assert_eq!(status, 200, "the worker never saw them and still serves");
+}
+
+#[tokio::test]
+async fn probed_private_ids_never_reach_the_metrics() {
+    let rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    for _ in 0..3 {
+        let (status, _) = rt.invoke("mini-secret", json!({})).await;
+        assert_eq!(status, 404);
+    }
+    let (status, _) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200);
+    let text = rt.metrics().await;
+    assert!(
+        text.contains("par_invocations_total{agent=\"unknown\""),
+        "probes are counted, as unknown: {text}"
+    );
+    assert!(text.contains("agent=\"kit-minimal\""), "{text}");
+    assert!(!text.contains("mini-secret"), "a private id leaked: {text}");
+}
