@@ -79,6 +79,13 @@ impl RuntimeBuilder {
     /// sender, and returns the complete runtime.
     pub fn build(self) -> std::io::Result<Arc<Runtime>> {
         let config = self.config;
+        let swept = par_worker::socket_dir::sweep_stale(&std::env::temp_dir());
+        if swept > 0 {
+            tracing::info!(
+                folders = swept,
+                "removed socket folders a killed runtime left behind"
+            );
+        }
         fs_err::create_dir_all(&config.cache_dir)?;
         create_private_dir(&config.packages_dir())?;
         let worker_script = par_worker::script::materialize(&config.worker_dir())?;

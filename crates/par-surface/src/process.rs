@@ -70,12 +70,12 @@ impl SurfaceProcess {
     pub async fn spawn(spec: SurfaceSpec) -> Result<SurfaceProcess, SurfaceError> {
         let prefix = HeaderValue::from_str(&spec.forwarded_prefix)
             .map_err(|_| SurfaceError::InvalidPrefix(spec.forwarded_prefix.clone()))?;
-        let socket_dir = tempfile::Builder::new()
-            .prefix("par-s")
-            .tempdir()
-            .map_err(|source| SurfaceError::Socket {
-                label: spec.label.clone(),
-                source,
+        let socket_dir =
+            par_worker::socket_dir::create(par_worker::socket_dir::APP).map_err(|source| {
+                SurfaceError::Socket {
+                    label: spec.label.clone(),
+                    source,
+                }
             })?;
         let socket = socket_dir.path().join("s");
         let mut child = start_process(&spec, &socket)?;

@@ -11,6 +11,7 @@ mod outcall;
 pub mod output;
 pub mod protocol;
 pub mod script;
+pub mod socket_dir;
 mod worker;
 
 pub use error::WorkerError;

@@ -108,10 +108,8 @@ struct Shared {
 impl Worker {
     /// Starts the process and waits until it has imported the entrypoint.
     pub async fn spawn(spec: &WorkerSpec) -> Result<Worker, WorkerError> {
-        let socket_dir = tempfile::Builder::new()
-            .prefix("par-w")
-            .tempdir()
-            .map_err(WorkerError::Channel)?;
+        let socket_dir =
+            crate::socket_dir::create(crate::socket_dir::WORKER).map_err(WorkerError::Channel)?;
         let socket_path = socket_dir.path().join("s");
         let listener = UnixListener::bind(&socket_path).map_err(WorkerError::Channel)?;
         let mut child = start_process(spec, &socket_path)?;

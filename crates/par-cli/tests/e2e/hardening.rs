@@ -650,3 +650,39 @@ async fn probed_private_ids_never_reach_the_metrics() {
     assert!(text.contains("agent=\"kit-minimal\""), "{text}");
     assert!(!text.contains("mini-secret"), "a private id leaked: {text}");
 }
+
+/// Socket folders of the runtime with this pid in the system temp dir.
+fn socket_folders(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefixes = [format!("par-w{pid}-"), format!("par-s{pid}-")];
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            prefixes
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn socket_folders_are_private_and_a_killed_runtimes_are_swept_at_the_next_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut first = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let pid = first.pid();
+    let left = socket_folders(pid);
+    assert!(!left.is_empty(), "the worker's socket folder exists");
+    for dir in &left {
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", dir.display());
+    }
+    first.kill();
+    assert!(
+        left.iter().all(|d| d.exists()),
+        "SIGKILL leaves them behind"
+    );
+    let _second = TestRuntime::builder().fixture("kit-minimal").start().await;
+    assert!(socket_folders(pid).is_empty(), "swept at the next start");
+}

@@ -192,6 +192,11 @@ impl TestRuntime {
         }
     }
 
+    /// The `par serve` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port` the runtime listens on.
     pub fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")
