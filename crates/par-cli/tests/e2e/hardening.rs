@@ -596,6 +596,15 @@ async fn one_error_body_everywhere_and_the_apps_root_with_a_slash() {
         .await
         .unwrap();
     assert_contract_error(r, 400, "bad_request").await;
+    // Encoded dot segments and separators never reach the app.
+    for path in [
+        "/agents/kit-rest/api/%2e%2e/hello",
+        "/agents/kit-rest/api%2fhello",
+    ] {
+        let head = raw_get(rt.addr(), path).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{path}: {head}");
+        assert!(head.contains("\"code\":\"bad_request\""), "{path}: {head}");
+    }
     // The app's own 404 is the app's and stays untouched.
     let r = c
         .get(rt.url("/agents/kit-rest/api/missing"))
@@ -685,4 +694,15 @@ async fn socket_folders_are_private_and_a_killed_runtimes_are_swept_at_the_next_
     );
     let _second = TestRuntime::builder().fixture("kit-minimal").start().await;
     assert!(socket_folders(pid).is_empty(), "swept at the next start");
+}
+
+/// A GET sent byte for byte as given; the whole response as text.
+async fn raw_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).to_string()
 }
