@@ -24,6 +24,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
     };
     let (log_control, _log_guard) =
         crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,6 +35,20 @@ pub fn main(args: ServeArgs) -> ExitCode {
             tracing::error!(error = %format!("{e:#}"), "par serve failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every connection, worker channel and log pipe is a file descriptor: take the hard
+/// limit the operator allows instead of the often tiny soft default (1,024 or less).
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
     }
 }
 

@@ -706,3 +706,41 @@ async fn raw_get(addr: &str, path: &str) -> String {
     stream.read_to_end(&mut response).await.unwrap();
     String::from_utf8_lossy(&response).to_string()
 }
+
+/// `Max open files` soft and hard limits of a process.
+fn open_files_limits(pid: u32) -> Option<(String, String)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line.split_whitespace().skip(3);
+    Some((fields.next()?.to_string(), fields.next()?.to_string()))
+}
+
+#[test]
+fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "ulimit -Sn 256 && exec {} serve --listen 127.0.0.1:0 --cache-dir {}",
+        env!("CARGO_BIN_EXE_par"),
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let raised = loop {
+        // Only once `sh` has become `par` (and `par` had a moment to start).
+        let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).ok();
+        let is_par = exe.is_some_and(|e| e.ends_with("par"));
+        match open_files_limits(child.id()).filter(|_| is_par) {
+            Some((soft, hard)) if soft == hard => break (soft, hard),
+            seen => assert!(Instant::now() < deadline, "soft limit not raised: {seen:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(raised.0, "256", "{raised:?}");
+}
