@@ -88,4 +88,113 @@ mod tests {
         assert_eq!(get("HOME"), Some("/work/p"));
         assert_eq!(get("TMPDIR"), Some("/work/p/tmp"));
     }
+
+    fn env_of(
+        host: &[(&str, &str)],
+        allow: &[&str],
+        dotenv: &[(&str, &str)],
+        manifest: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let host = pairs(host);
+        let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+        let dotenv = pairs(dotenv);
+        let manifest: BTreeMap<String, String> = pairs(manifest).into_iter().collect();
+        worker_env(&EnvInputs {
+            host: &host,
+            allow: &allow,
+            dotenv: &dotenv,
+            manifest: &manifest,
+            venv: Path::new("/envs/a"),
+            work: Path::new("/work/p"),
+            package_root: Path::new("/pkgs/x"),
+        })
+    }
+
+    fn get<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn without_a_host_path_the_venv_comes_before_the_system_default() {
+        let env = env_of(&[("PATH", "/host/bin")], &[], &[], &[]);
+        assert_eq!(
+            get(&env, "PATH"),
+            Some("/envs/a/bin:/usr/local/bin:/usr/bin:/bin"),
+            "the host PATH is not allowed here"
+        );
+        let empty = env_of(&[("PATH", "")], &["PATH"], &[], &[]);
+        assert_eq!(
+            get(&empty, "PATH"),
+            Some("/envs/a/bin:/usr/local/bin:/usr/bin:/bin")
+        );
+    }
+
+    #[test]
+    fn an_allowed_or_package_path_follows_the_venv() {
+        let env = env_of(&[("PATH", "/host/bin")], &["PATH"], &[], &[]);
+        assert_eq!(get(&env, "PATH"), Some("/envs/a/bin:/host/bin"));
+        let env = env_of(
+            &[("PATH", "/host/bin")],
+            &["PATH"],
+            &[],
+            &[("PATH", "/pkg/bin")],
+        );
+        assert_eq!(get(&env, "PATH"), Some("/envs/a/bin:/pkg/bin"));
+    }
+
+    #[test]
+    fn the_runtimes_own_variables_win_over_the_package() {
+        let env = env_of(
+            &[],
+            &[],
+            &[("HOME", "/root"), ("VIRTUAL_ENV", "/elsewhere")],
+            &[
+                ("TMPDIR", "/tmp"),
+                ("PAR_PACKAGE_ROOT", "/x"),
+                ("PYTHONDONTWRITEBYTECODE", "0"),
+                ("PYTHONUNBUFFERED", "0"),
+            ],
+        );
+        assert_eq!(get(&env, "HOME"), Some("/work/p"));
+        assert_eq!(get(&env, "VIRTUAL_ENV"), Some("/envs/a"));
+        assert_eq!(get(&env, "TMPDIR"), Some("/work/p/tmp"));
+        assert_eq!(get(&env, "PAR_PACKAGE_ROOT"), Some("/pkgs/x"));
+        assert_eq!(get(&env, "PYTHONDONTWRITEBYTECODE"), Some("1"));
+        assert_eq!(get(&env, "PYTHONUNBUFFERED"), Some("1"));
+    }
+
+    #[test]
+    fn only_allowed_host_variables_pass_and_each_name_appears_once() {
+        let env = env_of(
+            &[("LANG", "C"), ("SECRET", "x"), ("TZ", "UTC")],
+            &["LANG", "MISSING"],
+            &[("LANG", "fr")],
+            &[],
+        );
+        assert_eq!(get(&env, "LANG"), Some("fr"));
+        assert_eq!(get(&env, "SECRET"), None);
+        assert_eq!(get(&env, "TZ"), None);
+        assert_eq!(
+            get(&env, "MISSING"),
+            None,
+            "allowing a name does not invent it"
+        );
+        let mut names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "{names:?}");
+        assert_eq!(
+            names,
+            [
+                "HOME",
+                "LANG",
+                "PAR_PACKAGE_ROOT",
+                "PATH",
+                "PYTHONDONTWRITEBYTECODE",
+                "PYTHONUNBUFFERED",
+                "TMPDIR",
+                "VIRTUAL_ENV"
+            ]
+        );
+    }
 }

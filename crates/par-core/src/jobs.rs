@@ -109,3 +109,154 @@ impl Jobs {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::PackageState;
+
+    fn request(source: &str) -> LoadRequest {
+        LoadRequest {
+            source: source.to_string(),
+            expected_sha256: None,
+            replace: true,
+            force: false,
+        }
+    }
+
+    fn state(jobs: &Jobs, id: u64) -> String {
+        let job = jobs.get(id).expect("job kept");
+        serde_json::to_value(&job.state)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_same_request_joins_the_running_job() {
+        let jobs = Jobs::default();
+        let key = request("/p/a.apkg").key();
+        let (first, joined) = jobs.start_or_join(&key, "/p/a.apkg");
+        assert!(!joined);
+        let (second, joined) = jobs.start_or_join(&key, "/p/a.apkg");
+        assert!(joined);
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn a_different_request_starts_its_own_job() {
+        let jobs = Jobs::default();
+        let (a, _) = jobs.start_or_join(&request("/p/a.apkg").key(), "/p/a.apkg");
+        let (b, joined) = jobs.start_or_join(&request("/p/b.apkg").key(), "/p/b.apkg");
+        assert!(!joined);
+        assert_ne!(a, b);
+        assert_eq!(jobs.get(b).unwrap().source, "/p/b.apkg");
+    }
+
+    #[test]
+    fn the_key_tells_apart_digest_replace_and_force() {
+        let base = request("/p/a.apkg");
+        let variants = [
+            LoadRequest {
+                expected_sha256: Some("ab".repeat(32)),
+                ..base.clone()
+            },
+            LoadRequest {
+                replace: !base.replace,
+                ..base.clone()
+            },
+            LoadRequest {
+                force: !base.force,
+                ..base.clone()
+            },
+            LoadRequest {
+                source: "/p/other.apkg".into(),
+                ..base.clone()
+            },
+        ];
+        for variant in &variants {
+            assert_ne!(variant.key(), base.key(), "{variant:?}");
+        }
+        assert_eq!(
+            base.key(),
+            request("/p/a.apkg").key(),
+            "equal requests, one key"
+        );
+        let jobs = Jobs::default();
+        let (first, _) = jobs.start_or_join(&base.key(), &base.source);
+        for variant in &variants {
+            let (id, joined) = jobs.start_or_join(&variant.key(), &variant.source);
+            assert!(!joined && id != first, "{variant:?} must not join");
+        }
+    }
+
+    #[test]
+    fn a_job_starts_loading_and_ids_count_up_from_one() {
+        let jobs = Jobs::default();
+        let (one, _) = jobs.start_or_join("k1", "s1");
+        let (two, _) = jobs.start_or_join("k2", "s2");
+        assert_eq!((one, two), (1, 2));
+        assert_eq!(state(&jobs, one), "loading");
+        assert!(jobs.get(one).unwrap().packages.is_empty());
+        assert!(jobs.get(99).is_none());
+    }
+
+    #[test]
+    fn a_finished_job_is_ready_with_its_package_reports() {
+        let jobs = Jobs::default();
+        let (id, _) = jobs.start_or_join("k", "/p");
+        let mut report = PackageReport::loading("/p/a.apkg");
+        report.state = PackageState::Ready;
+        jobs.finish(id, "k", Ok(vec![report]));
+        let job = jobs.get(id).unwrap();
+        assert_eq!(state(&jobs, id), "ready");
+        assert_eq!(job.packages.len(), 1);
+        assert_eq!(job.packages[0].source, "/p/a.apkg");
+        assert!(job.error.is_none());
+    }
+
+    #[test]
+    fn a_failed_job_keeps_its_error() {
+        let jobs = Jobs::default();
+        let (id, _) = jobs.start_or_join("k", "/p");
+        jobs.finish(id, "k", Err("verify: digest mismatch".into()));
+        let job = jobs.get(id).unwrap();
+        assert_eq!(state(&jobs, id), "failed");
+        assert_eq!(job.error.as_deref(), Some("verify: digest mismatch"));
+        assert!(job.packages.is_empty());
+    }
+
+    #[test]
+    fn the_same_request_after_its_job_finished_starts_a_new_job() {
+        let jobs = Jobs::default();
+        let (first, _) = jobs.start_or_join("k", "/p");
+        jobs.finish(first, "k", Ok(vec![]));
+        let (second, joined) = jobs.start_or_join("k", "/p");
+        assert!(!joined);
+        assert_ne!(first, second);
+        assert_eq!(
+            state(&jobs, first),
+            "ready",
+            "the finished job stays readable"
+        );
+        assert_eq!(state(&jobs, second), "loading");
+    }
+
+    #[test]
+    fn the_oldest_job_is_forgotten_past_the_limit() {
+        let jobs = Jobs::default();
+        let mut ids = Vec::new();
+        for n in 0..KEPT_JOBS {
+            let key = format!("k{n}");
+            let (id, _) = jobs.start_or_join(&key, "s");
+            jobs.finish(id, &key, Ok(vec![]));
+            ids.push(id);
+        }
+        assert!(jobs.get(ids[0]).is_some(), "{KEPT_JOBS} jobs are all kept");
+        let (newest, _) = jobs.start_or_join("one-more", "s");
+        assert!(jobs.get(ids[0]).is_none(), "the oldest is forgotten");
+        assert!(jobs.get(ids[1]).is_some());
+        assert!(jobs.get(newest).is_some());
+    }
+}

@@ -54,6 +54,30 @@ impl Package {
     pub(crate) fn is_retired(&self) -> bool {
         self.retired.load(Ordering::SeqCst)
     }
+
+    /// A package made from an `agent.yaml` text alone, for tests of the parts that only
+    /// read its manifest and digest: no workers, surface, UI or schemas.
+    #[cfg(test)]
+    pub(crate) fn for_tests(manifest_yaml: &str, sha256: &str) -> Package {
+        let manifest = par_manifest::parse_manifest(
+            manifest_yaml.as_bytes(),
+            &par_manifest::ParseLimits::default(),
+        )
+        .expect("a valid test manifest");
+        Package {
+            manifest,
+            sha256: sha256.to_string(),
+            root: PathBuf::new(),
+            source: format!("test:{sha256}"),
+            env_key: String::new(),
+            pool: None,
+            gate: CallGate::new(1, 0),
+            surface: None,
+            schemas: Default::default(),
+            ui: None,
+            retired: AtomicBool::new(false),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -106,5 +130,77 @@ impl PackageReport {
             failed_phase: None,
             error: None,
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// An `agent.yaml` for package `name` at `version` with sub-agents `(name, public)`.
+    pub(crate) fn manifest_yaml(name: &str, version: &str, subs: &[(&str, bool)]) -> String {
+        let mut yaml = format!(
+            "name: {name}\ndisplay_name: Test\ndescription: {name} for tests\nauthor: PAR Tests\n\
+             license: MIT\nentrypoint: src.main:handler\ncapabilities: [echo]\n\
+             metadata:\n  version: {version}\n"
+        );
+        if !subs.is_empty() {
+            yaml.push_str("  sub_agents:\n");
+            for (sub, public) in subs {
+                yaml.push_str(&format!(
+                    "    - name: {sub}\n      description: {sub} helper\n      \
+                     capabilities: [{sub}-cap]\n      public: {public}\n"
+                ));
+            }
+        }
+        yaml
+    }
+
+    /// Package `name` at `version`, whose bytes are called `sha`.
+    pub(crate) fn package(name: &str, version: &str, sha: &str) -> Arc<Package> {
+        package_with_subs(name, version, sha, &[])
+    }
+
+    pub(crate) fn package_with_subs(
+        name: &str,
+        version: &str,
+        sha: &str,
+        subs: &[(&str, bool)],
+    ) -> Arc<Package> {
+        Arc::new(Package::for_tests(&manifest_yaml(name, version, subs), sha))
+    }
+
+    #[test]
+    fn a_test_package_takes_its_name_and_version_from_the_manifest() {
+        let p = package_with_subs("echo", "1.2.3", "abc", &[("helper", false)]);
+        assert_eq!(p.name(), "echo");
+        assert_eq!(p.version(), "1.2.3");
+        assert_eq!(p.sha256, "abc");
+        assert_eq!(p.manifest.sub_agents.len(), 1);
+        assert!(p.worker_pids().is_empty(), "no pool, no workers");
+        assert_eq!(p.inflight(), 0);
+    }
+
+    #[test]
+    fn a_package_is_retired_only_once_marked() {
+        let p = package("echo", "1.0.0", "abc");
+        assert!(!p.is_retired());
+        p.mark_retired();
+        assert!(p.is_retired());
+    }
+
+    #[test]
+    fn a_loading_report_names_only_its_source() {
+        let r = PackageReport::loading("/pkgs/a.apkg");
+        assert_eq!(r.source, "/pkgs/a.apkg");
+        assert_eq!(r.state, PackageState::Loading);
+        assert!(r.name.is_none() && r.version.is_none() && r.sha256.is_none());
+        assert!(r.error.is_none() && r.failed_phase.is_none());
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["state"],
+            serde_json::json!("loading")
+        );
     }
 }

@@ -198,4 +198,28 @@ mod tests {
         let r = Redactor::new(&[]).unwrap();
         assert!(matches!(r.redact("package ready"), Cow::Borrowed(_)));
     }
+
+    #[test]
+    fn secrets_are_trimmed_and_registered_once() {
+        let r = Redactor::new(&[]).unwrap();
+        r.add_secret("  padded-secret-value \n");
+        r.add_secret("padded-secret-value");
+        assert_eq!(r.redact("v=padded-secret-value."), "v=[REDACTED].");
+        assert_eq!(r.inner.read().unwrap().secrets.len(), 1);
+    }
+
+    #[test]
+    fn clones_share_the_secrets_registered_later() {
+        let r = Redactor::new(&[]).unwrap();
+        let clone = r.clone();
+        r.add_secret("registered-after-clone");
+        assert_eq!(clone.redact("x registered-after-clone"), "x [REDACTED]");
+    }
+
+    #[test]
+    fn header_names_are_kept_and_their_values_masked() {
+        let r = Redactor::new(&[]).unwrap();
+        assert_eq!(r.redact("cookie: sid=abc123"), "cookie: [REDACTED]");
+        assert_eq!(r.redact("BEARER abcdefghijkl"), "Bearer [REDACTED]");
+    }
 }

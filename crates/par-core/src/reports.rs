@@ -92,3 +92,133 @@ impl Reports {
         reports
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::LoadPhase;
+    use crate::package::tests::package;
+
+    #[test]
+    fn a_loading_report_becomes_ready_with_the_package_facts() {
+        let reports = Reports::default();
+        reports.loading("/p/a.apkg");
+        assert_eq!(
+            reports.find("/p/a.apkg").unwrap().state,
+            PackageState::Loading
+        );
+        reports.ready("/p/a.apkg", &package("a", "1.2.0", "sha-a"));
+        let r = reports.find("/p/a.apkg").unwrap();
+        assert_eq!(r.state, PackageState::Ready);
+        assert_eq!(r.name.as_deref(), Some("a"));
+        assert_eq!(r.version.as_deref(), Some("1.2.0"));
+        assert_eq!(r.sha256.as_deref(), Some("sha-a"));
+        assert!(r.error.is_none());
+    }
+
+    #[test]
+    fn a_failed_report_keeps_the_phase_and_the_error() {
+        let reports = Reports::default();
+        reports.loading("/p/bad.apkg");
+        let error = LoadError::new(
+            LoadPhase::Manifest,
+            "/p/bad.apkg",
+            "field 'name' is required",
+        );
+        reports.failed("/p/bad.apkg", &error);
+        let r = reports.find("/p/bad.apkg").unwrap();
+        assert_eq!(r.state, PackageState::Failed);
+        assert_eq!(r.failed_phase, Some(LoadPhase::Manifest));
+        assert_eq!(r.error.as_deref(), Some("field 'name' is required"));
+        assert!(r.name.is_none() && r.sha256.is_none());
+    }
+
+    #[test]
+    fn reloading_a_failed_source_clears_its_error() {
+        let reports = Reports::default();
+        reports.failed(
+            "/p/a.apkg",
+            &LoadError::new(LoadPhase::Fetch, "/p/a.apkg", "gone"),
+        );
+        reports.loading("/p/a.apkg");
+        let r = reports.find("/p/a.apkg").unwrap();
+        assert_eq!(r.state, PackageState::Loading);
+        assert!(r.error.is_none() && r.failed_phase.is_none());
+    }
+
+    #[test]
+    fn there_is_one_report_per_source() {
+        let reports = Reports::default();
+        reports.loading("/p/a.apkg");
+        reports.loading("/p/b.apkg");
+        reports.ready("/p/a.apkg", &package("a", "1.0.0", "sa"));
+        reports.ready("/p/a.apkg", &package("a", "1.1.0", "sa2"));
+        let all = reports.snapshot(&[]);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].version.as_deref(),
+            Some("1.1.0"),
+            "the newest outcome"
+        );
+        assert!(reports.find("/p/c.apkg").is_none());
+    }
+
+    #[test]
+    fn draining_marks_every_report_of_those_bytes_and_no_other() {
+        let reports = Reports::default();
+        reports.ready("/p/a.apkg", &package("a", "1.0.0", "sa"));
+        reports.ready("/dir/a-copy.apkg", &package("a", "1.0.0", "sa"));
+        reports.ready("/p/b.apkg", &package("b", "1.0.0", "sb"));
+        reports.draining("sa");
+        assert_eq!(
+            reports.find("/p/a.apkg").unwrap().state,
+            PackageState::Draining
+        );
+        assert_eq!(
+            reports.find("/dir/a-copy.apkg").unwrap().state,
+            PackageState::Draining
+        );
+        assert_eq!(
+            reports.find("/p/b.apkg").unwrap().state,
+            PackageState::Ready
+        );
+    }
+
+    #[test]
+    fn removing_forgets_only_the_reports_of_those_bytes() {
+        let reports = Reports::default();
+        reports.ready("/p/a.apkg", &package("a", "1.0.0", "sa"));
+        reports.ready("/p/b.apkg", &package("b", "1.0.0", "sb"));
+        reports.loading("/p/c.apkg");
+        reports.draining("sa");
+        reports.remove("sa");
+        assert!(reports.find("/p/a.apkg").is_none());
+        assert!(reports.find("/p/b.apkg").is_some());
+        assert!(reports.find("/p/c.apkg").is_some(), "no sha yet: kept");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_adds_live_facts_only_to_reports_of_live_packages() {
+        let reports = Reports::default();
+        let live = package("a", "1.0.0", "sa");
+        let gone = package("b", "1.0.0", "sb");
+        reports.ready("/p/a.apkg", &live);
+        reports.ready("/p/b.apkg", &gone);
+        let permit = live.gate.enter(Duration::ZERO, || ()).await.unwrap();
+        let gone_permit = gone.gate.enter(Duration::ZERO, || ()).await.unwrap();
+        let snapshot = reports.snapshot(&[Arc::clone(&live)]);
+        let of = |source: &str| snapshot.iter().find(|r| r.source == source).unwrap();
+        assert_eq!(of("/p/a.apkg").inflight, 1);
+        assert_eq!(of("/p/b.apkg").inflight, 0, "not live: no live facts");
+        assert_eq!(
+            reports.find("/p/a.apkg").unwrap().inflight,
+            0,
+            "the stored report is not changed"
+        );
+        drop((permit, gone_permit));
+        assert_eq!(reports.snapshot(&[live])[0].inflight, 0);
+    }
+}

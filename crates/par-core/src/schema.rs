@@ -94,3 +94,154 @@ fn compile(root: &Path, relative: &str) -> Result<jsonschema::Validator, String>
         serde_json::from_str(&text).map_err(|e| format!("schema {relative}: not JSON: {e}"))?;
     jsonschema::validator_for(&schema).map_err(|e| format!("schema {relative}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OBJECT_WITH_TEXT: &str =
+        r#"{"type":"object","required":["text"],"properties":{"text":{"type":"string"}}}"#;
+    const OBJECT_WITH_N: &str =
+        r#"{"type":"object","required":["n"],"properties":{"n":{"type":"integer"}}}"#;
+
+    fn manifest(extra_metadata: &str) -> Manifest {
+        let yaml = format!(
+            "name: a\ndisplay_name: A\ndescription: d\nauthor: t\nlicense: MIT\n\
+             entrypoint: src.main:handler\nmetadata:\n  version: 1.0.0\n{extra_metadata}"
+        );
+        par_manifest::parse_manifest(yaml.as_bytes(), &par_manifest::ParseLimits::default())
+            .unwrap()
+    }
+
+    /// A package folder with these files, and schemas loaded for `extra_metadata`.
+    fn load(files: &[(&str, &str)], extra_metadata: &str) -> Result<Schemas, String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        Schemas::load(dir.path(), &manifest(extra_metadata))
+    }
+
+    const WITH_SUBS: &str = "  input_schema: schemas/main.json\n  sub_agents:\n    \
+        - name: own\n      schema: schemas/own.json\n    - name: plain\n";
+
+    fn schemas_with_subs() -> Schemas {
+        load(
+            &[
+                ("schemas/main.json", OBJECT_WITH_TEXT),
+                ("schemas/own.json", OBJECT_WITH_N),
+            ],
+            WITH_SUBS,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn without_a_schema_any_body_passes() {
+        let schemas = load(&[], "").unwrap();
+        assert!(schemas.check(None, br#"{"anything":1}"#).is_ok());
+        assert!(schemas.check(Some("sub"), b"not even json").is_ok());
+    }
+
+    #[test]
+    fn a_matching_body_passes_and_a_mismatch_is_invalid_input_naming_the_field() {
+        let schemas = schemas_with_subs();
+        assert!(schemas.check(None, br#"{"text":"hi"}"#).is_ok());
+        let err = schemas.check(None, br#"{"text":5}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(
+            err.message.starts_with("input does not match the schema: "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("/text"), "{}", err.message);
+        let missing = schemas.check(None, b"{}").unwrap_err();
+        assert!(
+            missing.message.contains("/: "),
+            "root pointer: {}",
+            missing.message
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_a_bad_request_when_a_schema_applies() {
+        let err = schemas_with_subs().check(None, b"{").unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn a_sub_agent_uses_its_own_schema_and_not_the_packages() {
+        let schemas = schemas_with_subs();
+        assert!(schemas.check(Some("own"), br#"{"n":1}"#).is_ok());
+        let err = schemas.check(Some("own"), br#"{"text":"hi"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn a_sub_agent_without_a_schema_falls_back_to_the_packages() {
+        let schemas = schemas_with_subs();
+        assert!(schemas.check(Some("plain"), br#"{"text":"hi"}"#).is_ok());
+        let err = schemas.check(Some("plain"), br#"{"n":1}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn past_twenty_violations_the_rest_are_counted() {
+        let properties: Vec<String> = (0..25)
+            .map(|i| format!(r#""p{i}":{{"type":"string"}}"#))
+            .collect();
+        let schema = format!(
+            r#"{{"type":"object","properties":{{{}}}}}"#,
+            properties.join(",")
+        );
+        let schemas = load(&[("s.json", &schema)], "  input_schema: s.json\n").unwrap();
+        let body: Vec<String> = (0..25).map(|i| format!(r#""p{i}":1"#)).collect();
+        let err = schemas
+            .check(None, format!("{{{}}}", body.join(",")).as_bytes())
+            .unwrap_err();
+        assert!(err.message.ends_with("; and 5 more"), "{}", err.message);
+        assert_eq!(err.message.matches("; ").count(), 20, "{}", err.message);
+    }
+
+    #[test]
+    fn a_bad_schema_file_fails_the_load_naming_the_file() {
+        let missing = load(&[], "  input_schema: schemas/none.json\n")
+            .err()
+            .unwrap();
+        assert!(
+            missing.starts_with("schema schemas/none.json: "),
+            "{missing}"
+        );
+        let not_json = load(&[("s.json", "{")], "  input_schema: s.json\n")
+            .err()
+            .unwrap();
+        assert!(not_json.contains("s.json: not JSON"), "{not_json}");
+        let not_a_schema = load(
+            &[("s.json", r#"{"type":"nonsense"}"#)],
+            "  input_schema: s.json\n",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            not_a_schema.starts_with("schema s.json: "),
+            "{not_a_schema}"
+        );
+    }
+
+    #[test]
+    fn a_schema_file_over_the_size_limit_is_refused() {
+        let huge = format!(
+            r#"{{"description":"{}"}}"#,
+            "x".repeat(MAX_SCHEMA_BYTES as usize)
+        );
+        let err = load(&[("s.json", &huge)], "  input_schema: s.json\n")
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            format!("schema s.json is larger than {MAX_SCHEMA_BYTES} bytes")
+        );
+    }
+}

@@ -116,4 +116,60 @@ mod tests {
             .reason
             .contains("s3://"));
     }
+
+    #[test]
+    fn a_digest_must_be_64_hex_characters() {
+        let not_hex = format!("x.apkg#sha256={}", "g".repeat(64));
+        assert!(split_digest(&not_hex).unwrap_err().contains("64 hex"));
+        let too_long = format!("x.apkg#sha256={}", "a".repeat(65));
+        assert!(split_digest(&too_long).unwrap_err().contains("64 hex"));
+        let other = split_digest("x.apkg#v=2").unwrap_err();
+        assert!(other.contains("the only fragment allowed"), "{other}");
+    }
+
+    #[test]
+    fn a_file_source_keeps_its_digest_and_drops_the_fragment_from_its_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.apkg");
+        std::fs::write(&file, b"x").unwrap();
+        let hex = "b".repeat(64);
+        let files = expand(&format!("{}#sha256={hex}", file.display())).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, file);
+        assert_eq!(files[0].label, file.display().to_string());
+        assert_eq!(files[0].expected_sha256.as_deref(), Some(hex.as_str()));
+    }
+
+    #[test]
+    fn a_digest_on_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = expand(&format!(
+            "{}#sha256={}",
+            dir.path().display(),
+            "c".repeat(64)
+        ))
+        .unwrap_err();
+        assert_eq!(err.phase, LoadPhase::Fetch);
+        assert!(err.reason.contains("not a directory"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_directory_skips_subfolders_named_like_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nested.apkg")).unwrap();
+        std::fs::write(dir.path().join("real.apkg"), b"x").unwrap();
+        let files = expand(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].path.ends_with("real.apkg"));
+        assert!(files[0].expected_sha256.is_none());
+        assert_eq!(files[0].label, files[0].path.display().to_string());
+    }
+
+    #[test]
+    fn https_sources_are_refused_by_this_build() {
+        let err = expand("https://example.com/a.apkg").unwrap_err();
+        assert_eq!(err.phase, LoadPhase::Fetch);
+        assert_eq!(err.source_name, "https://example.com/a.apkg");
+        assert!(err.reason.contains("'https://'"), "{}", err.reason);
+    }
 }

@@ -166,3 +166,181 @@ fn routes_of(package: &Arc<Package>) -> Vec<Route> {
     }
     routes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::tests::{package, package_with_subs};
+
+    fn mounted(packages: &[&Arc<Package>]) -> AgentTable {
+        packages.iter().fold(AgentTable::default(), |table, p| {
+            table.with_package(p).expect("mounts")
+        })
+    }
+
+    fn version_of(table: &AgentTable, id: &str) -> Option<String> {
+        table.lookup(id).map(|r| r.package.version().to_string())
+    }
+
+    #[test]
+    fn the_newest_version_is_active_whatever_the_mount_order() {
+        let table = mounted(&[
+            &package("a", "1.0.0", "s1"),
+            &package("a", "2.0.0", "s2"),
+            &package("a", "1.5.0", "s3"),
+        ]);
+        assert_eq!(version_of(&table, "a").as_deref(), Some("2.0.0"));
+    }
+
+    #[test]
+    fn versions_are_ordered_numerically_not_as_text() {
+        let table = mounted(&[&package("a", "1.10.0", "s1"), &package("a", "1.9.0", "s2")]);
+        assert_eq!(version_of(&table, "a").as_deref(), Some("1.10.0"));
+    }
+
+    #[test]
+    fn id_at_version_finds_exactly_that_version() {
+        let table = mounted(&[&package("a", "1.0.0", "s1"), &package("a", "2.0.0", "s2")]);
+        assert_eq!(version_of(&table, "a@1.0.0").as_deref(), Some("1.0.0"));
+        assert_eq!(version_of(&table, "a@2.0.0").as_deref(), Some("2.0.0"));
+        assert!(table.lookup("a@3.0.0").is_none());
+        assert!(table.lookup("b@1.0.0").is_none());
+        assert!(table.lookup("b").is_none());
+    }
+
+    #[test]
+    fn removing_the_active_version_re_exposes_the_previous_one() {
+        let old = package("a", "1.0.0", "s1");
+        let new = package("a", "2.0.0", "s2");
+        let table = mounted(&[&old, &new]).without_package(&new);
+        let active = table.lookup("a").expect("still mounted");
+        assert!(Arc::ptr_eq(&active.package, &old));
+        assert!(table.lookup("a@2.0.0").is_none());
+    }
+
+    #[test]
+    fn removing_the_last_version_removes_the_id() {
+        let p = package_with_subs("a", "1.0.0", "s1", &[("helper", true)]);
+        let table = mounted(&[&p]).without_package(&p);
+        assert!(table.lookup("a").is_none());
+        assert!(table.lookup("helper").is_none());
+        assert!(table.ids().is_empty());
+        assert!(table.packages().is_empty());
+    }
+
+    #[test]
+    fn removing_a_package_that_is_not_mounted_changes_nothing() {
+        let a = package("a", "1.0.0", "s1");
+        let same_bytes_other_value = package("a", "1.0.0", "s1");
+        let table = mounted(&[&a]).without_package(&same_bytes_other_value);
+        assert!(Arc::ptr_eq(&table.lookup("a").unwrap().package, &a));
+    }
+
+    #[test]
+    fn mounting_makes_a_new_table_and_leaves_the_old_one_as_it_was() {
+        let before = mounted(&[&package("a", "1.0.0", "s1")]);
+        let after = before.with_package(&package("a", "2.0.0", "s2")).unwrap();
+        assert_eq!(version_of(&before, "a").as_deref(), Some("1.0.0"));
+        assert!(before.lookup("a@2.0.0").is_none());
+        assert_eq!(version_of(&after, "a").as_deref(), Some("2.0.0"));
+    }
+
+    #[test]
+    fn mounting_a_version_again_replaces_that_version_instead_of_adding_one() {
+        let first = package("a", "1.0.0", "s1");
+        let rebuild = package("a", "1.0.0", "s2");
+        let table = mounted(&[&first, &rebuild]);
+        assert_eq!(table.lookup("a").unwrap().package.sha256, "s2");
+        assert_eq!(table.public_agent("a").unwrap().versions, ["1.0.0"]);
+        assert_eq!(table.packages().len(), 1);
+    }
+
+    #[test]
+    fn an_id_of_another_package_is_refused_naming_the_id_and_the_other_package() {
+        let a = package_with_subs("a", "1.0.0", "s1", &[("helper", true)]);
+        let b = package_with_subs("b", "1.0.0", "s2", &[("helper", true)]);
+        let table = mounted(&[&a]);
+        let err = table.with_package(&b).err().expect("clash refused");
+        assert_eq!(err, "agent id 'helper' is already provided by package 'a'");
+        assert!(Arc::ptr_eq(&table.lookup("helper").unwrap().package, &a));
+        assert!(table.lookup("b").is_none(), "nothing of b was mounted");
+    }
+
+    #[test]
+    fn a_sub_agent_may_not_take_another_packages_main_id() {
+        let a = package("a", "1.0.0", "s1");
+        let b = package_with_subs("b", "1.0.0", "s2", &[("a", true)]);
+        let err = mounted(&[&a])
+            .with_package(&b)
+            .err()
+            .expect("clash refused");
+        assert!(err.contains("'a'") && err.contains("package 'a'"), "{err}");
+    }
+
+    #[test]
+    fn sub_agents_route_to_their_package_with_their_name_as_action() {
+        let p = package_with_subs("a", "1.0.0", "s1", &[("summarizer", true)]);
+        let table = mounted(&[&p]);
+        let main = table.lookup("a").unwrap();
+        assert_eq!(main.sub_agent, None);
+        let sub = table.lookup("summarizer").unwrap();
+        assert_eq!(sub.sub_agent.as_deref(), Some("summarizer"));
+        assert!(Arc::ptr_eq(&sub.package, &p));
+        assert_eq!(sub.capabilities, ["summarizer-cap"]);
+        assert_eq!(
+            table.lookup("summarizer@1.0.0").unwrap().id,
+            "summarizer",
+            "sub-agents carry their package's version"
+        );
+    }
+
+    #[test]
+    fn private_sub_agents_are_routable_but_never_listed() {
+        let p = package_with_subs("a", "1.0.0", "s1", &[("inner", false), ("outer", true)]);
+        let table = mounted(&[&p]);
+        assert!(table.lookup("inner").is_some());
+        assert!(!table.lookup("inner").unwrap().public);
+        assert!(table.ids().contains("inner"), "ids include private ones");
+        let listed: Vec<String> = table.public_agents().into_iter().map(|a| a.id).collect();
+        assert_eq!(listed, ["a", "outer"]);
+        assert!(table.public_agent("inner").is_none());
+        assert!(table.public_agent("inner@1.0.0").is_none());
+    }
+
+    #[test]
+    fn public_agents_are_sorted_by_id_with_versions_newest_first() {
+        let table = mounted(&[
+            &package("zeta", "1.0.0", "z"),
+            &package("alpha", "0.9.0", "a1"),
+            &package("alpha", "1.1.0", "a2"),
+        ]);
+        let list = table.public_agents();
+        let ids: Vec<&str> = list.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["alpha", "zeta"]);
+        assert_eq!(list[0].version, "1.1.0");
+        assert_eq!(list[0].versions, ["1.1.0", "0.9.0"]);
+        assert_eq!(list[0].package, "alpha");
+        assert_eq!(list[0].surfaces, ["invoke"]);
+        assert_eq!(list[0].capabilities, ["echo"]);
+    }
+
+    #[test]
+    fn public_agent_at_version_describes_that_version() {
+        let table = mounted(&[&package("a", "1.0.0", "s1"), &package("a", "2.0.0", "s2")]);
+        let info = table.public_agent("a@1.0.0").unwrap();
+        assert_eq!(info.version, "1.0.0");
+        assert_eq!(info.versions, ["2.0.0", "1.0.0"]);
+        assert!(table.public_agent("a@9.9.9").is_none());
+    }
+
+    #[test]
+    fn each_mounted_package_is_listed_once_whatever_its_number_of_ids() {
+        let a = package_with_subs("a", "1.0.0", "s1", &[("x", true), ("y", false)]);
+        let a2 = package_with_subs("a", "2.0.0", "s2", &[("x", true), ("y", false)]);
+        let table = mounted(&[&a, &a2]);
+        let mut shas: Vec<String> = table.packages().iter().map(|p| p.sha256.clone()).collect();
+        shas.sort();
+        assert_eq!(shas, ["s1", "s2"]);
+        assert_eq!(table.ids().len(), 3);
+    }
+}

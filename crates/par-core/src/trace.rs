@@ -138,3 +138,47 @@ mod child_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn an_unsampled_callers_flags_are_kept_down_the_chain() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let ctx = TraceContext::from_traceparent(Some(header));
+        assert_eq!(ctx.flags, "00");
+        assert_eq!(ctx.child().flags, "00");
+        assert!(ctx.traceparent().ends_with("-00"));
+    }
+
+    #[test]
+    fn uppercase_hex_and_a_zero_parent_are_refused() {
+        for bad in [
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            let ctx = TraceContext::from_traceparent(Some(bad));
+            assert_eq!(ctx.parent_span_id, None, "{bad}");
+            assert_eq!(ctx.flags, "01", "a new trace is sampled");
+        }
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_ignored() {
+        let header = "  00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ";
+        let ctx = TraceContext::from_traceparent(Some(header));
+        assert_eq!(ctx.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn new_traces_have_well_formed_distinct_ids() {
+        let a = TraceContext::from_traceparent(None);
+        let b = TraceContext::from_traceparent(None);
+        assert_ne!(a.trace_id, b.trace_id);
+        let reparsed = TraceContext::from_traceparent(Some(&a.traceparent()));
+        assert_eq!(reparsed.trace_id, a.trace_id);
+        assert_eq!(reparsed.parent_span_id.as_deref(), Some(a.span_id.as_str()));
+    }
+}

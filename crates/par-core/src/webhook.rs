@@ -184,4 +184,102 @@ mod tests {
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
+
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::error::LoadPhase;
+
+    #[test]
+    fn the_signature_covers_the_key_and_every_byte_of_the_body() {
+        let sig = sign("key", b"{\"a\":1}");
+        assert!(sig.starts_with("sha256="));
+        assert_eq!(sig.len(), "sha256=".len() + 64);
+        assert_eq!(sig, sign("key", b"{\"a\":1}"), "deterministic");
+        assert_ne!(sig, sign("key", b"{\"a\":2}"));
+        assert_ne!(sig, sign("other", b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn a_failed_load_event_names_the_source_phase_and_reason() {
+        let error = LoadError::new(LoadPhase::Verify, "/p/a.apkg", "digest mismatch");
+        let event = Event::failed("/p/a.apkg", &error);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "package.failed");
+        assert_eq!(json["source"], "/p/a.apkg");
+        assert_eq!(json["detail"], "Verify: digest mismatch");
+        assert!(json["package"].is_null() && json["sha256"].is_null());
+    }
+
+    #[test]
+    fn a_package_event_names_the_package_version_and_bytes() {
+        let p = crate::package::tests::package("a", "1.2.0", "abc");
+        let event = Event::for_package("package.ready", &p, None);
+        assert_eq!(event.package.as_deref(), Some("a"));
+        assert_eq!(event.version.as_deref(), Some("1.2.0"));
+        assert_eq!(event.sha256.as_deref(), Some("abc"));
+        assert_eq!(event.source, p.source);
+        assert!(event.timestamp_ms > 0);
+    }
+
+    #[tokio::test]
+    async fn without_urls_no_delivery_task_starts() {
+        assert!(Webhooks::start(&WebhookConfig::default()).is_none());
+    }
+
+    /// Accepts one HTTP request and answers 200; returns its head and body.
+    async fn receive_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the request was complete");
+            data.extend_from_slice(&buf[..n]);
+            let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                return (head, data[end + 4..end + 4 + length].to_vec());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivered_event_is_signed_with_the_hmac_of_its_exact_body() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let receiver = tokio::spawn(receive_one(listener));
+        let hooks = Webhooks::start(&WebhookConfig {
+            urls: vec![url],
+            secret: Some("s3cret".into()),
+            attempts: 1,
+            ..WebhookConfig::default()
+        })
+        .unwrap();
+        let error = LoadError::new(LoadPhase::Fetch, "/p/x.apkg", "gone");
+        hooks.send(Event::failed("/p/x.apkg", &error));
+        let (head, body) = tokio::time::timeout(Duration::from_secs(20), receiver)
+            .await
+            .expect("delivered in time")
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["event"], "package.failed");
+        let expected = format!("x-par-signature: {}", sign("s3cret", &body));
+        assert!(head.contains(&expected), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        hooks.close(Duration::from_secs(5)).await;
+    }
 }
