@@ -139,6 +139,17 @@ mod tests {
         }
     }
 
+    /// A call that may wait an hour must still be refused at once: refused for a full
+    /// queue, not queued and timed out.
+    async fn refused_at_once(gate: &CallGate) -> InvokeError {
+        let entered = gate.enter(Duration::from_secs(3600), || ());
+        tokio::time::timeout(Duration::from_secs(5), entered)
+            .await
+            .expect("refused without queueing")
+            .err()
+            .expect("refused")
+    }
+
     /// Counts live guards: how many calls hold what `while_queued` returned.
     struct Held(Arc<AtomicUsize>);
 
@@ -161,11 +172,7 @@ mod tests {
         let one = gate.enter(Duration::from_secs(5), || ()).await.unwrap();
         let two = gate.enter(Duration::from_secs(5), || ()).await.unwrap();
         assert_eq!(gate.inflight(), 2);
-        let refused = gate
-            .enter(Duration::from_secs(5), || ())
-            .await
-            .err()
-            .unwrap();
+        let refused = refused_at_once(&gate).await;
         assert_eq!(refused.code, ErrorCode::Overloaded);
         assert_eq!(gate.queued(), 0);
         drop(one);
@@ -185,11 +192,7 @@ mod tests {
             async move { gate.enter(Duration::from_secs(5), || ()).await.map(|_| ()) }
         });
         until("one call queued", || gate.queued() == 1).await;
-        let refused = gate
-            .enter(Duration::from_secs(5), || ())
-            .await
-            .err()
-            .unwrap();
+        let refused = refused_at_once(&gate).await;
         assert_eq!(refused.code, ErrorCode::Overloaded);
         assert_eq!(gate.queued(), 1, "the refused call did not stay queued");
         drop(first);
