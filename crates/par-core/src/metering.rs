@@ -436,6 +436,30 @@ mod tests {
         assert_eq!(r.caller_agent.as_deref(), Some("outer"));
     }
 
+    #[tokio::test]
+    async fn a_call_an_outside_caller_may_not_see_is_labelled_unknown_even_when_mounted() {
+        let s = setup(&["private"]);
+        CallRecord::start_labelled(
+            s.metering.clone(),
+            "private",
+            false,
+            meta("r1"),
+            "cancelled",
+        )
+        .finish("agent_not_found", 0);
+        assert_eq!(
+            s.invocations(),
+            [
+                r#"par_invocations_total{agent="unknown",version="unknown",code="agent_not_found"} 1"#
+            ]
+        );
+        assert_eq!(
+            s.records().await[0].agent,
+            "private",
+            "the ledger keeps the id"
+        );
+    }
+
     #[test]
     fn metering_without_a_ledger_still_counts_the_call() {
         let metrics = Metrics::new();
