@@ -12,8 +12,8 @@ use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::bounded::{Bounded, Overflow};
 use super::labels::{
-    AgentLabels, InvocationLabels, LoadOutcome, LoadPhase, OutcomeLabels, PackageLabels,
-    PhaseLabels, PollResult, ReasonLabels, ResultLabels, RouteLabels,
+    AgentLabels, EgressBytesLabels, EgressLabels, InvocationLabels, LoadOutcome, LoadPhase,
+    OutcomeLabels, PackageLabels, PhaseLabels, PollResult, ReasonLabels, ResultLabels, RouteLabels,
 };
 
 /// Upper bounds of the latency buckets: half a millisecond to five minutes.
@@ -114,6 +114,8 @@ pub(crate) struct Families {
     pub(crate) usage_ship_lag: Gauge,
     pub(crate) otlp_exported: Counter,
     pub(crate) otlp_dropped: Counter,
+    pub(crate) egress_connections: Bounded<EgressLabels, Counter>,
+    pub(crate) egress_bytes: Bounded<EgressBytesLabels, Counter>,
 }
 
 impl Families {
@@ -169,6 +171,10 @@ impl Families {
             otlp_exported: r.add("par_otlp_spans_exported", "Call spans the OTLP collector accepted", None, Counter::default()),
             // par_otlp_spans_dropped_total
             otlp_dropped: r.add("par_otlp_spans_dropped", "Call spans that will not reach the OTLP collector (queue full, undeliverable, rejected)", None, Counter::default()),
+            // par_egress_connections_total{package, outcome}
+            egress_connections: r.bounded("par_egress_connections", "Connections through the egress proxy by package and outcome"),
+            // par_egress_bytes_total{package, direction}
+            egress_bytes: r.bounded("par_egress_bytes", "Bytes through the egress proxy: up to upstreams, down from them"),
         };
         families.precreate_closed_sets();
         families

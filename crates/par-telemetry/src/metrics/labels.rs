@@ -31,6 +31,8 @@ free_text_labels!(AgentLabels { agent });
 free_text_labels!(PackageLabels { package });
 free_text_labels!(ReasonLabels { reason });
 free_text_labels!(RouteLabels { route, status });
+free_text_labels!(EgressLabels { package, outcome });
+free_text_labels!(EgressBytesLabels { package, direction });
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct OutcomeLabels {

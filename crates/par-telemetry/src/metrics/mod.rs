@@ -13,6 +13,7 @@
 
 mod agents;
 mod bounded;
+mod egress;
 mod families;
 mod labels;
 mod record;
