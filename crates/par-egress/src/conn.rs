@@ -180,9 +180,7 @@ async fn read_head(
             format!("malformed request: {m}"),
             Outcome::BadRequest,
         )),
-        Ok(Err(HeadError::Closed { .. } | HeadError::Io(_))) => {
-            Err(Failure::silent(Outcome::BadRequest))
-        }
+        Ok(Err(HeadError::Closed | HeadError::Io(_))) => Err(Failure::silent(Outcome::BadRequest)),
     }
 }
 
@@ -244,7 +242,7 @@ async fn connect(
         }
         Err(last)
     };
-    let label = format!("{}:{}", target.host, target.port);
+    let label = target.to_string();
     match timeout(within, attempts).await {
         Err(_) => Err(Failure::new(
             reply::TIMEOUT,

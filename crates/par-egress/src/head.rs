@@ -9,10 +9,8 @@ const MAX_HEADERS: usize = 100;
 /// Why no head could be read.
 #[derive(Debug)]
 pub(crate) enum HeadError {
-    /// EOF before a complete head (`partial` bytes had arrived).
-    Closed {
-        partial: usize,
-    },
+    /// EOF before a complete head.
+    Closed,
     TooLarge,
     Malformed(String),
     Io(std::io::Error),
@@ -87,7 +85,7 @@ async fn read_head<R: AsyncRead + Unpin>(
         }
         let n = r.read(&mut chunk).await.map_err(HeadError::Io)?;
         if n == 0 {
-            return Err(HeadError::Closed { partial: buf.len() });
+            return Err(HeadError::Closed);
         }
         on_read(n);
         buf.extend_from_slice(&chunk[..n]);
@@ -184,7 +182,7 @@ mod tests {
         ));
         assert!(matches!(
             request(b"GET http://a/ HTTP/1.1\r\n", 100).await,
-            Err(HeadError::Closed { partial: 24 })
+            Err(HeadError::Closed)
         ));
         assert!(matches!(
             request(b"\x00\x01 junk\r\n\r\n", 100).await,

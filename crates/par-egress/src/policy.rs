@@ -66,8 +66,7 @@ impl EgressPolicy {
     pub fn check_target(&self, target: &Target) -> Result<(), Refusal> {
         match &self.package_list {
             Some(list) if !list.iter().any(|p| p.matches(target)) => Err(Refusal(format!(
-                "{}:{} is not in this package's egress list",
-                target.host, target.port
+                "{target} is not in this package's egress list"
             ))),
             _ => Ok(()),
         }
@@ -102,10 +101,10 @@ impl EgressPolicy {
     }
 
     fn refuse(&self, target: &Target, ip: IpAddr, what: &str) -> Refusal {
-        let port = target.port;
+        let addr = SocketAddr::new(ip, target.port);
         let reason = match &target.host {
-            Host::Ip(_) => format!("{ip}:{port} is a {what} address"),
-            Host::Name(name) => format!("{name}:{port} resolves to {ip}, a {what} address"),
+            Host::Ip(_) => format!("{addr} is a {what} address"),
+            Host::Name(_) => format!("{target} resolves to {ip}, a {what} address"),
         };
         Refusal(reason + " (see --egress-allow)")
     }

@@ -97,13 +97,13 @@ async fn drive(
             r = &mut up, if !up_done => {
                 up_done = true;
                 if r.is_err() {
-                    return End::Broken;
+                    return broken_unless_ending(down_done);
                 }
             }
             r = &mut down, if !down_done => {
                 down_done = true;
                 match r {
-                    Err(DownError::Io) => return End::Broken,
+                    Err(DownError::Io) => return broken_unless_ending(up_done),
                     Err(DownError::BadResponse(reason)) => return End::BadResponse(reason),
                     Ok(()) if response_ends => return End::Done,
                     Ok(()) => {}
@@ -114,6 +114,17 @@ async fn drive(
         if up_done && down_done {
             return End::Done;
         }
+    }
+}
+
+/// An I/O error once the other direction has ended cleanly is how many peers close
+/// (a reset after the last byte, a write after the other side left): a normal end.
+/// With both directions still open it broke the connection.
+fn broken_unless_ending(other_done: bool) -> End {
+    if other_done {
+        End::Done
+    } else {
+        End::Broken
     }
 }
 
@@ -174,7 +185,7 @@ where
         let raw = read_response(ur, max_head, carry, &mut |n| meter.add(Direction::Down, n))
             .await
             .map_err(|e| match e {
-                HeadError::Closed { .. } => {
+                HeadError::Closed => {
                     DownError::BadResponse("the upstream closed without a response".into())
                 }
                 HeadError::TooLarge => {

@@ -29,6 +29,16 @@ impl fmt::Display for Host {
     }
 }
 
+/// `host:port`, an IPv6 host bracketed.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Ip(IpAddr::V6(v6)) => write!(f, "[{v6}]:{}", self.port),
+            host => write!(f, "{host}:{}", self.port),
+        }
+    }
+}
+
 impl Target {
     /// The `Host` header value for this target (`[v6]` bracketed, port when not 80).
     pub(crate) fn host_header(&self) -> String {
