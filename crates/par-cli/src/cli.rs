@@ -240,6 +240,18 @@ pub struct ServeArgs {
     /// Packages loaded at the same time.
     #[arg(long, env = env::LOAD_CONCURRENCY)]
     pub load_concurrency: Option<usize>,
+    /// Default network policy of every package: egress (loopback plus the egress proxy),
+    /// none (loopback only) or host.
+    #[arg(long, env = env::NETWORK)]
+    pub network: Option<String>,
+    /// host:port patterns the egress proxy lets through although they are loopback,
+    /// private or link-local (comma-separated; `*` in the host, e.g. `*.openai.com:443`).
+    #[arg(long, env = env::EGRESS_ALLOW, value_delimiter = ',')]
+    pub egress_allow: Option<Vec<String>>,
+    /// Per-package settings, TOML file only: `[packages.<name>]`.
+    #[arg(skip)]
+    #[serde(default)]
+    pub packages: std::collections::BTreeMap<String, crate::network_settings::PackageTable>,
     /// Package sources: .apkg files or directories of them (also PACKAGES_URLS, comma-separated).
     #[arg(value_name = "SOURCE")]
     #[serde(skip)]

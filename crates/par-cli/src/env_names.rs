@@ -56,6 +56,8 @@ pub const ROLES_CLAIM: &str = "PAR_ROLES_CLAIM";
 pub const TENANT_CLAIM: &str = "PAR_TENANT_CLAIM";
 pub const POLICY: &str = "PAR_POLICY";
 pub const API_KEYS: &str = "PAR_API_KEYS";
+pub const NETWORK: &str = "PAR_NETWORK";
+pub const EGRESS_ALLOW: &str = "PAR_EGRESS_ALLOW";
 /// Standard locations used for the default cache directory.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const HOME: &str = "HOME";

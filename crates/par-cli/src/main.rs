@@ -7,6 +7,7 @@ mod cli;
 mod env_names;
 mod inspect;
 mod logging;
+mod network_settings;
 mod output;
 mod registry_settings;
 mod serve;

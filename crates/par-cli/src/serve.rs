@@ -77,6 +77,7 @@ async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyh
         "http"
     };
     tracing::info!(addr = %addr, scheme, "listening");
+    log_network(&settings.network);
     let loader = runtime.clone();
     let sources = settings.sources.clone();
     tokio::spawn(async move { loader.load_startup_sources(&sources).await });
@@ -202,6 +203,17 @@ async fn drain(
         }
     }
     Ok(())
+}
+
+/// The network settings the jails will apply (the egress proxy is `par-egress`).
+fn log_network(network: &par_egress::EgressSettings) {
+    let allow: Vec<String> = network.allow.iter().map(ToString::to_string).collect();
+    tracing::info!(
+        default = %network.default_network,
+        egress_allow = %allow.join(","),
+        packages = network.packages.len(),
+        "network policy"
+    );
 }
 
 /// How long shutdown waits for queued spans to reach the collector.

@@ -28,6 +28,8 @@ pub struct ServeSettings {
     pub http: HttpLimits,
     pub log_format: Option<LogFormat>,
     pub shutdown_grace: Duration,
+    /// Network policies and egress rules, by package.
+    pub network: par_egress::EgressSettings,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -124,6 +126,7 @@ pub fn resolve(
         &mut errors,
     );
     let sources = collect_sources(&args, &file, vars);
+    let network = crate::network_settings::resolve(&args, &file, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -140,6 +143,7 @@ pub fn resolve(
         http,
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
+        network,
     })
 }
 

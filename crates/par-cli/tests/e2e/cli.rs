@@ -87,6 +87,34 @@ fn bad_settings_exit_2_naming_the_setting() {
 }
 
 #[test]
+fn bad_network_settings_exit_2_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("par.toml");
+    std::fs::write(
+        &config,
+        "[packages.kit]\nnetwork = \"open\"\negress = [\"api.example.com\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_par"))
+        .args(["serve", "--egress-allow", "*.openai.com:443,127.0.0.1"])
+        .arg("--config")
+        .arg(&config)
+        .env("PAR_NETWORK", "bridge")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "--egress-allow / PAR_EGRESS_ALLOW: '127.0.0.1'",
+        "--network / PAR_NETWORK: 'bridge'",
+        "[packages.kit] network: 'open'",
+        "[packages.kit] egress: 'api.example.com'",
+    ] {
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+}
+
+#[test]
 fn version_and_help() {
     assert!(par(&["--version"]).status.success());
     let help = par(&["--help"]);
