@@ -57,48 +57,77 @@ enum Route {
 /// Serves one accepted connection to the end.
 pub(crate) async fn handle(mut client: TcpStream, ctx: Ctx) {
     let _ = client.set_nodelay(true);
-    let meter = Meter::new(ctx.package.clone(), ctx.observer.clone());
-    let mut target = None;
-    let (outcome, detail) = match proxy(&mut client, &ctx, &meter, &mut target).await {
-        Ok(done) => done,
-        Err(f) if f.reason.is_empty() => (f.outcome, None),
-        Err(f) => {
-            answer(&mut client, f.status, &f.reason).await;
-            (f.outcome, Some(f.reason))
-        }
-    };
-    finish(&ctx, &meter, target.as_ref(), outcome, detail.as_deref());
+    let mut record = Record::new(ctx);
+    let (outcome, detail) =
+        match proxy(&mut client, &record.ctx, &record.meter, &mut record.target).await {
+            Ok(done) => done,
+            Err(f) if f.reason.is_empty() => (f.outcome, None),
+            Err(f) => {
+                answer(&mut client, f.status, &f.reason).await;
+                (f.outcome, Some(f.reason))
+            }
+        };
+    record.finish(outcome, detail.as_deref());
 }
 
 /// Answers a connection over the package's limit with `503`.
 pub(crate) async fn reject(mut client: TcpStream, ctx: Ctx) {
-    let meter = Meter::new(ctx.package.clone(), ctx.observer.clone());
+    let record = Record::new(ctx);
     let reason = "too many connections from this package";
     answer(&mut client, reply::OVERLOADED, reason).await;
-    finish(&ctx, &meter, None, Outcome::Overloaded, Some(reason));
+    record.finish(Outcome::Overloaded, Some(reason));
 }
 
-/// The log line and the observer's count, once per connection.
-pub(crate) fn finish(
-    ctx: &Ctx,
-    meter: &Meter,
-    target: Option<&Target>,
-    outcome: Outcome,
-    detail: Option<&str>,
-) {
-    ctx.observer.connection(&ctx.package, outcome);
-    let host = target.map(|t| t.host.to_string());
-    tracing::info!(
-        package = %ctx.package,
-        host = host.as_deref().unwrap_or("-"),
-        port = target.map_or(0, |t| t.port),
-        bytes_up = meter.up(),
-        bytes_down = meter.down(),
-        outcome = outcome.as_str(),
-        duration_ms = meter.start().elapsed().as_secs_f64() * 1000.0,
-        detail,
-        "egress connection"
-    );
+/// The record of one connection: exactly one log line and one outcome, written when it
+/// ends, or as `aborted` when its task is dropped first (the proxy was stopped).
+pub(crate) struct Record {
+    ctx: Ctx,
+    meter: Meter,
+    target: Option<Target>,
+    written: bool,
+}
+
+impl Record {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        let meter = Meter::new(ctx.package.clone(), ctx.observer.clone());
+        Record {
+            ctx,
+            meter,
+            target: None,
+            written: false,
+        }
+    }
+
+    pub(crate) fn finish(mut self, outcome: Outcome, detail: Option<&str>) {
+        self.write(outcome, detail);
+    }
+
+    fn write(&mut self, outcome: Outcome, detail: Option<&str>) {
+        self.written = true;
+        self.meter.flush();
+        self.ctx.observer.connection(&self.ctx.package, outcome);
+        let target = self.target.as_ref();
+        let host = target.map(|t| t.host.to_string());
+        tracing::info!(
+            package = %self.ctx.package,
+            host = host.as_deref().unwrap_or("-"),
+            port = target.map_or(0, |t| t.port),
+            bytes_up = self.meter.up(),
+            bytes_down = self.meter.down(),
+            outcome = outcome.as_str(),
+            duration_ms = self.meter.start().elapsed().as_secs_f64() * 1000.0,
+            detail,
+            "egress connection"
+        );
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if !self.written {
+            self.write(Outcome::Aborted, Some("the proxy stopped"));
+        }
+    }
 }
 
 async fn proxy(

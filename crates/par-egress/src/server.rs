@@ -73,14 +73,7 @@ fn dispatch(stream: tokio::net::TcpStream, ctx: &Ctx, tasks: &mut JoinSet<()>) {
     } else {
         // Past even the answering slots: close at once, still counted.
         drop(stream);
-        let meter = crate::meter::Meter::new(ctx.package.clone(), ctx.observer.clone());
-        conn::finish(
-            ctx,
-            &meter,
-            None,
-            crate::Outcome::Overloaded,
-            Some("dropped"),
-        );
+        conn::Record::new(ctx.clone()).finish(crate::Outcome::Overloaded, Some("dropped"));
     }
 }
 

@@ -92,9 +92,12 @@ async fn dropping_the_proxy_ends_its_connections() {
     let proxy = Proxy::allowing(&target).await;
     let (mut stream, ok) = proxy.tunnel(&target).await;
     assert_eq!(status(&ok), 200);
+    let recorder = proxy.recorder.clone();
     drop(proxy);
     let rest = read_all(&mut stream).await;
     assert_eq!(rest, "");
+    // Still recorded, once.
+    assert_eq!(recorder.wait_for(1).await, [Outcome::Aborted]);
     // And the upstream side was closed too.
     poll(|| (echo.counts.get().0 == 1).then_some(())).await;
 }
