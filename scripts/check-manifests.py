@@ -22,6 +22,7 @@ PENDING = {
 SECRETS = {"par-oidc", "par-usage-postgres", "par-s3"}
 
 problems = []
+notes = set()
 
 
 def problem(where, text):
@@ -116,7 +117,7 @@ def check(objs, where, expect_replicas=None):
         if name in known:
             continue
         if name in PENDING:
-            print(f"note: {where}: {name} is not read by this build yet ({PENDING[name]})")
+            notes.add(f"note: {name} is set but not read by this build of par yet ({PENDING[name]})")
         else:
             problem(where, f"{name} is not a variable par reads (crates/par-cli/src/env_names.rs)")
     listen = env.get("PAR_LISTEN", "")
@@ -240,6 +241,8 @@ def main():
         env = {e["name"]: e.get("value") for e in sandboxed["spec"]["template"]["spec"]["containers"][0].get("env", [])}
         if env.get("PAR_SANDBOX") != "strict":
             problem("components/sandbox", "does not set PAR_SANDBOX=strict")
+    for note in sorted(notes):
+        print(note)
     if problems:
         for p in problems:
             print(f"check-manifests: {p}", file=sys.stderr)

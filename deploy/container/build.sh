@@ -29,7 +29,9 @@ repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=deploy/container/podman-env.sh
 source "$here/podman-env.sh"
 
-[ $# -eq 1 ] && [ -n "$1" ] || par_die "usage: build.sh TAG   (e.g. build.sh localhost/par:dev)"
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+    par_die "usage: build.sh TAG   (e.g. build.sh localhost/par:dev)"
+fi
 tag="$1"
 started=$(date +%s)
 log() { printf 'build.sh: [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*" >&2; }
@@ -109,7 +111,7 @@ EOF
     rm -rf "$rootfs"/usr/share/{man,info,locale,lintian}/* \
            "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
            "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/tmp/* \
-           "$rootfs"/dev/* "$rootfs"/proc/* "$rootfs"/sys/*
+           "${rootfs:?}"/dev/* "${rootfs:?}"/proc/* "${rootfs:?}"/sys/*
     : >"$rootfs/etc/hostname"
     : >"$rootfs/etc/resolv.conf"
     tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" .
@@ -199,7 +201,9 @@ mkdir -p "$context"
         Cargo.toml Cargo.lock crates python bench deploy/container |
         tar --null --ignore-failed-read -T - -cf - 2>/dev/null
 ) | tar -C "$context" -xf -
-[ -f "$context/Cargo.lock" ] && [ -d "$context/crates/par-cli" ] || par_die "could not assemble the build context from $repo"
+if [ ! -f "$context/Cargo.lock" ] || [ ! -d "$context/crates/par-cli" ]; then
+    par_die "could not assemble the build context from $repo"
+fi
 
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 build_args=()
