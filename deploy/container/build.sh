@@ -45,6 +45,8 @@ exec 8>"$cache/.build.lock"
 flock 8
 
 suite=bookworm
+# Bumped when the way the root filesystems are made changes, so cached tarballs are redone.
+rootfs_format=2
 debian_local="localhost/par-base/debian:$suite-slim"
 registry_debian="docker.io/library/debian:$suite-slim"
 registry_rust="docker.io/library/rust:1-slim-$suite"
@@ -64,15 +66,16 @@ debian_mirror() {
 }
 
 # Debian bookworm minbase, made slim: no docs, man pages or locales (dpkg excludes, as in
-# debian:bookworm-slim), no apt lists or package files. Writes $cache/debian-$suite-slim.tar.
+# debian:bookworm-slim), no apt lists or package files. Writes $cache/debian-$suite-slim-$rootfs_format.tar.
 make_debian_rootfs() {
-    local tarball="$cache/debian-$suite-slim.tar" mirror rootfs
+    local tarball="$cache/debian-$suite-slim-$rootfs_format.tar" mirror rootfs
     if [ -s "$tarball" ] && [ "${PAR_REFRESH_BASE:-0}" != 1 ]; then
         return 0
     fi
     command -v debootstrap >/dev/null 2>&1 || par_apt_install debootstrap
     [ "$(id -u)" = 0 ] || par_die "debootstrap needs root (or set PAR_BASE_IMAGES=registry where a registry is reachable)"
     mirror="$(debian_mirror)"
+    rm -f "$cache"/debian-"$suite"-slim*.tar # made the old way
     rootfs="$(mktemp -d "$cache/rootfs.XXXXXX")"
     log "debootstrap $suite (minbase) from $mirror into $rootfs"
     if ! nice -n 10 debootstrap --variant=minbase --include=ca-certificates \
@@ -114,6 +117,7 @@ EOF
            "${rootfs:?}"/dev/* "${rootfs:?}"/proc/* "${rootfs:?}"/sys/*
     : >"$rootfs/etc/hostname"
     : >"$rootfs/etc/resolv.conf"
+    chmod 0755 "$rootfs" # mktemp made it 0700: / must be searchable by the non-root user
     tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     rm -rf "$rootfs"
@@ -126,7 +130,7 @@ make_rust_rootfs() {
     local sysroot key tarball rootfs
     command -v rustc >/dev/null 2>&1 || par_die "rustc not found: the build stage needs this machine's Rust toolchain (>= 1.89)"
     sysroot="$(rustc --print sysroot)"
-    key="$(rustc -vV | sha256sum | cut -c1-12)"
+    key="$( { rustc -vV; echo "$rootfs_format"; } | sha256sum | cut -c1-12)"
     tarball="$cache/rust-$suite-$key.tar"
     if [ -s "$tarball" ] && [ "${PAR_REFRESH_BASE:-0}" != 1 ]; then
         echo "$tarball"; return 0
@@ -134,12 +138,13 @@ make_rust_rootfs() {
     [ -x "$sysroot/bin/cargo" ] || par_die "no cargo in $sysroot/bin (the toolchain's own cargo is needed)"
     rootfs="$(mktemp -d "$cache/rust-rootfs.XXXXXX")"
     log "rust base: debian rootfs + $(rustc -V) from $sysroot"
-    tar -C "$rootfs" -xf "$cache/debian-$suite-slim.tar"
+    tar -C "$rootfs" -xf "$cache/debian-$suite-slim-$rootfs_format.tar"
     mkdir -p "$rootfs/usr/local/rust"
     cp -a "$sysroot/bin" "$sysroot/lib" "$rootfs/usr/local/rust/"
     if [ -d "$sysroot/libexec" ]; then cp -a "$sysroot/libexec" "$rootfs/usr/local/rust/"; fi
     rm -rf "$rootfs/usr/local/rust/lib/rustlib/src" "$rootfs/usr/local/rust/lib/rustlib/rustc-src"
     rm -f "$cache"/rust-"$suite"-*.tar   # older toolchains
+    chmod 0755 "$rootfs"
     tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     rm -rf "$rootfs"
@@ -184,7 +189,7 @@ case "$base_mode" in
         rust_tarball="$(make_rust_rootfs)"
         debian_image="$debian_local"
         rust_image="localhost/par-base/rust:$suite-$(basename "$rust_tarball" .tar | sed "s/^rust-$suite-//")"
-        import_base "$cache/debian-$suite-slim.tar" "$debian_image"
+        import_base "$cache/debian-$suite-slim-$rootfs_format.tar" "$debian_image"
         import_base "$rust_tarball" "$rust_image"
         ;;
     *) par_die "PAR_BASE_IMAGES must be auto, registry or debootstrap (got '$base_mode')" ;;
