@@ -10,8 +10,10 @@
 #   * POST /agents/echo/invoke with the API key echoes the payload; without it 401;
 #   * the container's HEALTHCHECK passes; par runs as uid 10001; python3 is 3.11;
 #   * SIGTERM (podman stop) ends par with exit code 0 and the call is in the usage ledger.
-# Also reports (does not fail on) whether unprivileged user namespaces work inside the
-# container, which the sandbox will need.
+# Runs with all capabilities dropped and no-new-privileges, and with /proc unmasked
+# (--security-opt unmask=/proc/*), the one setting the sandbox is expected to need under
+# podman; reports (does not fail on) whether unprivileged user, PID, mount and network
+# namespaces with a new /proc work inside the container.
 # Needs target/examples/*.apkg (built with `python3 scripts/build-fixtures.py` when missing;
 # PAR_EXAMPLES=DIR to use another folder of APKGs). Exits non-zero on any failure.
 set -euo pipefail
@@ -86,6 +88,7 @@ podman rm -f "$name-noauth" >/dev/null
 log "starting $tag on $base with $count example packages"
 podman run -d --name "$name" "${par_podman_run_flags[@]}" \
     --read-only --tmpfs /tmp:rw,size=256m \
+    --cap-drop ALL --security-opt no-new-privileges --security-opt 'unmask=/proc/*' \
     -v "$work/packages:/packages:ro" \
     -v "$work/cache:/var/cache/par" \
     -v "$work/state:/var/lib/par" \
