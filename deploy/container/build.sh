@@ -225,6 +225,13 @@ if command -v cargo >/dev/null 2>&1 && mkdir -p "$cargo_home/registry"; then
 fi
 mkdir -p "$cache/target"
 volumes+=(--volume "$cache/target:/src/target")
+# Where this machine reaches PyPI through a TLS-intercepting proxy, its CA bundle
+# (SSL_CERT_FILE or PIP_CERT) is mounted for the build's pip step only.
+ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+if [ -n "$ca_bundle" ] && [ -f "$ca_bundle" ]; then
+    volumes+=(--volume "$(readlink -f "$ca_bundle"):/run/par-build-ca.pem:ro")
+    build_args+=(--build-arg PIP_CERT=/run/par-build-ca.pem)
+fi
 
 log "podman build $tag (base: $base_mode; build stage $rust_image, runtime $debian_image)"
 nice -n 10 podman build \

@@ -84,6 +84,14 @@ out="$(timeout 60 podman run --name "$name-noauth" "${par_podman_run_flags[@]}" 
 grep -q "PAR_AUTH" <<<"$out" || { echo "$out" >&2; fail "the refusal does not name PAR_AUTH"; }
 podman rm -f "$name-noauth" >/dev/null
 
+# Where this machine reaches PyPI through a TLS-intercepting proxy, uv in the container
+# (installing the examples' dependencies) needs the same CA bundle: mount it and point
+# SSL_CERT_FILE at it, as an operator would.
+ca_flags=()
+if [ -n "${SSL_CERT_FILE:-}" ] && [ -f "$SSL_CERT_FILE" ]; then
+    ca_flags=(-v "$(readlink -f "$SSL_CERT_FILE"):/etc/par/ca/ca-bundle.pem:ro" -e SSL_CERT_FILE=/etc/par/ca/ca-bundle.pem)
+fi
+
 # 2. Serve the examples as a pod would.
 log "starting $tag on $base with $count example packages"
 podman run -d --name "$name" "${par_podman_run_flags[@]}" \
@@ -98,6 +106,7 @@ podman run -d --name "$name" "${par_podman_run_flags[@]}" \
     -e PAR_API_KEYS=/etc/par/auth/api-keys.toml \
     -e PAR_POLICY=/etc/par/auth/policy.toml \
     -e PAR_INSTANCE_ID=smoke \
+    "${ca_flags[@]}" \
     "$tag" >/dev/null
 
 running() { [ "$(podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; }
