@@ -37,6 +37,17 @@ export PAR_ROTEL
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 
+step "deploy: kubernetes manifests (kubectl kustomize, Kubernetes 1.30 schemas, consistency)"
+bash scripts/check-manifests.sh
+
+if [ "${PAR_TEST_CONTAINER:-0}" = 1 ]; then
+  step "deploy: container image (podman build + smoke test; PAR_TEST_CONTAINER=1)"
+  bash scripts/check-container.sh
+else
+  step "deploy: container files (static checks; PAR_TEST_CONTAINER=1 also builds and runs the image)"
+  bash scripts/check-container.sh --static
+fi
+
 step "format"
 cargo fmt --all --check
 
