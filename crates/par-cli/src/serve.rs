@@ -18,13 +18,32 @@ pub fn main(args: ServeArgs) -> ExitCode {
         },
         None => ServeArgs::default(),
     };
-    let settings = match settings::resolve(args, file, &vars) {
+    let mut settings = match settings::resolve(args, file, &vars) {
         Ok(s) => s,
         Err(errors) => return usage_error(&errors),
     };
+    let cache_dir = settings.runtime.cache_dir.clone();
+    match crate::sandbox_settings::check_host(&settings.sandbox, &cache_dir) {
+        Ok(sandbox) => settings.runtime.sandbox = sandbox,
+        Err(e) => return usage_error(&[e]),
+    }
     let (log_control, _log_guard) =
         crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
     raise_open_files_limit();
+    match &settings.runtime.sandbox {
+        Some(s) => tracing::info!(
+            network = s.network.as_str(),
+            max_pids = s.limits.pids,
+            max_disk_mb = s.limits.disk_mb,
+            pids_by = if s.pids_cgroup.is_some() {
+                "cgroup"
+            } else {
+                "rlimit"
+            },
+            "sandbox strict"
+        ),
+        None => tracing::warn!("{}", par_core::sandbox::OFF_WARNING),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -28,6 +28,7 @@ pub struct ServeSettings {
     pub http: HttpLimits,
     pub log_format: Option<LogFormat>,
     pub shutdown_grace: Duration,
+    pub sandbox: crate::sandbox_settings::SandboxSettings,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -124,6 +125,7 @@ pub fn resolve(
         &mut errors,
     );
     let sources = collect_sources(&args, &file, vars);
+    let sandbox = crate::sandbox_settings::resolve(&args, &file, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -140,6 +142,7 @@ pub fn resolve(
         http,
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
+        sandbox,
     })
 }
 

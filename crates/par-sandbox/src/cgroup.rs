@@ -12,7 +12,10 @@ pub fn writable_pids_parent() -> Option<PathBuf> {
     let own = text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers.split(',').any(|c| c == "pids").then(|| path.to_string())
+        controllers
+            .split(',')
+            .any(|c| c == "pids")
+            .then(|| path.to_string())
     })?;
     let dir = Path::new("/sys/fs/cgroup/pids").join(own.trim_start_matches('/'));
     let probe = dir.join(format!("par-probe-{}", std::process::id()));

@@ -14,11 +14,15 @@ use crate::error::JailError;
 pub const HANDOVER_FD: RawFd = 3;
 
 /// Binds the listener inside the jail's network namespace, sends it to the runtime and
-/// returns its port.
-pub fn hand_over() -> Result<u16, JailError> {
+/// returns its port and the hand-over socket. Keep the socket open for the jail's
+/// lifetime: the runtime stops serving the listener when it closes.
+pub fn hand_over() -> Result<(u16, OwnedFd), JailError> {
     let fail = |e: String| JailError::new("egress listener", e);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| fail(e.to_string()))?;
-    let port = listener.local_addr().map_err(|e| fail(e.to_string()))?.port();
+    let port = listener
+        .local_addr()
+        .map_err(|e| fail(e.to_string()))?
+        .port();
     // SAFETY: fd 3 was set up by the runtime for exactly this and is used only here.
     let channel = unsafe { OwnedFd::from_raw_fd(HANDOVER_FD) };
     let fds = [listener.as_raw_fd()];
@@ -30,7 +34,13 @@ pub fn hand_over() -> Result<u16, JailError> {
         None,
     )
     .map_err(|e| fail(format!("send to the runtime: {e}")))?;
-    Ok(port)
+    // Close-on-exec: the launcher and PID 1 hold it, the program never sees it.
+    nix::fcntl::fcntl(
+        &channel,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| fail(format!("hand-over socket: {e}")))?;
+    Ok((port, channel))
 }
 
 /// The proxy variables for a jail whose egress listener is on `port`.
@@ -76,7 +86,10 @@ mod tests {
     fn proxy_variables_in_both_cases() {
         let env = super::proxy_env(4321);
         for name in ["HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-            assert!(env.contains(&(name.into(), "http://127.0.0.1:4321".into())), "{name}");
+            assert!(
+                env.contains(&(name.into(), "http://127.0.0.1:4321".into())),
+                "{name}"
+            );
         }
         assert!(env.contains(&("NO_PROXY".into(), "localhost,127.0.0.1".into())));
     }

@@ -51,8 +51,7 @@ impl Prepared {
             .map_err(|e| JailError::new("work dir", format!("{}: {e}", tmp.display())))?;
         limits::apply(&self.spec.limits)?;
         // Not dumpable: no core files, and /proc/1 stays closed to the package's code.
-        nix::sys::prctl::set_dumpable(false)
-            .map_err(|e| JailError::new("prctl", e.to_string()))?;
+        nix::sys::prctl::set_dumpable(false).map_err(|e| JailError::new("prctl", e.to_string()))?;
         seccomp::install(&self.filters).map_err(|e| JailError::new("seccomp", e.to_string()))
     }
 

@@ -51,17 +51,19 @@ pub fn main() -> i32 {
 fn run() -> Result<i32, JailError> {
     let text = std::env::var(SPEC_VAR)
         .map_err(|_| JailError::new("jail spec", format!("{SPEC_VAR} is not set")))?;
-    let spec: JailSpec = serde_json::from_str(&text)
-        .map_err(|e| JailError::new("jail spec", e.to_string()))?;
+    let spec: JailSpec =
+        serde_json::from_str(&text).map_err(|e| JailError::new("jail spec", e.to_string()))?;
     let mut prepared = Prepared::new(spec)?;
     let group = match &prepared.spec.pids_cgroup {
         Some(parent) => Some(PidsGroup::join(parent, prepared.spec.limits.pids)?),
         None => None,
     };
     prepared.enter_namespaces()?;
+    let mut _handover = None;
     if prepared.spec.network == Network::Egress {
-        let port = egress::hand_over()?;
+        let (port, channel) = egress::hand_over()?;
         prepared.spec.exec.env.extend(egress::proxy_env(port));
+        _handover = Some(channel);
     }
     let signals = block_signals()?;
     // SAFETY: the launcher is single-threaded (started as `par __jail` and nothing
@@ -221,7 +223,8 @@ impl ExecArgs {
         SigSet::all()
             .thread_unblock()
             .map_err(|e| fail("unblock signals", e))?;
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
         nix::unistd::chdir(&self.cwd).map_err(|e| fail("chdir", e))?;
         let null = std::fs::File::open("/dev/null")
             .map_err(|e| JailError::new("exec", format!("/dev/null: {e}")))?;

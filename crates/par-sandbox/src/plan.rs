@@ -36,12 +36,25 @@ pub enum Step {
         writable: bool,
     },
     /// Bind a device node (no `nodev` on it).
-    Device { target: PathBuf },
-    Symlink { target: PathBuf, points_to: PathBuf },
-    Tmpfs { target: PathBuf, size_mb: u64 },
-    Proc { target: PathBuf },
+    Device {
+        target: PathBuf,
+    },
+    Symlink {
+        target: PathBuf,
+        points_to: PathBuf,
+    },
+    Tmpfs {
+        target: PathBuf,
+        size_mb: u64,
+    },
+    Proc {
+        target: PathBuf,
+    },
     /// A small generated file on the root tmpfs.
-    File { target: PathBuf, contents: String },
+    File {
+        target: PathBuf,
+        contents: String,
+    },
 }
 
 /// Top-level system folders: bound read-only, or recreated as the same symlink
@@ -264,7 +277,9 @@ mod tests {
             ]
         );
         // Nothing of the home around the prefix, of /etc or /tmp beyond what is listed.
-        assert!(!targets(&steps).iter().any(|t| t == "/root" || t == "/etc" || t == "/tmp"));
+        assert!(!targets(&steps)
+            .iter()
+            .any(|t| t == "/root" || t == "/etc" || t == "/tmp"));
         assert!(steps.contains(&Step::Symlink {
             target: "/lib64".into(),
             points_to: "usr/lib64".into()
@@ -295,7 +310,10 @@ mod tests {
                 fake_host(p)
             }
         });
-        let usr = targets(&steps).iter().filter(|t| t.starts_with("/usr")).count();
+        let usr = targets(&steps)
+            .iter()
+            .filter(|t| t.starts_with("/usr"))
+            .count();
         assert_eq!(usr, 1, "{steps:?}");
     }
 

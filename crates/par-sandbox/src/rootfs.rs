@@ -39,7 +39,11 @@ pub fn enter(scratch: &Path, steps: &[Step]) -> Result<(), JailError> {
         NONE,
         "/",
         NONE,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV,
         NONE,
     )
     .map_err(|e| JailError::new("bind mounts", format!("remount / read-only: {e}")))
@@ -67,8 +71,14 @@ fn apply(root: &Path, step: &Step) -> Result<(), String> {
             mkdir(&at)?;
             let data = format!("size={size_mb}m,mode=0700");
             let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-            mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some(data.as_str()))
-                .map_err(|e| format!("tmpfs: {e}"))
+            mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                flags,
+                Some(data.as_str()),
+            )
+            .map_err(|e| format!("tmpfs: {e}"))
         }
         Step::Proc { target } => {
             let at = inside(root, target);
@@ -105,7 +115,8 @@ fn bind(source: &Path, at: &Path, dir: bool, writable: bool, device: bool) -> Re
     }
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(Some(source), at, NONE, flags, NONE).map_err(|e| format!("bind: {e}"))?;
-    let mut flags = locked_flags(source)? | MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID;
+    let mut flags =
+        locked_flags(source)? | MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID;
     if !writable {
         flags |= MsFlags::MS_RDONLY;
     }

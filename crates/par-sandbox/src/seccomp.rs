@@ -126,7 +126,9 @@ fn compile(
         arch()?,
     )
     .map_err(|e| FilterError(e.to_string()))?;
-    filter.try_into().map_err(|e: seccompiler::BackendError| FilterError(e.to_string()))
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| FilterError(e.to_string()))
 }
 
 /// Installs the filters on the calling thread (and so on everything it will start).
@@ -146,7 +148,10 @@ mod tests {
     fn the_filters_compile_and_cover_the_contract_minimum() {
         let programs = filters().unwrap();
         assert_eq!(programs.len(), 2);
-        assert!(programs[0].len() > DENIED.len(), "one check per call at least");
+        assert!(
+            programs[0].len() > DENIED.len(),
+            "one check per call at least"
+        );
         let names: Vec<&str> = DENIED.iter().map(|(n, _)| *n).collect();
         for required in [
             "ptrace",

@@ -116,11 +116,16 @@ pub enum SpecError {
 impl JailSpec {
     /// Every path absolute and not `/` (binding `/` would undo the jail), limits sane.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let paths = [&self.package_root, &self.env_dir, &self.work_dir, &self.scratch]
-            .into_iter()
-            .chain(&self.interpreter_prefixes)
-            .chain(&self.ro_binds)
-            .chain(&self.rw_binds);
+        let paths = [
+            &self.package_root,
+            &self.env_dir,
+            &self.work_dir,
+            &self.scratch,
+        ]
+        .into_iter()
+        .chain(&self.interpreter_prefixes)
+        .chain(&self.ro_binds)
+        .chain(&self.rw_binds);
         for path in paths {
             check_path(path)?;
         }
