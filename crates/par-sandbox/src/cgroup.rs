@@ -34,6 +34,7 @@ pub struct PidsGroup {
 impl PidsGroup {
     pub fn join(parent: &Path, max: u64) -> Result<PidsGroup, JailError> {
         let fail = |e: std::io::Error| JailError::new("cgroup pids", e.to_string());
+        sweep(parent);
         let dir = parent.join(format!("par-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(fail)?;
         std::fs::write(dir.join("pids.max"), max.to_string()).map_err(fail)?;
@@ -51,5 +52,24 @@ impl PidsGroup {
             std::process::id().to_string(),
         );
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Removes the groups of launchers that are gone (a SIGKILLed launcher cannot remove its
+/// own). Only groups named after a pid that no longer exists, and only when empty (the
+/// kernel refuses to remove a group with processes in it).
+fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("par-")) else {
+            continue;
+        };
+        let gone = pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists();
+        if gone {
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
