@@ -153,9 +153,12 @@ async fn a_hostile_package_is_refused_every_escape_while_its_neighbour_serves() 
 
     // Limits: processes and disk.
     let bomb = refused(&rt, json!({"try": "fork_bomb", "limit": 5000})).await;
-    assert!(bomb["forked"].as_u64().unwrap() < 64, "{bomb}");
+    let forked = bomb["forked"].as_u64().unwrap();
+    assert!((1..64).contains(&forked), "{bomb}");
     let fill = refused(&rt, json!({"try": "fill_disk", "limit_mb": 200})).await;
-    assert!(fill["written_mb"].as_u64().unwrap() <= 16, "{fill}");
+    // Writable, but only up to --max-disk-mb.
+    let written = fill["written_mb"].as_u64().unwrap();
+    assert!((8..=16).contains(&written), "{fill}");
     let root = escape["sha256"]
         .as_str()
         .map(|s| cache.join("packages").join(s))
