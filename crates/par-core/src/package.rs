@@ -77,6 +77,7 @@ impl Package {
             surface: None,
             schemas: Default::default(),
             ui: None,
+            sandbox: Default::default(),
             retired: AtomicBool::new(false),
         }
     }
