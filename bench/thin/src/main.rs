@@ -95,5 +95,6 @@ fn spec(args: &Args, script: PathBuf) -> WorkerSpec {
         startup_timeout: Duration::from_secs(60),
         max_frame: 64 * 1024 * 1024,
         threads: args.threads,
+        jail: None,
     }
 }

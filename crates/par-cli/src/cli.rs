@@ -79,6 +79,15 @@ pub struct ServeArgs {
     /// Resident memory a worker may use before it is killed (bytes).
     #[arg(long, env = env::WORKER_MEMORY)]
     pub worker_memory_limit: Option<u64>,
+    /// Process jail of every package: strict (default) or off.
+    #[arg(long, env = env::SANDBOX)]
+    pub sandbox: Option<String>,
+    /// Processes and threads one jailed process tree may have.
+    #[arg(long, env = env::MAX_PIDS)]
+    pub max_pids: Option<u64>,
+    /// Size of a jailed process's private work dir (HOME, TMPDIR, cwd), in MiB.
+    #[arg(long, env = env::MAX_DISK_MB)]
+    pub max_disk_mb: Option<u64>,
     /// Seconds a replaced or unloaded version gets to finish its calls.
     #[arg(long, env = env::DRAIN_TIMEOUT)]
     pub drain_timeout: Option<f64>,

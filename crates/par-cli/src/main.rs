@@ -10,6 +10,7 @@ mod logging;
 mod network_settings;
 mod output;
 mod registry_settings;
+mod sandbox_settings;
 mod serve;
 mod settings;
 mod usage;
@@ -20,6 +21,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The jail launcher, started by the runtime itself: before anything starts a thread.
+    if std::env::args_os().nth(1).as_deref() == Some(par_sandbox::launcher::SUBCOMMAND.as_ref()) {
+        return ExitCode::from(par_sandbox::launcher::main() as u8);
+    }
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::main(*args),

@@ -18,18 +18,45 @@ pub fn main(args: ServeArgs) -> ExitCode {
         },
         None => ServeArgs::default(),
     };
-    let settings = match settings::resolve(args, file, &vars) {
+    let mut settings = match settings::resolve(args, file, &vars) {
         Ok(s) => s,
         Err(errors) => return usage_error(&errors),
     };
+    let cache_dir = settings.runtime.cache_dir.clone();
+    // Created first: the sandbox's egress proxy counts into it as well.
+    let metrics = par_telemetry::Metrics::new();
+    let egress = crate::sandbox_settings::ProxyEgress::new(&settings, metrics.clone());
+    match crate::sandbox_settings::check_host(
+        &settings.sandbox,
+        &settings.network,
+        egress,
+        &cache_dir,
+    ) {
+        Ok(sandbox) => settings.runtime.sandbox = sandbox,
+        Err(e) => return usage_error(&[e]),
+    }
     let (log_control, _log_guard) =
         crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
     raise_open_files_limit();
+    match &settings.runtime.sandbox {
+        Some(s) => tracing::info!(
+            network = s.network.as_str(),
+            max_pids = s.limits.pids,
+            max_disk_mb = s.limits.disk_mb,
+            pids_by = if s.pids_cgroup.is_some() {
+                "cgroup"
+            } else {
+                "rlimit"
+            },
+            "sandbox strict"
+        ),
+        None => tracing::warn!("{}", par_core::sandbox::OFF_WARNING),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(settings, log_control)) {
+    match runtime.block_on(run(settings, metrics, log_control)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "par serve failed");
@@ -59,12 +86,16 @@ fn usage_error(errors: &[String]) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn run(settings: ServeSettings, log_control: par_http::LogControl) -> anyhow::Result<()> {
+async fn run(
+    settings: ServeSettings,
+    metrics: par_telemetry::Metrics,
+    log_control: par_http::LogControl,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let services = Services::start(&settings).await?;
+    let services = Services::start(&settings, metrics).await?;
     let runtime = build_runtime(&settings, &services)?;
     let state = AppState::new(
         runtime.clone(),
@@ -116,8 +147,10 @@ struct Services {
 }
 
 impl Services {
-    async fn start(settings: &ServeSettings) -> anyhow::Result<Services> {
-        let metrics = par_telemetry::Metrics::new();
+    async fn start(
+        settings: &ServeSettings,
+        metrics: par_telemetry::Metrics,
+    ) -> anyhow::Result<Services> {
         let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
         let shipper = start_shipper(settings.usage_ship.clone(), usage.as_deref(), &metrics)?;
         let spans = start_span_export(settings.otlp.clone(), &metrics)?;

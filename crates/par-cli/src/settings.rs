@@ -30,6 +30,7 @@ pub struct ServeSettings {
     pub shutdown_grace: Duration,
     /// Network policies and egress rules, by package.
     pub network: par_egress::EgressSettings,
+    pub sandbox: crate::sandbox_settings::SandboxSettings,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -127,6 +128,7 @@ pub fn resolve(
     );
     let sources = collect_sources(&args, &file, vars);
     let network = crate::network_settings::resolve(&args, &file, &mut errors);
+    let sandbox = crate::sandbox_settings::resolve(&args, &file, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -144,6 +146,7 @@ pub fn resolve(
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
         network,
+        sandbox,
     })
 }
 

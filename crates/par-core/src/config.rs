@@ -37,6 +37,8 @@ pub struct RuntimeConfig {
     pub webhooks: crate::webhook::WebhookConfig,
     /// Masks secrets in log lines; packages' `.env` and `environment` values join it.
     pub redactor: crate::redact::Redactor,
+    /// `--sandbox strict`: every package process in a jail; `None` is `off`.
+    pub sandbox: Option<crate::sandbox::SandboxConfig>,
 }
 
 impl RuntimeConfig {
@@ -63,6 +65,7 @@ impl RuntimeConfig {
             load_concurrency: 4,
             webhooks: crate::webhook::WebhookConfig::default(),
             redactor: crate::redact::Redactor::new(&[]).expect("built-in patterns compile"),
+            sandbox: None,
         }
     }
 
@@ -80,6 +83,17 @@ impl RuntimeConfig {
 
     pub fn worker_dir(&self) -> PathBuf {
         self.cache_dir.join("worker")
+    }
+
+    /// Where a package's multipart uploads are written, one folder per call; its jail
+    /// sees this folder (read-only) and nothing of other packages' uploads.
+    pub fn uploads_dir(&self, package: &str) -> PathBuf {
+        self.cache_dir.join("calls").join(package)
+    }
+
+    /// The empty folder jails assemble their root on (each in its own mount namespace).
+    pub fn jail_dir(&self) -> PathBuf {
+        self.cache_dir.join("jail")
     }
 }
 

@@ -24,6 +24,7 @@ mod registry;
 mod reports;
 mod routing;
 mod runtime;
+pub mod sandbox;
 mod schema;
 mod source;
 mod surface;

@@ -44,16 +44,23 @@ impl Loader<'_> {
         let (env_key, python) = self.timed(Phase::Environment, environment).await?;
         self.register_secrets(&manifest, &side);
         make_private_dirs(&self.work_dir(&manifest, &root))
+            .and_then(|()| self.make_sandbox_dirs(&manifest))
             .map_err(|e| LoadError::new(LoadPhase::Start, label, e))?;
         let env = self.process_env(&manifest, &root, &side, &python);
-        let start = self.start_workers(label, &manifest, &root, env.clone(), &python);
+        let jail = self.jail(&manifest, &root, &python);
+        let start = self.start_workers(label, &manifest, &root, env.clone(), &python, jail.clone());
         let pool = self.timed(Phase::Start, start).await?;
         let surface = self
-            .start_surface(label, &manifest, &root, env, &python)
+            .start_surface(label, &manifest, &root, env, &python, jail)
             .await?;
         let ui = par_surface::UiSite::locate(&root, manifest.ui_path.as_deref());
         let schemas = crate::schema::Schemas::load(&root, &manifest)
             .map_err(|e| LoadError::new(LoadPhase::Manifest, label, e))?;
+        let sandbox = crate::sandbox::report(
+            self.config.sandbox.as_ref(),
+            &manifest.name,
+            self.config.pool.memory_limit_bytes,
+        );
         Ok(Package {
             manifest,
             sha256,
@@ -69,7 +76,45 @@ impl Loader<'_> {
             surface,
             ui,
             schemas,
+            sandbox,
         })
+    }
+
+    /// The package's uploads folder and the jails' scratch folder, private to the runtime.
+    fn make_sandbox_dirs(&self, manifest: &Manifest) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [
+            self.config.uploads_dir(&manifest.name),
+            self.config.jail_dir(),
+        ] {
+            fs_err::create_dir_all(&dir)?;
+            fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+
+    /// The jail of the package's processes under `--sandbox strict`.
+    fn jail(
+        &self,
+        manifest: &Manifest,
+        root: &Path,
+        python: &Path,
+    ) -> Option<std::sync::Arc<par_worker::child::Jail>> {
+        let config = self.config.sandbox.as_ref()?;
+        let venv = python.parent().and_then(Path::parent).unwrap_or(root);
+        let work = self.work_dir(manifest, root);
+        let uploads = self.config.uploads_dir(&manifest.name);
+        let paths = crate::sandbox::PackagePaths {
+            name: &manifest.name,
+            label: format!("{}@{}", manifest.name, manifest.agent_version),
+            root,
+            venv,
+            python,
+            work: &work,
+            uploads: &uploads,
+            scratch: self.config.jail_dir(),
+        };
+        Some(crate::sandbox::jail(config, &paths))
     }
 
     /// Runs one phase and records how long it took.
@@ -228,6 +273,7 @@ impl Loader<'_> {
         root: &Path,
         env: Vec<(String, String)>,
         python: &Path,
+        jail: Option<std::sync::Arc<par_worker::child::Jail>>,
     ) -> Result<Option<Surface>, LoadError> {
         let Some((mode, entry)) = surface_of(manifest) else {
             return Ok(None);
@@ -247,6 +293,7 @@ impl Loader<'_> {
             startup_timeout: self.config.worker_startup_timeout,
             forwarded_prefix: format!("/agents/{}", manifest.name),
             response_timeout: self.config.call_timeout,
+            jail,
         };
         Surface::start(spec).await.map(Some).map_err(|e| fail(&e))
     }
@@ -258,6 +305,7 @@ impl Loader<'_> {
         root: &Path,
         env: Vec<(String, String)>,
         python: &Path,
+        jail: Option<std::sync::Arc<par_worker::child::Jail>>,
     ) -> Result<Option<WorkerPool>, LoadError> {
         let Some(entry) = &manifest.entrypoint else {
             return Ok(None);
@@ -273,6 +321,7 @@ impl Loader<'_> {
             startup_timeout: self.config.worker_startup_timeout,
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
+            jail,
         };
         WorkerPool::start(
             spec,

@@ -23,6 +23,8 @@ pub struct Package {
     pub(crate) schemas: crate::schema::Schemas,
     /// Static UI files, when the package has them.
     pub ui: Option<par_surface::UiSite>,
+    /// How the package's processes are jailed, for its report.
+    pub sandbox: crate::sandbox::SandboxReport,
     /// Set once the package is out of the routing table; checked after admission so a
     /// call never lands on a version that is about to stop.
     pub(crate) retired: AtomicBool,
@@ -75,6 +77,7 @@ impl Package {
             surface: None,
             schemas: Default::default(),
             ui: None,
+            sandbox: Default::default(),
             retired: AtomicBool::new(false),
         }
     }
@@ -109,6 +112,8 @@ pub struct PackageReport {
     pub queued: usize,
     pub failed_phase: Option<LoadPhase>,
     pub error: Option<String>,
+    /// The package's jail (mode, network, limits and how each is enforced).
+    pub sandbox: Option<crate::sandbox::SandboxReport>,
 }
 
 impl PackageReport {
@@ -129,6 +134,7 @@ impl PackageReport {
             queued: 0,
             failed_phase: None,
             error: None,
+            sandbox: None,
         }
     }
 }

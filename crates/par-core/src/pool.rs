@@ -138,7 +138,7 @@ impl WorkerPool {
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        self.live().iter().map(|w| w.info().pid).collect()
+        self.live().iter().map(|w| w.pid()).collect()
     }
 
     pub fn restarts(&self) -> u64 {
@@ -261,9 +261,9 @@ async fn watch_worker(shared: &Shared, worker: &Worker) -> String {
         tokio::select! {
             status = worker.exited() => return status,
             _ = ticks.tick() => {
-                let rss = rss_bytes(worker.info().pid).unwrap_or(0);
+                let rss = rss_bytes(worker.pid()).unwrap_or(0);
                 if rss > limit {
-                    tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, rss, limit, "worker over its memory limit: killing it");
+                    tracing::warn!(package = %shared.spec.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
                     worker.kill_now();
                     let status = worker.exited().await;
                     return format!("memory limit exceeded ({rss} > {limit} bytes); {status}");

@@ -83,6 +83,7 @@ impl Reports {
             report.inflight = p.inflight();
             report.app_pid = p.surface.as_ref().and_then(|s| s.pid());
             report.queued = p.gate.queued();
+            report.sandbox = Some(p.sandbox.clone());
             if let Some(pool) = &p.pool {
                 report.restarts = pool.restarts();
                 report.crashes = pool.crashes();

@@ -22,6 +22,7 @@ pub fn is_multipart(request: &Request) -> bool {
 /// The JSON body for the handler, and the folder holding the uploaded files.
 pub async fn read(
     request: Request,
+    parent: &std::path::Path,
     file_limit: u64,
     field_limit: usize,
 ) -> Result<(Bytes, tempfile::TempDir), ApiError> {
@@ -29,9 +30,12 @@ pub async fn read(
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| bad(e.body_text()))?;
+    // Under the package's uploads folder, which its jail sees (created at load; again
+    // here in case it was removed).
+    let _ = std::fs::create_dir_all(parent);
     let folder = tempfile::Builder::new()
         .prefix("par-upload-")
-        .tempdir()
+        .tempdir_in(parent)
         .map_err(|e| {
             tracing::error!(error = %e, "cannot create an upload folder");
             ApiError::new(ErrorCode::Internal, "cannot store uploads")

@@ -50,6 +50,8 @@ pub struct SurfaceSpec {
     pub forwarded_prefix: String,
     /// How long a proxied request waits for the response head (504 after that).
     pub response_timeout: Duration,
+    /// Run the app in this jail (`None`: unconfined).
+    pub jail: Option<std::sync::Arc<child::Jail>>,
 }
 
 /// A running app process and the pooled client that talks to it. Dropping it kills the
@@ -78,7 +80,7 @@ impl SurfaceProcess {
                 }
             })?;
         let socket = socket_dir.path().join("s");
-        let mut child = start_process(&spec, &socket)?;
+        let mut child = start_process(&spec, socket_dir.path(), &socket)?;
         output::forward(
             child.stdout.take().expect("piped"),
             spec.label.clone(),
@@ -159,7 +161,11 @@ fn pooled_client(connector: UnixConnector) -> Client<UnixConnector, Body> {
         .build(connector)
 }
 
-fn start_process(spec: &SurfaceSpec, socket: &Path) -> Result<Child, SurfaceError> {
+fn start_process(
+    spec: &SurfaceSpec,
+    socket_dir: &Path,
+    socket: &Path,
+) -> Result<Child, SurfaceError> {
     let launch = child::Launch {
         python: &spec.python,
         script: &spec.script,
@@ -171,6 +177,8 @@ fn start_process(spec: &SurfaceSpec, socket: &Path) -> Result<Child, SurfaceErro
             ("PAR_ASGI_ENTRY", spec.entry.clone().into()),
         ],
         cwd: &spec.cwd,
+        jail: spec.jail.as_deref(),
+        binds: vec![socket_dir.to_path_buf()],
     };
     child::spawn(&launch).map_err(|source| SurfaceError::Spawn {
         python: spec.python.clone(),

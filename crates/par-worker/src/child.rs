@@ -1,9 +1,10 @@
 //! A Python child process of the runtime (an agent worker or a package's HTTP app):
 //! started with exactly the environment it is given, in its own process group, and
-//! watched until it exits.
+//! watched until it exits. With a [`Jail`], it starts inside a `par-sandbox` jail
+//! through the launcher instead.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use nix::sys::signal::{self, Signal};
@@ -20,10 +21,34 @@ pub struct Launch<'a> {
     /// The runtime's own settings for the script, added after `env`.
     pub settings: Vec<(&'static str, OsString)>,
     pub cwd: &'a Path,
+    /// Run inside this jail (`None`: as the runtime's user, unconfined).
+    pub jail: Option<&'a Jail>,
+    /// Folders the process must also reach inside the jail, read-write (its socket's).
+    pub binds: Vec<PathBuf>,
 }
 
 /// Starts the process with stdout and stderr piped and stdin closed.
 pub fn spawn(launch: &Launch<'_>) -> std::io::Result<Child> {
+    let (mut command, handover) = match launch.jail {
+        Some(jail) => crate::jail::command(launch, jail)?,
+        None => (direct_command(launch), None),
+    };
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Own process group: a terminal's Ctrl-C reaches the runtime, which then stops its
+        // children in order, and a final SIGKILL reaches whatever the child started.
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn()?;
+    drop(command);
+    if let (Some(channel), Some(jail)) = (handover, launch.jail) {
+        crate::jail::serve_egress(channel, jail);
+    }
+    Ok(child)
+}
+
+fn direct_command(launch: &Launch<'_>) -> Command {
     let mut command = Command::new(launch.python);
     command
         .arg("-u")
@@ -32,15 +57,11 @@ pub fn spawn(launch: &Launch<'_>) -> std::io::Result<Child> {
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .envs(launch.settings.iter().map(|(k, v)| (k, v)))
         .current_dir(launch.cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        // Own process group: a terminal's Ctrl-C reaches the runtime, which then stops its
-        // children in order, and a final SIGKILL reaches whatever the child started.
-        .process_group(0)
-        .kill_on_drop(true);
-    command.spawn()
+        .stdin(std::process::Stdio::null());
+    command
 }
+
+pub use crate::jail::{EgressSink, Jail, RefuseEgress};
 
 /// How the process ended.
 #[derive(Debug, Clone)]
@@ -84,7 +105,11 @@ impl Watched {
         let pid = child.id().unwrap_or_default();
         let (status_tx, status_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        // A jail launcher watches its stdin: held here until the process has exited (tokio's
+        // `wait` would close it first, which the launcher takes as the runtime dying).
+        let stdin = child.stdin.take();
         tokio::spawn(async move {
+            let _stdin = stdin;
             let status = tokio::select! {
                 status = child.wait() => status,
                 _ = kill_rx => {

@@ -7,6 +7,7 @@
 
 pub mod child;
 mod error;
+mod jail;
 mod outcall;
 pub mod output;
 pub mod protocol;

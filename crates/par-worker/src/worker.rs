@@ -35,6 +35,8 @@ pub struct WorkerSpec {
     pub startup_timeout: Duration,
     pub max_frame: usize,
     pub threads: usize,
+    /// Run the worker in this jail (`None`: unconfined).
+    pub jail: Option<std::sync::Arc<child::Jail>>,
 }
 
 /// How the worker will run the handler, as reported in its READY frame.
@@ -112,7 +114,7 @@ impl Worker {
             crate::socket_dir::create(crate::socket_dir::WORKER).map_err(WorkerError::Channel)?;
         let socket_path = socket_dir.path().join("s");
         let listener = UnixListener::bind(&socket_path).map_err(WorkerError::Channel)?;
-        let mut child = start_process(spec, &socket_path)?;
+        let mut child = start_process(spec, socket_dir.path(), &socket_path)?;
         output::forward(
             child.stdout.take().expect("piped"),
             spec.label.clone(),
@@ -133,6 +135,12 @@ impl Worker {
             process,
             _socket_dir: socket_dir,
         })
+    }
+
+    /// The process the runtime started (in a jail: its launcher; the `pid` in
+    /// [`WorkerInfo`] is the one the worker sees in its own PID namespace).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     pub fn info(&self) -> &WorkerInfo {
@@ -240,7 +248,11 @@ impl Drop for Call {
     }
 }
 
-fn start_process(spec: &WorkerSpec, socket: &std::path::Path) -> Result<Child, WorkerError> {
+fn start_process(
+    spec: &WorkerSpec,
+    socket_dir: &std::path::Path,
+    socket: &std::path::Path,
+) -> Result<Child, WorkerError> {
     let launch = child::Launch {
         python: &spec.python,
         script: &spec.script,
@@ -253,6 +265,8 @@ fn start_process(spec: &WorkerSpec, socket: &std::path::Path) -> Result<Child, W
             ("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string().into()),
         ],
         cwd: &spec.cwd,
+        jail: spec.jail.as_deref(),
+        binds: vec![socket_dir.to_path_buf()],
     };
     child::spawn(&launch).map_err(|source| WorkerError::Spawn {
         python: spec.python.clone(),

@@ -27,6 +27,7 @@ fn spec(root: &Path, entry: &str) -> WorkerSpec {
         startup_timeout: Duration::from_secs(20),
         max_frame: 1 << 20,
         threads: 4,
+        jail: None,
     }
 }
 

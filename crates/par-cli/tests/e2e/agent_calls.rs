@@ -186,7 +186,16 @@ fn span_of(traceparent: &Value, trace_id: &str) -> String {
 
 #[tokio::test]
 async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
-    let rt = callers().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("kit-caller")
+        .fixture("kit-async")
+        .args(&["--max-call-depth", "3"])
+        // The handler reports through a marker file in the test's temp dir, which a
+        // jailed package cannot see (by design): run it unconfined.
+        .args(&["--sandbox", "off"])
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let body =

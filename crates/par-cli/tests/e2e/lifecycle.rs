@@ -172,6 +172,9 @@ async fn timeout_cancels_the_handler() {
         .fixture("kit-async")
         .arg("--call-timeout")
         .arg("0.5")
+        // The handler reports through a marker file in the test's temp dir, which a
+        // jailed package cannot see (by design): run it unconfined.
+        .args(&["--sandbox", "off"])
         .start()
         .await;
     let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,7 @@ mod lifecycle;
 mod observability;
 mod oidc;
 mod registry;
+mod sandbox;
 mod sdk_server;
 mod security;
 mod serving;

@@ -276,7 +276,13 @@ async fn stream_items_arrive_as_yielded_and_errors_end_the_stream() {
 
 #[tokio::test]
 async fn client_disconnect_cancels_a_streaming_handler() {
-    let rt = TestRuntime::builder().fixture("kit-stream").start().await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-stream")
+        // The handler reports through a marker file in the test's temp dir, which a
+        // jailed package cannot see (by design): run it unconfined.
+        .args(&["--sandbox", "off"])
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let body = json!({"n": 100, "gap": 0.2, "marker": marker}).to_string();

@@ -81,8 +81,15 @@ async fn run(
     let wants_stream = accepts_event_stream(request.headers());
     let (body, uploads) = if crate::multipart::is_multipart(&request) {
         let limits = &state.limits;
-        let (body, folder) =
-            crate::multipart::read(request, limits.max_upload_bytes, limits.max_body_bytes).await?;
+        // Under the package's uploads folder, which its jail sees.
+        let uploads = state.runtime.config().uploads_dir(target.package.name());
+        let (body, folder) = crate::multipart::read(
+            request,
+            &uploads,
+            limits.max_upload_bytes,
+            limits.max_body_bytes,
+        )
+        .await?;
         (body, Some(folder))
     } else {
         (read_body(request, state.limits.max_body_bytes).await?, None)

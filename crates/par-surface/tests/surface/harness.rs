@@ -177,6 +177,7 @@ pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
         startup_timeout: Duration::from_secs(60),
         forwarded_prefix: "/agents/test".into(),
         response_timeout: Duration::from_secs(30),
+        jail: None,
     }
 }
 

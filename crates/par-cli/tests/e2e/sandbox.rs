@@ -1,0 +1,369 @@
+//! The process jail (`--sandbox strict`, the default): a hostile package tries every way
+//! out while a well-behaved one beside it keeps serving; killing the runtime leaves no
+//! jailed process; the jail also works for an unprivileged runtime.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{fixture, TestRuntime};
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// Every process below `pid`, by walking `/proc/*/task/*/children`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(p) = pending.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in text.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                pending.push(child);
+            }
+        }
+    }
+    found
+}
+
+async fn attempt(rt: &TestRuntime, body: Value) -> Value {
+    let (status, reply) = rt.invoke("kit-escape", body.clone()).await;
+    assert_eq!(status, 200, "{body}: {reply}");
+    reply["data"].clone()
+}
+
+async fn refused(rt: &TestRuntime, body: Value) -> Value {
+    let data = attempt(rt, body.clone()).await;
+    assert_eq!(data["escaped"], false, "escaped with {body}: {data}");
+    // The neighbour keeps serving after every attempt.
+    let (status, reply) = rt.invoke("kit-minimal", json!({"n": 1})).await;
+    assert_eq!(status, 200, "kit-minimal after {body}: {reply}");
+    data
+}
+
+#[tokio::test]
+async fn a_hostile_package_is_refused_every_escape_while_its_neighbour_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("usage.sqlite3");
+    let settings = dir.path().join("par.toml");
+    std::fs::write(&settings, "max-pids = 64\nmax-disk-mb = 16\n").unwrap();
+    let canary = dir.path().join("canary.txt");
+    std::fs::write(&canary, "host temp file").unwrap();
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("kit-escape")
+        .usage_db(&ledger)
+        .args(&["--config", settings.to_str().unwrap()])
+        .start()
+        .await;
+    let minimal = rt.package_report("kit-minimal.apkg").await;
+    let escape = rt.package_report("kit-escape.apkg").await;
+    assert_eq!(escape["state"], "ready", "{escape}");
+    assert_eq!(escape["sandbox"]["mode"], "strict", "{escape}");
+    assert_eq!(escape["sandbox"]["network"], "egress", "{escape}");
+    assert_eq!(escape["sandbox"]["limits"]["pids"]["max"], 64, "{escape}");
+    assert_eq!(
+        escape["sandbox"]["limits"]["disk_mb"]["max"], 16,
+        "{escape}"
+    );
+    let by = escape["sandbox"]["limits"]["pids"]["by"].as_str().unwrap();
+    assert!(by == "cgroup" || by == "rlimit", "{escape}");
+
+    let who = attempt(&rt, json!({"try": "identity"})).await;
+    assert_eq!(who["uid"], 1000, "{who}");
+    assert_eq!(who["user"], "agent", "{who}");
+    assert_eq!(who["hostname"], "sandbox", "{who}");
+    assert!(
+        who["proxy"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{who}"
+    );
+
+    // Files: another package's secrets by cache path, the runtime's files, the host.
+    let cache = crate::harness::shared_cache();
+    let sha = minimal["sha256"].as_str().unwrap();
+    let other_env = cache.join("packages").join(sha).join(".env");
+    assert!(
+        other_env.exists(),
+        "the test's premise: {}",
+        other_env.display()
+    );
+    for path in [
+        other_env.as_path(),
+        ledger.as_path(),
+        settings.as_path(),
+        canary.as_path(),
+        Path::new("/root/.bashrc"),
+        Path::new("/etc/shadow"),
+        Path::new(env!("CARGO_BIN_EXE_par")),
+    ] {
+        refused(&rt, json!({"try": "read_file", "path": path})).await;
+    }
+    refused(
+        &rt,
+        json!({"try": "list_dir", "path": "/root", "allowed": [".pyenv"]}),
+    )
+    .await;
+    refused(
+        &rt,
+        json!({"try": "list_dir", "path": "/home", "allowed": []}),
+    )
+    .await;
+
+    // Processes: other workers and the runtime are invisible and out of reach.
+    let neighbour = minimal["workers"][0].as_u64().unwrap();
+    let runtime = u64::from(rt.pid());
+    for file in ["environ", "cwd/.env", "cmdline"] {
+        let path = format!("/proc/{neighbour}/{file}");
+        refused(&rt, json!({"try": "read_file", "path": path})).await;
+    }
+    refused(
+        &rt,
+        json!({"try": "signal", "pids": [neighbour, runtime], "kill": true}),
+    )
+    .await;
+    let seen = refused(&rt, json!({"try": "processes", "max": 2})).await;
+    assert!(
+        !seen["processes"].to_string().contains("serve"),
+        "the runtime is visible: {seen}"
+    );
+    let parent = refused(
+        &rt,
+        json!({"try": "ppid", "runtime_pids": [runtime, neighbour]}),
+    )
+    .await;
+    assert_eq!(parent["ppid"], 1, "{parent}");
+
+    // System calls the seccomp filter refuses.
+    for name in ["ptrace", "unshare", "mount"] {
+        let data = refused(&rt, json!({"try": name})).await;
+        assert_eq!(data["errno"], "EPERM", "{name}: {data}");
+    }
+
+    // Limits: processes and disk.
+    let bomb = refused(&rt, json!({"try": "fork_bomb", "limit": 5000})).await;
+    let forked = bomb["forked"].as_u64().unwrap();
+    assert!((1..64).contains(&forked), "{bomb}");
+    let fill = refused(&rt, json!({"try": "fill_disk", "limit_mb": 200})).await;
+    // Writable, but only up to --max-disk-mb.
+    let written = fill["written_mb"].as_u64().unwrap();
+    assert!((8..=16).contains(&written), "{fill}");
+    let root = escape["sha256"]
+        .as_str()
+        .map(|s| cache.join("packages").join(s))
+        .unwrap();
+    let fill = refused(&rt, json!({"try": "fill_disk", "dir": root, "limit_mb": 1})).await;
+    assert_eq!(
+        fill["written_mb"], 0,
+        "the package root is writable: {fill}"
+    );
+
+    // Network: no way to the runtime's port (loopback in the jail is the jail's own).
+    let port = rt.addr().rsplit(':').next().unwrap().to_string();
+    refused(
+        &rt,
+        json!({"try": "connect", "host": "127.0.0.1", "port": port}),
+    )
+    .await;
+
+    // The hostile package is still up too: nothing it did took it or the runtime down.
+    let who = attempt(&rt, json!({"try": "identity"})).await;
+    assert_eq!(who["uid"], 1000);
+}
+
+#[tokio::test]
+async fn killing_the_runtime_leaves_no_jailed_process() {
+    let mut rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("sdk-http")
+        .start()
+        .await;
+    let report = rt.package_report("sdk-http.apkg").await;
+    assert_eq!(report["sandbox"]["mode"], "strict", "{report}");
+    let jailed = descendants(rt.pid());
+    // Each jailed process is three: launcher, the jail's PID 1 and Python.
+    assert!(jailed.len() >= 6, "{jailed:?}");
+    rt.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = jailed.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jailed processes survived: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn bad_sandbox_settings_exit_2_naming_them() {
+    for (args, named) in [
+        (["--sandbox", "maybe"], "PAR_SANDBOX"),
+        (["--network", "bridge"], "PAR_NETWORK"),
+        (["--max-pids", "2"], "PAR_MAX_PIDS"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_par"))
+            .arg("serve")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sandbox_off_warns_at_startup_and_in_the_report() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&["--sandbox", "off"])
+        .start()
+        .await;
+    let report = rt.package_report("kit-minimal.apkg").await;
+    assert_eq!(report["sandbox"]["mode"], "off", "{report}");
+    assert!(report["sandbox"]["warning"].is_string(), "{report}");
+    assert!(rt.logs().contains("sandbox off"), "{}", rt.logs());
+}
+
+/// The whole runtime as an ordinary user (`nobody`): unprivileged user namespaces.
+#[tokio::test]
+async fn strict_works_for_an_unprivileged_runtime() {
+    if !nix_is_root() {
+        return; // already unprivileged: the other tests cover it
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    // Everything the runtime reads must be readable by `nobody`: copies in a temp dir.
+    let bin = home.join("par");
+    std::fs::copy(env!("CARGO_BIN_EXE_par"), &bin).unwrap();
+    let uv = home.join("uv");
+    std::fs::copy(crate::harness::uv().canonicalize().unwrap(), &uv).unwrap();
+    let pkg = home.join("kit-minimal.apkg");
+    std::fs::copy(fixture("kit-minimal"), &pkg).unwrap();
+    let status = std::process::Command::new("chown")
+        .args(["-R", "nobody", home.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--usage-db",
+            "off",
+        ])
+        .arg("--cache-dir")
+        .arg(home.join("cache"))
+        .arg("--uv")
+        .arg(&uv)
+        .arg(&pkg)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("UV_CACHE_DIR", home.join("uv-cache"))
+        // The system interpreter: the pyenv ones live under /root, closed to nobody.
+        .env("UV_PYTHON_PREFERENCE", "only-system")
+        .env("UV_OFFLINE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let body = loop {
+        let r = client
+            .post(format!("http://{addr}/agents/kit-minimal/invoke"))
+            .json(&json!({"where": true}))
+            .send()
+            .await;
+        if let Ok(r) = r {
+            if r.status() == 200 {
+                break r.json::<Value>().await.unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kit-minimal never served as nobody"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let packages: Value = client
+        .get(format!("http://{addr}/runtime/packages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        body["data"]["home"]
+            .as_str()
+            .unwrap()
+            .starts_with(home.to_str().unwrap()),
+        "{body}"
+    );
+    let sandbox = &packages["packages"][0]["sandbox"];
+    assert_eq!(sandbox["mode"], "strict", "{packages}");
+    assert_eq!(sandbox["limits"]["pids"]["by"], "rlimit", "{packages}");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+/// Reads the JSON log until the `listening` line; stderr is drained in a thread.
+fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("[par as nobody] {line}");
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("par as nobody did not start listening")
+}
