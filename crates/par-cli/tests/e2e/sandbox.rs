@@ -3,6 +3,8 @@
 //! jailed process; the jail also works for an unprivileged runtime.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -366,4 +368,87 @@ fn listening_addr(child: &mut std::process::Child) -> String {
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("par as nobody did not start listening")
+}
+
+/// A loopback HTTP server answering every request with `body`; counts connections.
+async fn canary(body: &'static str) -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+#[tokio::test]
+async fn egress_goes_through_the_metered_proxy_and_only_where_allowed() {
+    let (allowed, allowed_hits) = canary("hello from outside").await;
+    let (forbidden, forbidden_hits) = canary("you should not see this").await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .fixture("kit-minimal")
+        .args(&["--egress-allow", &format!("127.0.0.1:{allowed}")])
+        .start()
+        .await;
+    let fetch = |port: u16| json!({"try": "fetch", "url": format!("http://127.0.0.1:{port}/")});
+    let data = attempt(&rt, fetch(allowed)).await;
+    assert_eq!(data["status"], 200, "{data}");
+    assert_eq!(data["body"], "hello from outside", "{data}");
+    assert_eq!(allowed_hits.load(Ordering::SeqCst), 1);
+    // Loopback without an allow pattern, and the cloud metadata address: refused by the
+    // proxy (403), never connected to.
+    let data = refused(&rt, fetch(forbidden)).await;
+    assert_eq!(data["status"], 403, "{data}");
+    let metadata = json!({"try": "fetch", "url": "http://169.254.169.254/latest/meta-data/"});
+    let data = refused(&rt, metadata).await;
+    assert_eq!(data["status"], 403, "{data}");
+    assert_eq!(forbidden_hits.load(Ordering::SeqCst), 0);
+    let text = rt.metrics().await;
+    for line in [
+        "par_egress_connections_total{package=\"kit-escape\",outcome=\"ok\"} 1",
+        "par_egress_connections_total{package=\"kit-escape\",outcome=\"refused\"} 2",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("par_egress_bytes_total{package=\"kit-escape\",direction=\"down\"}"),
+        "{text}"
+    );
+    let report = rt.package_report("kit-escape.apkg").await;
+    assert_eq!(report["sandbox"]["network"], "egress", "{report}");
+}
+
+#[tokio::test]
+async fn a_package_on_network_none_reaches_nothing() {
+    let (port, hits) = canary("unreachable").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("par.toml");
+    std::fs::write(&config, "[packages.kit-escape]\nnetwork = \"none\"\n").unwrap();
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .fixture("kit-minimal")
+        .args(&["--config", config.to_str().unwrap()])
+        .args(&["--egress-allow", &format!("127.0.0.1:{port}")])
+        .start()
+        .await;
+    let body = json!({"try": "fetch", "url": format!("http://127.0.0.1:{port}/")});
+    let data = refused(&rt, body).await;
+    assert!(data["status"].is_null(), "no proxy answered: {data}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    let report = rt.package_report("kit-escape.apkg").await;
+    assert_eq!(report["sandbox"]["network"], "none", "{report}");
 }
