@@ -14,10 +14,7 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Settings of contract v2 that this build of par may not read yet (set in the manifests so
 # that they take effect when it does; unknown variables are ignored by par).
-PENDING = {
-    "PAR_DRAIN_GRACE_SECS": "two-step drain (issue 16, point 3)",
-    "PAR_SANDBOX": "the sandbox (contract v2)",
-}
+PENDING: dict = {}
 # Secrets the manifests may reference; they are created by the operator, never rendered.
 SECRETS = {"par-oidc", "par-usage-postgres", "par-s3"}
 

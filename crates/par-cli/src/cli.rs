@@ -227,6 +227,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish at shutdown.
     #[arg(long, env = env::SHUTDOWN_GRACE)]
     pub shutdown_grace: Option<f64>,
+    /// Seconds between SIGTERM and closing the listener, while readiness already answers
+    /// 503 `draining` (load balancers stop sending) and everything else still serves.
+    #[arg(long, env = env::DRAIN_GRACE)]
+    pub drain_grace: Option<f64>,
     /// Largest invoke body in bytes.
     #[arg(long, env = env::MAX_BODY)]
     pub max_body_bytes: Option<usize>,

@@ -129,6 +129,17 @@ async fn run(
         _ = shutdown_signal() => {}
         _ = api.shutdown_requested() => tracing::info!("shutdown requested through the API"),
     }
+    // Two steps: readiness fails first and everything else keeps serving for the drain
+    // grace (load balancers notice and stop sending), then the listener closes and calls
+    // in flight drain.
+    api.stop_being_ready();
+    if !settings.drain_grace.is_zero() {
+        tracing::info!(
+            grace_secs = settings.drain_grace.as_secs_f64(),
+            "not ready: draining from load balancers"
+        );
+        tokio::time::sleep(settings.drain_grace).await;
+    }
     let _ = stop_tx.send(());
     drain(server, &runtime, settings.shutdown_grace).await?;
     services.close().await;

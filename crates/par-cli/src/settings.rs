@@ -28,6 +28,8 @@ pub struct ServeSettings {
     pub http: HttpLimits,
     pub log_format: Option<LogFormat>,
     pub shutdown_grace: Duration,
+    /// Readiness fails this long before the listener closes.
+    pub drain_grace: Duration,
     /// Network policies and egress rules, by package.
     pub network: par_egress::EgressSettings,
     pub sandbox: crate::sandbox_settings::SandboxSettings,
@@ -119,6 +121,11 @@ pub fn resolve(
         ),
     };
     check_body_fits_frame(&http, &runtime, &mut errors);
+    let drain_grace = match args.drain_grace.or(file.drain_grace) {
+        // Zero is meaningful here: close the listener at once.
+        Some(0.0) => Duration::ZERO,
+        other => seconds(other, 5.0, "--drain-grace", env::DRAIN_GRACE, &mut errors),
+    };
     let shutdown_grace = seconds(
         args.shutdown_grace.or(file.shutdown_grace),
         30.0,
@@ -145,6 +152,7 @@ pub fn resolve(
         http,
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
+        drain_grace,
         network,
         sandbox,
     })

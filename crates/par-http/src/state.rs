@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) access: crate::auth::Access,
     pub(crate) site: crate::guard::SiteRules,
     draining: Arc<AtomicBool>,
+    /// Readiness fails (the first step of a two-step drain) while calls still serve.
+    unready: Arc<AtomicBool>,
     shutdown: Arc<tokio::sync::Notify>,
 }
 
@@ -60,6 +62,7 @@ impl AppState {
             access: config.access,
             site: config.site,
             draining: Arc::new(AtomicBool::new(false)),
+            unready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -67,6 +70,17 @@ impl AppState {
     /// From now on readiness fails and new calls are refused with `draining`.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+
+    /// The first step of shutdown: `/runtime/ready` answers 503 `draining` so load
+    /// balancers stop sending, while every other route still serves.
+    pub fn stop_being_ready(&self) {
+        self.unready.store(true, Ordering::Release);
+    }
+
+    /// Whether readiness must fail: stopping, or already draining.
+    pub fn is_unready(&self) -> bool {
+        self.unready.load(Ordering::Acquire) || self.is_draining()
     }
 
     pub fn is_draining(&self) -> bool {

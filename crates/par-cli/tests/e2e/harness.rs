@@ -111,6 +111,12 @@ impl Builder {
             .arg("--uv")
             .arg(uv())
             .args(&self.args)
+            // Tests stop runtimes often; the two-step drain has its own test.
+            .args(if self.args.iter().any(|a| a == "--drain-grace") {
+                &[][..]
+            } else {
+                &["--drain-grace", "0"][..]
+            })
             .args(&self.sources)
             .env_remove("PACKAGES_URLS")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -487,3 +487,36 @@ async fn workers_exit_when_the_runtime_is_killed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// SIGTERM: readiness fails at once while calls still succeed for the drain grace, then
+/// the listener closes and the process exits cleanly.
+#[tokio::test]
+async fn sigterm_drains_in_two_steps() {
+    let mut rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&["--drain-grace", "3"])
+        .start()
+        .await;
+    let pid = rt.pid().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ready = loop {
+        let (status, body) = rt.get("/runtime/ready").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "still ready: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ready["code"], "draining", "{ready}");
+    // Within the grace everything else still serves.
+    let (status, body) = rt.invoke("kit-minimal", json!({"during": "grace"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = rt.get("/runtime/health").await;
+    assert_eq!(status, 200);
+    assert!(rt.wait_exit(Duration::from_secs(30)).success());
+}

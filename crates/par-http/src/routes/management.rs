@@ -189,7 +189,6 @@ fn set_enabled(
 
 /// `POST /runtime/shutdown`: drain, then exit, as on SIGTERM.
 pub async fn shutdown(State(state): State<AppState>) -> Response {
-    state.start_draining();
     state.request_shutdown();
     (StatusCode::ACCEPTED, Json(json!({"status": "draining"}))).into_response()
 }

@@ -14,7 +14,7 @@ pub async fn health() -> Json<serde_json::Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if state.is_draining() {
+    if state.is_unready() {
         return ApiError::new(ErrorCode::Draining, "the runtime is draining").into_response();
     }
     if !state.runtime.is_ready() {
