@@ -61,23 +61,16 @@ mod tests {
 
     #[test]
     fn precedence_is_host_then_dotenv_then_manifest() {
-        let host = pairs(&[
-            ("LANG", "C"),
-            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
-            ("X", "host"),
-        ]);
-        let allow = vec!["LANG".to_string(), "X".to_string()];
-        let dotenv = pairs(&[("X", "dotenv"), ("Y", "dotenv")]);
-        let manifest = BTreeMap::from([("Y".to_string(), "yaml".to_string())]);
-        let env = worker_env(&EnvInputs {
-            host: &host,
-            allow: &allow,
-            dotenv: &dotenv,
-            manifest: &manifest,
-            venv: Path::new("/envs/a"),
-            work: Path::new("/work/p"),
-            package_root: Path::new("/pkgs/x"),
-        });
+        let env = env_of(
+            &[
+                ("LANG", "C"),
+                ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+                ("X", "host"),
+            ],
+            &["LANG", "X"],
+            &[("X", "dotenv"), ("Y", "dotenv")],
+            &[("Y", "yaml")],
+        );
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("LANG"), Some("C"));
         assert_eq!(get("X"), Some("dotenv"));

@@ -93,7 +93,10 @@ fn describe(error: &hyper_util::client::legacy::Error) -> String {
 
 fn target_uri(path_and_query: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
     let invalid = || ProxyError::InvalidPath(path_and_query.to_string());
-    if !path_and_query.starts_with('/') || path_and_query.starts_with("//") {
+    if !path_and_query.starts_with('/')
+        || path_and_query.starts_with("//")
+        || is_ambiguous(path_and_query)
+    {
         return Err(invalid());
     }
     let full = match query {
@@ -106,6 +109,20 @@ fn target_uri(path_and_query: &str, query: Option<&str>) -> Result<Uri, ProxyErr
         .path_and_query(full)
         .build()
         .map_err(|_| invalid())
+}
+
+/// Paths an app could read as other than they look: encoded separators
+/// (`%2f`, `%5c`), encoded dot segments (`%2e%2e`) and NUL. Plain `..` segments never get
+/// here (the router matched the path as given), and the app's own router decodes the
+/// rest.
+fn is_ambiguous(path: &str) -> bool {
+    let lower = path.split('?').next().unwrap_or(path).to_ascii_lowercase();
+    let encoded_separator = ["%2f", "%5c", "%00"].iter().any(|e| lower.contains(e));
+    let dot_segment = lower
+        .replace("%2e", ".")
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".");
+    encoded_separator || dot_segment
 }
 
 /// Removes hop-by-hop headers, including those the `connection` header names.
@@ -167,6 +184,30 @@ mod tests {
         assert!(target_uri("api", None).is_err());
         assert!(target_uri("//evil.example/x", None).is_err());
         assert!(target_uri("/a b", None).is_err());
+    }
+
+    #[test]
+    fn encoded_separators_and_dot_segments_are_refused() {
+        for path in [
+            "/api/%2e%2e/secret",
+            "/api/%2E%2e/x",
+            "/api/.%2e/x",
+            "/api/a%2fb",
+            "/api/a%5Cb",
+            "/api/a%00",
+            "/api/./x",
+        ] {
+            assert!(is_ambiguous(path), "{path}");
+        }
+        for path in [
+            "/api/hello",
+            "/api/a%20b",
+            "/api/x?next=%2f",
+            "/",
+            "/api/..x",
+        ] {
+            assert!(!is_ambiguous(path), "{path}");
+        }
     }
 
     #[test]

@@ -20,24 +20,6 @@ fn path_after_package(request: &Request) -> String {
     format!("/{rest}")
 }
 
-/// Refuses paths an app could read as other than they look: encoded separators
-/// (`%2f`, `%5c`), encoded dot segments (`%2e%2e`) and NUL. Plain `..` segments never get
-/// here (the router matched the path as given), and the app's own router decodes the
-/// rest.
-fn check_app_path(path: &str) -> Result<(), ApiError> {
-    let lower = path.split('?').next().unwrap_or(path).to_ascii_lowercase();
-    let encoded_separator = ["%2f", "%5c", "%00"].iter().any(|e| lower.contains(e));
-    let dot_segment = lower
-        .replace("%2e", ".")
-        .split('/')
-        .any(|segment| segment == ".." || segment == ".");
-    if encoded_separator || dot_segment {
-        let message = format!("path '{path}' has encoded separators or dot segments");
-        return Err(ApiError::new(ErrorCode::BadRequest, message));
-    }
-    Ok(())
-}
-
 /// The mounted package named in the route, or the contract's 404.
 fn named_package(state: &AppState, params: &[String]) -> Result<Arc<Package>, ApiError> {
     let name = params.first().map(String::as_str).unwrap_or_default();
@@ -117,7 +99,6 @@ pub async fn app(
     crate::caller_headers::replace(request.headers_mut(), caller.as_ref(), auth_on);
     set_request_id(request.headers_mut(), &rid);
     let path = path_after_package(&request);
-    check_app_path(&path)?;
     match surface.proxy(request, &path).await {
         Ok(response) => Ok(passed_through(response)),
         Err(e) => {
@@ -127,35 +108,6 @@ pub async fn app(
                 _ => ErrorCode::AppUnavailable,
             };
             Err(ApiError::new(code, e.to_string()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_app_path;
-
-    #[test]
-    fn encoded_separators_and_dot_segments_are_refused() {
-        for path in [
-            "/api/%2e%2e/secret",
-            "/api/%2E%2e/x",
-            "/api/.%2e/x",
-            "/api/a%2fb",
-            "/api/a%5Cb",
-            "/api/a%00",
-            "/api/./x",
-        ] {
-            assert!(check_app_path(path).is_err(), "{path}");
-        }
-        for path in [
-            "/api/hello",
-            "/api/a%20b",
-            "/api/x?next=%2f",
-            "/",
-            "/api/..x",
-        ] {
-            assert!(check_app_path(path).is_ok(), "{path}");
         }
     }
 }
