@@ -62,6 +62,7 @@ pub struct Builder {
     args: Vec<String>,
     cache: PathBuf,
     usage_db: Option<PathBuf>,
+    listen: String,
 }
 
 impl Builder {
@@ -93,6 +94,11 @@ impl Builder {
         self.cache = dir.to_path_buf();
         self
     }
+    /// Listens on this address (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = addr.into();
+        self
+    }
 
     /// Starts the binary and waits until it listens (not until it is ready).
     pub fn spawn(self) -> TestRuntime {
@@ -103,7 +109,7 @@ impl Builder {
             .unwrap_or_else(|| scratch.path().join("usage.sqlite3"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_par"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", &self.listen, "--log-format", "json"])
             .arg("--usage-db")
             .arg(&usage_db)
             .arg("--cache-dir")
@@ -178,6 +184,7 @@ impl TestRuntime {
             args: Vec::new(),
             cache: shared_cache(),
             usage_db: None,
+            listen: "127.0.0.1:0".into(),
         }
     }
 

@@ -9,6 +9,7 @@ mod cli;
 mod dashboard;
 mod environments;
 mod examples;
+mod fleet;
 mod hardening;
 mod hostile;
 mod invoke;

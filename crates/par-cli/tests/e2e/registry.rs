@@ -21,9 +21,9 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
-/// A static file server on loopback whose files can change while it runs.
-struct Registry {
-    base: String,
+/// A static file server on loopback (also the fleet test's registry) whose files can change while it runs.
+pub(crate) struct Registry {
+    pub(crate) base: String,
     files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -35,7 +35,7 @@ impl Drop for Registry {
 }
 
 impl Registry {
-    async fn start() -> Registry {
+    pub(crate) async fn start() -> Registry {
         let files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>> = Arc::default();
         let served = files.clone();
         let app = axum::Router::new().route(
@@ -62,17 +62,17 @@ impl Registry {
         }
     }
 
-    fn put(&self, name: &str, bytes: Vec<u8>) {
+    pub(crate) fn put(&self, name: &str, bytes: Vec<u8>) {
         self.files.lock().unwrap().insert(name.to_string(), bytes);
     }
 
-    fn put_fixture(&self, name: &str) -> String {
+    pub(crate) fn put_fixture(&self, name: &str) -> String {
         let path = fixture(name);
         self.put(&format!("{name}.apkg"), std::fs::read(&path).unwrap());
         sha256(&path)
     }
 
-    fn index(&self, entries: &[(&str, &str, &str)]) {
+    pub(crate) fn index(&self, entries: &[(&str, &str, &str)]) {
         let packages: Vec<Value> = entries
             .iter()
             .map(|(name, version, file)| {

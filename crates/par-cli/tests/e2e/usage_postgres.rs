@@ -9,7 +9,7 @@ use crate::harness::TestRuntime;
 
 // The throwaway server of par-telemetry's shipper tests, shared rather than copied.
 #[path = "../../../par-telemetry/tests/pg_server/mod.rs"]
-mod pg_server;
+pub(crate) mod pg_server;
 
 use pg_server::PgServer;
 
