@@ -75,6 +75,7 @@ impl Runtime {
             active.outcalls = Some(Outcalls::new(self, meta.clone(), target.id.clone()));
             active.agent = target.id.clone();
             active.version = target.package.version().to_string();
+            active.meter_egress(self.metrics(), target.package.name());
             return Ok(active);
         }
         Err(InvokeError::new(

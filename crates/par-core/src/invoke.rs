@@ -145,6 +145,8 @@ pub struct ActiveCall {
     usage: UsageReports,
     /// Routes the calls the handler makes to other agents; they end with this call.
     pub(crate) outcalls: Option<Outcalls>,
+    /// Receives the package's egress bytes into `usage` while the call is in flight.
+    egress: Option<par_telemetry::metrics::EgressCallGuard>,
 }
 
 /// Who and what a call belongs to, passed to the worker with the payload.
@@ -191,7 +193,14 @@ impl ActiveCall {
             _permit: permit,
             usage: UsageReports::default(),
             outcalls: None,
+            egress: None,
         }
+    }
+
+    /// Bills the egress bytes of `package` to this call while it is in flight (when it is
+    /// the package's only call then; see `par_telemetry::metrics::EgressCallGuard`).
+    pub(crate) fn meter_egress(&mut self, metrics: &par_telemetry::Metrics, package: &str) {
+        self.egress = Some(metrics.egress_call(package, self.usage.clone()));
     }
 
     async fn reply(&mut self) -> Result<Reply, InvokeError> {
@@ -265,12 +274,19 @@ impl ActiveCall {
 }
 
 /// Numbers add up across reports (two calls to an LLM, say); anything else is replaced.
+/// The prefix of usage keys only the runtime writes.
+const RUNTIME_USAGE_PREFIX: &str = "par.";
+
 fn merge_usage(usage: &mut serde_json::Map<String, serde_json::Value>, report: &[u8]) {
     let Ok(serde_json::Value::Object(report)) = serde_json::from_slice(report) else {
         tracing::warn!("ignoring a usage report that is not a JSON object");
         return;
     };
     for (key, value) in report {
+        // `par.*` keys are what the runtime measures (egress bytes): never the agent's.
+        if key.starts_with(RUNTIME_USAGE_PREFIX) {
+            continue;
+        }
         let summed = match (usage.get(&key), &value) {
             (Some(serde_json::Value::Number(a)), serde_json::Value::Number(b)) => add(a, b),
             _ => None,
@@ -469,6 +485,16 @@ mod tests {
         merge_usage(&mut usage, br#"{"tokens": 1}"#);
         let total = usage["tokens"].as_f64().unwrap();
         assert!(total >= i64::MAX as f64, "lost the earlier count: {total}");
+    }
+
+    #[test]
+    fn an_agent_cannot_report_the_runtimes_own_usage_keys() {
+        let mut usage = serde_json::Map::new();
+        merge_usage(&mut usage, br#"{"par.egress_bytes_up": 9, "tokens": 2}"#);
+        assert_eq!(
+            serde_json::Value::Object(usage),
+            serde_json::json!({"tokens": 2})
+        );
     }
 
     #[test]

@@ -452,3 +452,40 @@ async fn a_package_on_network_none_reaches_nothing() {
     let report = rt.package_report("kit-escape.apkg").await;
     assert_eq!(report["sandbox"]["network"], "none", "{report}");
 }
+
+#[tokio::test]
+async fn httpx_works_through_the_proxy_and_its_bytes_land_on_the_calls_usage_record() {
+    let body = "hello from outside";
+    let (allowed, hits) = canary(body).await;
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .args(&["--egress-allow", &format!("127.0.0.1:{allowed}")])
+        .start()
+        .await;
+    let url = format!("http://127.0.0.1:{allowed}/");
+    let data = attempt(&rt, json!({"try": "fetch_httpx", "url": url})).await;
+    assert_eq!(
+        (&data["status"], &data["body"]),
+        (&json!(200), &json!(body)),
+        "{data}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A package cannot write the runtime's own usage keys.
+    let data = attempt(&rt, json!({"try": "forge_usage"})).await;
+    assert_eq!(data["escaped"], false, "{data}");
+
+    let usage = rt.usage_when("?agent=kit-escape", 2).await;
+    let records = usage["records"].as_array().unwrap();
+    let reported = |i: usize| records[i]["reported"].clone();
+    let (fetched, forged) = if reported(0)["tokens"] == 1 {
+        (reported(1), reported(0))
+    } else {
+        (reported(0), reported(1))
+    };
+    // Up: at least the request line; down: at least the canary's body.
+    let up = fetched["par.egress_bytes_up"].as_u64().unwrap_or(0);
+    let down = fetched["par.egress_bytes_down"].as_u64().unwrap_or(0);
+    assert!(up >= 20 && down >= body.len() as u64, "{usage}");
+    assert_eq!(forged["tokens"], 1, "{usage}");
+    assert!(forged.get("par.egress_bytes_up").is_none(), "{usage}");
+}

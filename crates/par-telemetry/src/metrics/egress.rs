@@ -1,5 +1,6 @@
 //! The egress proxy's counters (`par-egress` reports through these).
 
+use super::egress_calls::{CallUsage, EgressCallGuard, EGRESS_DOWN_KEY, EGRESS_UP_KEY};
 use super::labels::{EgressBytesLabels, EgressLabels};
 use super::Metrics;
 
@@ -23,6 +24,18 @@ impl Metrics {
             direction: direction.to_owned(),
         };
         self.families().egress_bytes.get(&labels).inc_by(n);
+        let key = if direction == "up" {
+            EGRESS_UP_KEY
+        } else {
+            EGRESS_DOWN_KEY
+        };
+        self.inner.egress_calls.attribute(package, key, n);
+    }
+
+    /// Registers a call of `package` whose usage map receives the package's egress bytes
+    /// while it is the package's only call in flight; until the guard is dropped.
+    pub fn egress_call(&self, package: &str, usage: CallUsage) -> EgressCallGuard {
+        self.inner.egress_calls.register(package, usage)
     }
 }
 

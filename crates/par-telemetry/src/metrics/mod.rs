@@ -14,6 +14,7 @@
 mod agents;
 mod bounded;
 mod egress;
+mod egress_calls;
 mod families;
 mod labels;
 mod record;
@@ -25,6 +26,7 @@ use prometheus_client::encoding::text;
 use prometheus_client::registry::Registry;
 
 pub use agents::AgentLabel;
+pub use egress_calls::{CallUsage, EgressCallGuard, EGRESS_DOWN_KEY, EGRESS_UP_KEY};
 pub use labels::{LoadOutcome, LoadPhase, PollResult};
 pub use record::GaugeGuard;
 
@@ -73,6 +75,7 @@ struct Inner {
     registry: Registry,
     families: Families,
     agents: AgentSet,
+    egress_calls: Arc<egress_calls::EgressCalls>,
 }
 
 impl Metrics {
@@ -91,6 +94,7 @@ impl Metrics {
                 registry,
                 families,
                 agents,
+                egress_calls: Arc::default(),
             }),
         }
     }
