@@ -1,6 +1,6 @@
 //! Auth through the public surface, with real tokens from a real OpenID provider.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::harness::TestRuntime;
 use crate::oidc::{provider, AUDIENCE};
