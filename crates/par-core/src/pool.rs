@@ -31,10 +31,10 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
-            workers: 1,
+            workers: crate::defaults::WORKERS_PER_PACKAGE,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
-            crash_loop_threshold: 5,
+            crash_loop_threshold: crate::defaults::CRASH_LOOP_THRESHOLD,
             crash_window: Duration::from_secs(60),
             memory_limit_bytes: None,
             memory_check_interval: Duration::from_millis(500),
