@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure the system tools the tests call are present, installing the Debian packages
 # that provide missing ones when apt can (as root), and naming what is still missing.
-# Tools: gpg (signature fixtures), the openssl CLI (TLS fixtures), node + npm (the test
-# OpenID provider), sha256sum, haproxy (the fleet test's load balancer), and a CPython 3.11 that `uv python find` sees (packages
-# declare runtime python3.11; PAR never downloads interpreters).
+# Tools: gpg + gpgconf (signature fixtures), the openssl CLI (TLS fixtures, webhook
+# signatures), node + npm (the test OpenID provider), sha256sum, kill, setpriv, chown, id
+# and sh (process and sandbox tests), python3 (fixture builder, worker tests), and a
+# CPython 3.11 that `uv python find` sees (packages declare runtime python3.11; PAR never
+# downloads interpreters).
 set -euo pipefail
 
-declare -A package_of=([gpg]=gnupg [openssl]=openssl [node]=nodejs [npm]=npm [sha256sum]=coreutils [haproxy]=haproxy)
+declare -A package_of=([gpg]=gnupg [gpgconf]=gnupg [openssl]=openssl [node]=nodejs [npm]=npm
+  [sha256sum]=coreutils [chown]=coreutils [id]=coreutils [kill]=procps [setpriv]=util-linux
+  [sh]=dash [python3]=python3 [haproxy]=haproxy)
 missing=()
-for tool in gpg openssl node npm sha256sum haproxy; do
+for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -29,4 +33,4 @@ if ! "$uv" python find 3.11 >/dev/null 2>&1; then
   echo "ensure-system-tools: uv sees no CPython 3.11 (uv python find 3.11); install python3.11" >&2
   exit 1
 fi
-echo "ensure-system-tools: gpg, openssl, node, npm, sha256sum, haproxy and python 3.11 ($("$uv" python find 3.11)) present" >&2
+echo "ensure-system-tools: ${!package_of[*]} and python 3.11 ($("$uv" python find 3.11)) present" >&2

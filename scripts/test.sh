@@ -16,7 +16,7 @@ step "tools: uv"
 PAR_UV="$(bash scripts/ensure-uv.sh)"
 export PAR_UV
 
-step "tools: system tools the tests call (gpg, openssl, node/npm, python 3.11)"
+step "tools: system tools the tests call (gpg, openssl, node/npm, python 3.11, procps, util-linux)"
 bash scripts/ensure-system-tools.sh
 
 step "tools: OpenID provider for the auth tests (npm oidc-provider)"

@@ -29,12 +29,7 @@ repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=deploy/container/podman-env.sh
 source "$here/podman-env.sh"
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-    par_die "usage: build.sh TAG   (e.g. build.sh localhost/par:dev)"
-fi
-tag="$1"
-started=$(date +%s)
-log() { printf 'build.sh: [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*" >&2; }
+par_take_tag "build.sh TAG   (e.g. build.sh localhost/par:dev)" "$@"
 
 par_podman_setup
 cache="$PAR_TOOLS/containers"

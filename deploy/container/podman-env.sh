@@ -18,6 +18,22 @@ export PAR_TOOLS
 
 par_die() { echo "${PAR_SCRIPT:-podman-env}: $*" >&2; exit 1; }
 
+# The preamble of build.sh and smoke.sh: their one argument, an image tag, into `tag`
+# (else the usage line and exit 1), the start time, and `log`, a line stamped with the
+# seconds since then (on stderr, so a script's own output stays clean).
+# Usage: par_take_tag "USAGE" "$@".
+par_take_tag() {
+    local usage="$1"
+    shift
+    if [ $# -ne 1 ] || [ -z "$1" ]; then
+        par_die "usage: $usage"
+    fi
+    # shellcheck disable=SC2034  # both are read by the sourcing script
+    tag="$1"
+    started=$(date +%s)
+}
+log() { printf '%s: [%4ss] %s\n' "${PAR_SCRIPT:-podman-env}" "$(( $(date +%s) - started ))" "$*" >&2; }
+
 # apt-get install PACKAGES... (as root or through sudo -n).
 par_apt_install() {
     local as_root=() log

@@ -24,12 +24,7 @@ repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=deploy/container/podman-env.sh
 source "$here/podman-env.sh"
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-    par_die "usage: smoke.sh TAG   (an image built by deploy/container/build.sh)"
-fi
-tag="$1"
-started=$(date +%s)
-log() { printf 'smoke.sh: [%3ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+par_take_tag "smoke.sh TAG   (an image built by deploy/container/build.sh)" "$@"
 fail() { echo "smoke.sh: FAIL: $*" >&2; exit 1; }
 
 par_podman_setup

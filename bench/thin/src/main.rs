@@ -80,21 +80,23 @@ fn spec(args: &Args, script: PathBuf) -> WorkerSpec {
         venv.join("bin").display()
     );
     WorkerSpec {
-        label: "thin".into(),
-        python: args.python.clone(),
-        script,
-        package_root: args.root.clone(),
+        program: par_worker::child::Program {
+            label: "thin".into(),
+            python: args.python.clone(),
+            script,
+            package_root: args.root.clone(),
+            env: vec![
+                ("PATH".into(), path),
+                ("VIRTUAL_ENV".into(), venv.display().to_string()),
+                ("PYTHONUNBUFFERED".into(), "1".into()),
+                ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+            ],
+            cwd: args.root.clone(),
+            startup_timeout: Duration::from_secs(60),
+            jail: None,
+        },
         entrypoint: args.entrypoint.clone(),
-        env: vec![
-            ("PATH".into(), path),
-            ("VIRTUAL_ENV".into(), venv.display().to_string()),
-            ("PYTHONUNBUFFERED".into(), "1".into()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        ],
-        cwd: args.root.clone(),
-        startup_timeout: Duration::from_secs(60),
         max_frame: 64 * 1024 * 1024,
         threads: args.threads,
-        jail: None,
     }
 }

@@ -25,11 +25,10 @@ pub struct AuthSettings {
 
 pub fn resolve(
     listen: &SocketAddr,
-    a: &ServeArgs,
-    f: &ServeArgs,
+    s: &ServeArgs,
     errors: &mut Vec<String>,
 ) -> Option<AuthSettings> {
-    let mode = match a.auth.as_deref().or(f.auth.as_deref()) {
+    let mode = match s.auth.as_deref() {
         Some(text) => match AuthMode::from_str(text) {
             Ok(mode) => mode,
             Err(_) => {
@@ -50,53 +49,37 @@ pub fn resolve(
         }
     };
     let oidc = if mode.oidc() {
-        oidc_config(a, f, errors)
+        oidc_config(s, errors)
     } else {
         None
     };
     let api_keys = if mode.api_key() {
-        api_keys(a, f, errors)
+        api_keys(s, errors)
     } else {
         None
     };
-    let policy = policy(a, f, mode, errors);
+    let policy = policy(s, mode, errors);
     Some(AuthSettings {
         mode,
         oidc,
         api_keys,
-        roles_claim: a
-            .roles_claim
-            .clone()
-            .or(f.roles_claim.clone())
-            .unwrap_or_else(|| "roles".into()),
-        tenant_claim: a.tenant_claim.clone().or(f.tenant_claim.clone()),
+        roles_claim: s.roles_claim.clone().expect("the table gives a default"),
+        tenant_claim: s.tenant_claim.clone(),
         policy,
-        allowed_hosts: a
-            .allowed_hosts
-            .clone()
-            .or(f.allowed_hosts.clone())
-            .unwrap_or_default(),
-        public_ui: a
-            .public_ui
-            .clone()
-            .or(f.public_ui.clone())
-            .unwrap_or_default(),
+        allowed_hosts: s.allowed_hosts.clone().unwrap_or_default(),
+        public_ui: s.public_ui.clone().unwrap_or_default(),
     })
 }
 
-fn oidc_config(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option<OidcConfig> {
-    let audiences = a
-        .oidc_audience
-        .clone()
-        .or(f.oidc_audience.clone())
-        .unwrap_or_default();
+fn oidc_config(s: &ServeArgs, errors: &mut Vec<String>) -> Option<OidcConfig> {
+    let audiences = s.oidc_audience.clone().unwrap_or_default();
     if audiences.is_empty() {
         errors.push(format!(
             "--oidc-audience / {}: required with --auth oidc",
             env::OIDC_AUDIENCE
         ));
     }
-    let Some(issuer) = a.oidc_issuer.clone().or(f.oidc_issuer.clone()) else {
+    let Some(issuer) = s.oidc_issuer.clone() else {
         errors.push(format!(
             "--oidc-issuer / {}: required with --auth oidc",
             env::OIDC_ISSUER
@@ -117,16 +100,8 @@ fn oidc_config(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option
         return None;
     }
     let mut config = OidcConfig::new(issuer, audiences);
-    config.allowed_client_ids = a
-        .oidc_client_ids
-        .clone()
-        .or(f.oidc_client_ids.clone())
-        .unwrap_or_default();
-    config.required_scopes = a
-        .oidc_required_scopes
-        .clone()
-        .or(f.oidc_required_scopes.clone())
-        .unwrap_or_default();
+    config.allowed_client_ids = s.oidc_client_ids.clone().unwrap_or_default();
+    config.required_scopes = s.oidc_required_scopes.clone().unwrap_or_default();
     Some(config)
 }
 
@@ -137,8 +112,8 @@ struct KeysFile {
     key: Vec<ApiKeyEntry>,
 }
 
-fn api_keys(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option<ApiKeyConfig> {
-    let Some(path) = a.api_keys.clone().or(f.api_keys.clone()) else {
+fn api_keys(s: &ServeArgs, errors: &mut Vec<String>) -> Option<ApiKeyConfig> {
+    let Some(path) = s.api_keys.clone() else {
         errors.push(format!(
             "--api-keys / {}: required with --auth api-key",
             env::API_KEYS
@@ -154,9 +129,9 @@ fn api_keys(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> Option<Ap
     }
 }
 
-fn policy(a: &ServeArgs, f: &ServeArgs, mode: AuthMode, errors: &mut Vec<String>) -> Policy {
+fn policy(s: &ServeArgs, mode: AuthMode, errors: &mut Vec<String>) -> Policy {
     let empty = || Policy::from_toml("").expect("an empty policy parses");
-    let Some(path) = a.policy.clone().or(f.policy.clone()) else {
+    let Some(path) = s.policy.clone() else {
         if mode != AuthMode::Off {
             tracing::warn!("auth is on but no --policy is set: every call will be forbidden");
         }

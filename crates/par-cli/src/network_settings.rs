@@ -21,20 +21,20 @@ pub struct PackageTable {
     pub egress: Option<Vec<String>>,
 }
 
-pub fn resolve(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> EgressSettings {
+pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> EgressSettings {
     let mut settings = EgressSettings::default();
-    if let Some(text) = a.network.as_deref().or(f.network.as_deref()) {
+    if let Some(text) = s.network.as_deref() {
         match text.parse::<NetworkMode>() {
             Ok(mode) => settings.default_network = mode,
             Err(e) => errors.push(format!("--network / {}: {e}", env::NETWORK)),
         }
     }
-    let allow = a.egress_allow.as_ref().or(f.egress_allow.as_ref());
+    let allow = s.egress_allow.as_ref();
     settings.allow = patterns(allow.map(Vec::as_slice).unwrap_or_default(), errors, || {
         format!("--egress-allow / {}", env::EGRESS_ALLOW)
     });
     // Per-package tables come from the file only.
-    settings.packages = packages(&f.packages, errors);
+    settings.packages = packages(&s.packages, errors);
     settings
 }
 
@@ -102,7 +102,7 @@ mod tests {
             "#,
         );
         let mut errors = Vec::new();
-        let s = resolve(&args, &f, &mut errors);
+        let s = resolve(&args.or(f), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(s.default_network, NetworkMode::None);
         assert_eq!(s.allow.len(), 2);
@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn defaults_to_egress_with_nothing_allowed() {
         let mut errors = Vec::new();
-        let s = resolve(&ServeArgs::default(), &ServeArgs::default(), &mut errors);
+        let s = resolve(&ServeArgs::defaults(), &mut errors);
         assert!(errors.is_empty());
         assert_eq!(s.default_network, NetworkMode::Egress);
         assert!(s.allow.is_empty() && s.packages.is_empty());
@@ -137,7 +137,7 @@ mod tests {
             "#,
         );
         let mut errors = Vec::new();
-        resolve(&args, &f, &mut errors);
+        resolve(&args.or(f), &mut errors);
         let text = errors.join("\n");
         assert_eq!(errors.len(), 4, "{text}");
         assert!(text.contains("--network / PAR_NETWORK: 'bridge'"), "{text}");

@@ -16,12 +16,11 @@ pub struct FetchSettings {
 
 pub fn resolve(
     cache_dir: &std::path::Path,
-    a: &ServeArgs,
-    f: &ServeArgs,
+    s: &ServeArgs,
     errors: &mut Vec<String>,
 ) -> FetchSettings {
     let mut fetch = FetchConfig::new(cache_dir.join("downloads"));
-    if let Some(text) = a.signature_policy.clone().or(f.signature_policy.clone()) {
+    if let Some(text) = s.signature_policy.clone() {
         match SignaturePolicy::from_str(&text) {
             Ok(policy) => fetch.signature_policy = policy,
             Err(_) => errors.push(format!(
@@ -30,11 +29,7 @@ pub fn resolve(
             )),
         }
     }
-    fetch.trusted_keys = a
-        .trusted_keys
-        .clone()
-        .or(f.trusted_keys.clone())
-        .unwrap_or_default();
+    fetch.trusted_keys = s.trusted_keys.clone().unwrap_or_default();
     for key in &fetch.trusted_keys {
         if !key.is_file() {
             errors.push(format!(
@@ -50,31 +45,24 @@ pub fn resolve(
             env::TRUSTED_KEYS
         ));
     }
-    fetch.ca_bundle = a.ca_bundle.clone().or(f.ca_bundle.clone());
-    fetch.allow_insecure_http = a
-        .allow_insecure_http
-        .or(f.allow_insecure_http)
-        .unwrap_or(false);
-    if let Some(max) = a.max_download_bytes.or(f.max_download_bytes) {
+    fetch.ca_bundle = s.ca_bundle.clone();
+    fetch.allow_insecure_http = s.allow_insecure_http == Some(true);
+    if let Some(max) = s.max_download_bytes {
         fetch.max_download_bytes = max;
     }
-    fetch.cache_budget_bytes = a.cache_budget_bytes.or(f.cache_budget_bytes);
-    let registry = a
-        .registry_index
-        .clone()
-        .or(f.registry_index.clone())
-        .map(|index| {
-            let secs = a.poll_interval.or(f.poll_interval).unwrap_or(30.0);
-            if !(secs.is_finite() && secs > 0.0) {
-                errors.push(format!(
-                    "--poll-interval / {}: must be a positive number of seconds",
-                    env::POLL_SECS
-                ));
-            }
-            RegistrySettings {
-                index,
-                interval: Duration::from_secs_f64(secs.max(0.1)),
-            }
-        });
+    fetch.cache_budget_bytes = s.cache_budget_bytes;
+    let registry = s.registry_index.clone().map(|index| {
+        let secs = s.poll_interval.expect("the table gives a default");
+        if !(secs.is_finite() && secs > 0.0) {
+            errors.push(format!(
+                "--poll-interval / {}: must be a positive number of seconds",
+                env::POLL_SECS
+            ));
+        }
+        RegistrySettings {
+            index,
+            interval: Duration::from_secs_f64(secs.max(0.1)),
+        }
+    });
     FetchSettings { fetch, registry }
 }

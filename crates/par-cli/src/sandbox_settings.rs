@@ -16,8 +16,8 @@ pub struct SandboxSettings {
     pub limits: Limits,
 }
 
-pub fn resolve(args: &ServeArgs, file: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
-    let mode = args.sandbox.clone().or(file.sandbox.clone());
+pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
+    let mode = s.sandbox.clone();
     let strict = match mode.as_deref() {
         None | Some("strict") => true,
         Some("off") => false,
@@ -39,15 +39,9 @@ pub fn resolve(args: &ServeArgs, file: &ServeArgs, errors: &mut Vec<String>) -> 
             Some(v) => v,
             None => default,
         };
-    let pids = bounded(
-        args.max_pids.or(file.max_pids),
-        defaults.pids,
-        8,
-        "--max-pids",
-        env::MAX_PIDS,
-    );
+    let pids = bounded(s.max_pids, defaults.pids, 8, "--max-pids", env::MAX_PIDS);
     let disk_mb = bounded(
-        args.max_disk_mb.or(file.max_disk_mb),
+        s.max_disk_mb,
         defaults.disk_mb,
         1,
         "--max-disk-mb",

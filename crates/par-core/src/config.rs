@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::defaults;
+
 /// Everything the core needs, already validated by the binary.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -50,19 +52,19 @@ impl RuntimeConfig {
             archive_limits: par_archive::Limits::default(),
             manifest_limits: par_manifest::ParseLimits::default(),
             pool: crate::pool::PoolSettings::default(),
-            max_concurrent_calls: 1000,
-            max_queued_calls: 1000,
-            drain_timeout: Duration::from_secs(30),
-            worker_threads: 32,
-            worker_startup_timeout: Duration::from_secs(60),
+            max_concurrent_calls: defaults::MAX_CONCURRENT_CALLS,
+            max_queued_calls: defaults::MAX_QUEUED_CALLS,
+            drain_timeout: defaults::DRAIN_TIMEOUT,
+            worker_threads: defaults::WORKER_THREADS,
+            worker_startup_timeout: defaults::WORKER_STARTUP_TIMEOUT,
             worker_stop_grace: Duration::from_secs(5),
-            call_timeout: Duration::from_secs(60),
-            max_call_depth: 8,
-            install_timeout: Duration::from_secs(600),
-            max_frame_bytes: 64 * 1024 * 1024,
-            worker_env_allow: default_env_allow(),
+            call_timeout: defaults::CALL_TIMEOUT,
+            max_call_depth: defaults::MAX_CALL_DEPTH,
+            install_timeout: defaults::INSTALL_TIMEOUT,
+            max_frame_bytes: defaults::MAX_FRAME_BYTES,
+            worker_env_allow: defaults::worker_env_allow(),
             host_env: std::env::vars().collect(),
-            load_concurrency: 4,
+            load_concurrency: defaults::LOAD_CONCURRENCY,
             webhooks: crate::webhook::WebhookConfig::default(),
             redactor: crate::redact::Redactor::new(&[]).expect("built-in patterns compile"),
             sandbox: None,
@@ -95,23 +97,4 @@ impl RuntimeConfig {
     pub fn jail_dir(&self) -> PathBuf {
         self.cache_dir.join("jail")
     }
-}
-
-/// Host variables a worker sees unless the operator says otherwise: what Python and
-/// common libraries need to run, and nothing that usually carries a secret.
-pub fn default_env_allow() -> Vec<String> {
-    [
-        "PATH",
-        "LANG",
-        "LC_ALL",
-        "LC_CTYPE",
-        "TZ",
-        "HOME",
-        "TMPDIR",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }

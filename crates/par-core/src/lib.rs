@@ -6,6 +6,7 @@
 mod calling;
 mod config;
 mod convergence;
+pub mod defaults;
 mod envvars;
 mod error;
 mod fetching;

@@ -266,6 +266,28 @@ impl Loader<'_> {
         self.config.cache_dir.join("work").join(name)
     }
 
+    /// The package's process running `script`: the part a worker and an HTTP app share.
+    fn program(
+        &self,
+        manifest: &Manifest,
+        root: &Path,
+        env: Vec<(String, String)>,
+        python: &Path,
+        script: std::path::PathBuf,
+        jail: Option<std::sync::Arc<par_worker::child::Jail>>,
+    ) -> par_worker::child::Program {
+        par_worker::child::Program {
+            label: format!("{}@{}", manifest.name, manifest.agent_version),
+            python: python.to_path_buf(),
+            script,
+            package_root: root.to_path_buf(),
+            env,
+            cwd: self.work_dir(manifest, root),
+            startup_timeout: self.config.worker_startup_timeout,
+            jail,
+        }
+    }
+
     async fn start_surface(
         &self,
         label: &str,
@@ -282,18 +304,11 @@ impl Loader<'_> {
         let script =
             par_surface::script::materialize(&self.config.surface_dir()).map_err(|e| fail(&e))?;
         let spec = par_surface::SurfaceSpec {
-            label: format!("{}@{}", manifest.name, manifest.agent_version),
-            python: python.to_path_buf(),
-            script,
-            package_root: root.to_path_buf(),
+            program: self.program(manifest, root, env, python, script, jail),
             mode,
             entry,
-            env,
-            cwd: self.work_dir(manifest, root),
-            startup_timeout: self.config.worker_startup_timeout,
             forwarded_prefix: format!("/agents/{}", manifest.name),
             response_timeout: self.config.call_timeout,
-            jail,
         };
         Surface::start(spec).await.map(Some).map_err(|e| fail(&e))
     }
@@ -310,18 +325,12 @@ impl Loader<'_> {
         let Some(entry) = &manifest.entrypoint else {
             return Ok(None);
         };
+        let script = self.worker_script.to_path_buf();
         let spec = WorkerSpec {
-            label: format!("{}@{}", manifest.name, manifest.agent_version),
-            python: python.to_path_buf(),
-            script: self.worker_script.to_path_buf(),
-            package_root: root.to_path_buf(),
+            program: self.program(manifest, root, env, python, script, jail),
             entrypoint: entry.to_string(),
-            env,
-            cwd: self.work_dir(manifest, root),
-            startup_timeout: self.config.worker_startup_timeout,
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
-            jail,
         };
         WorkerPool::start(
             spec,

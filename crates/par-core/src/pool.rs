@@ -31,10 +31,10 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
-            workers: 1,
+            workers: crate::defaults::WORKERS_PER_PACKAGE,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
-            crash_loop_threshold: 5,
+            crash_loop_threshold: crate::defaults::CRASH_LOOP_THRESHOLD,
             crash_window: Duration::from_secs(60),
             memory_limit_bytes: None,
             memory_check_interval: Duration::from_millis(500),
@@ -204,7 +204,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             shared.crashes.fetch_add(1, Ordering::Relaxed);
             shared.metrics.worker_crashed(&shared.package);
             shared.report_live();
-            tracing::warn!(package = %shared.spec.label, pid = worker.info().pid, reason = %reason, "worker died");
+            tracing::warn!(package = %shared.spec.program.label, pid = worker.info().pid, reason = %reason, "worker died");
         }
         let now = Instant::now();
         recent.push_back(now);
@@ -217,7 +217,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
         if recent.len() >= shared.settings.crash_loop_threshold {
             shared.crash_looped.store(true, Ordering::Release);
             shared.generation.send_modify(|g| *g += 1);
-            tracing::error!(package = %shared.spec.label, crashes = recent.len(), "worker crash loop: not restarting");
+            tracing::error!(package = %shared.spec.program.label, crashes = recent.len(), "worker crash loop: not restarting");
             return;
         }
         let delay = backoff(&shared.settings, recent.len());
@@ -227,7 +227,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
         }
         match Worker::spawn(&shared.spec).await {
             Ok(worker) => {
-                tracing::info!(package = %shared.spec.label, pid = worker.info().pid, "worker restarted");
+                tracing::info!(package = %shared.spec.program.label, pid = worker.info().pid, "worker restarted");
                 shared.slots[index].store(Some(Arc::new(worker)));
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
                 shared.metrics.worker_started(&shared.package);
@@ -236,7 +236,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                 shared.generation.send_modify(|g| *g += 1);
             }
             Err(e) => {
-                tracing::warn!(package = %shared.spec.label, error = %e, "worker restart failed")
+                tracing::warn!(package = %shared.spec.program.label, error = %e, "worker restart failed")
             }
         }
     }
@@ -263,7 +263,7 @@ async fn watch_worker(shared: &Shared, worker: &Worker) -> String {
             _ = ticks.tick() => {
                 let rss = rss_bytes(worker.pid()).unwrap_or(0);
                 if rss > limit {
-                    tracing::warn!(package = %shared.spec.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
+                    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
                     worker.kill_now();
                     let status = worker.exited().await;
                     return format!("memory limit exceeded ({rss} > {limit} bytes); {status}");

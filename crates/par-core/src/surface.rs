@@ -46,7 +46,7 @@ impl Surface {
         let result = process.proxy(request, path).await;
         if let Err(e) = &result {
             if e.app_down() {
-                tracing::warn!(package = %self.spec.label, error = %e, "http app unavailable");
+                tracing::warn!(package = %self.spec.program.label, error = %e, "http app unavailable");
             }
         }
         result
@@ -63,13 +63,13 @@ impl Surface {
         }
         match SurfaceProcess::spawn(self.spec.clone()).await {
             Ok(process) => {
-                tracing::info!(package = %self.spec.label, pid = process.pid(), "http app restarted");
+                tracing::info!(package = %self.spec.program.label, pid = process.pid(), "http app restarted");
                 let process = Arc::new(process);
                 self.process.store(Some(process.clone()));
                 Some(process)
             }
             Err(e) => {
-                tracing::error!(package = %self.spec.label, error = %e, "http app restart failed");
+                tracing::error!(package = %self.spec.program.label, error = %e, "http app restart failed");
                 None
             }
         }

@@ -15,51 +15,27 @@ pub(crate) struct Status {
     pub(crate) proxy_error: &'static str,
 }
 
-pub(crate) const BAD_REQUEST: Status = Status {
-    code: 400,
-    phrase: "Bad Request",
-    proxy_error: "http_request_error",
-};
-pub(crate) const FORBIDDEN: Status = Status {
-    code: 403,
-    phrase: "Forbidden",
-    proxy_error: "destination_ip_prohibited",
-};
-pub(crate) const HEAD_TIMEOUT: Status = Status {
-    code: 408,
-    phrase: "Request Timeout",
-    proxy_error: "http_request_error",
-};
-pub(crate) const TOO_LARGE: Status = Status {
-    code: 431,
-    phrase: "Request Header Fields Too Large",
-    proxy_error: "http_request_error",
-};
-pub(crate) const BAD_GATEWAY: Status = Status {
-    code: 502,
-    phrase: "Bad Gateway",
-    proxy_error: "destination_unavailable",
-};
-pub(crate) const DNS_ERROR: Status = Status {
-    code: 502,
-    phrase: "Bad Gateway",
-    proxy_error: "dns_error",
-};
-pub(crate) const BAD_RESPONSE: Status = Status {
-    code: 502,
-    phrase: "Bad Gateway",
-    proxy_error: "http_response_incomplete",
-};
-pub(crate) const OVERLOADED: Status = Status {
-    code: 503,
-    phrase: "Service Unavailable",
-    proxy_error: "proxy_internal_error",
-};
-pub(crate) const TIMEOUT: Status = Status {
-    code: 504,
-    phrase: "Gateway Timeout",
-    proxy_error: "connection_timeout",
-};
+impl Status {
+    const fn new(code: u16, phrase: &'static str, proxy_error: &'static str) -> Status {
+        Status {
+            code,
+            phrase,
+            proxy_error,
+        }
+    }
+}
+
+pub(crate) const BAD_REQUEST: Status = Status::new(400, "Bad Request", "http_request_error");
+pub(crate) const FORBIDDEN: Status = Status::new(403, "Forbidden", "destination_ip_prohibited");
+pub(crate) const HEAD_TIMEOUT: Status = Status::new(408, "Request Timeout", "http_request_error");
+pub(crate) const TOO_LARGE: Status =
+    Status::new(431, "Request Header Fields Too Large", "http_request_error");
+pub(crate) const BAD_GATEWAY: Status = Status::new(502, "Bad Gateway", "destination_unavailable");
+pub(crate) const DNS_ERROR: Status = Status::new(502, "Bad Gateway", "dns_error");
+pub(crate) const BAD_RESPONSE: Status = Status::new(502, "Bad Gateway", "http_response_incomplete");
+pub(crate) const OVERLOADED: Status =
+    Status::new(503, "Service Unavailable", "proxy_internal_error");
+pub(crate) const TIMEOUT: Status = Status::new(504, "Gateway Timeout", "connection_timeout");
 
 /// Time a client gets to take the answer before the connection is dropped.
 const LINGER: Duration = Duration::from_secs(2);

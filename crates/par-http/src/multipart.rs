@@ -30,16 +30,7 @@ pub async fn read(
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|e| bad(e.body_text()))?;
-    // Under the package's uploads folder, which its jail sees (created at load; again
-    // here in case it was removed).
-    let _ = std::fs::create_dir_all(parent);
-    let folder = tempfile::Builder::new()
-        .prefix("par-upload-")
-        .tempdir_in(parent)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot create an upload folder");
-            ApiError::new(ErrorCode::Internal, "cannot store uploads")
-        })?;
+    let folder = upload_folder(parent)?;
     let mut body = Map::new();
     let mut files = Vec::new();
     let mut total = 0u64;
@@ -63,24 +54,7 @@ pub async fn read(
         let path = folder
             .path()
             .join(format!("{}-{}", files.len(), safe_name(&filename)));
-        let mut out = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-        let mut size = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
-            size += chunk.len() as u64;
-            total += chunk.len() as u64;
-            if total > file_limit {
-                return Err(ApiError::new(
-                    ErrorCode::TooLarge,
-                    format!("uploads are larger than {file_limit} bytes"),
-                ));
-            }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| bad(e.to_string()))?;
-        }
-        out.flush().await.map_err(|e| bad(e.to_string()))?;
+        let size = store(&mut field, &path, &mut total, file_limit).await?;
         let content_type = field.content_type().map(str::to_string);
         files.push(json!({"field": name, "filename": filename, "content_type": content_type, "size": size, "path": path}));
     }
@@ -89,6 +63,49 @@ pub async fn read(
         Bytes::from(serde_json::to_vec(&body).expect("a map serialises")),
         folder,
     ))
+}
+
+/// A new folder for one call's files, under the package's uploads folder, which its
+/// jail sees (created at load; again here in case it was removed).
+fn upload_folder(parent: &std::path::Path) -> Result<tempfile::TempDir, ApiError> {
+    let _ = std::fs::create_dir_all(parent);
+    tempfile::Builder::new()
+        .prefix("par-upload-")
+        .tempdir_in(parent)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot create an upload folder");
+            ApiError::new(ErrorCode::Internal, "cannot store uploads")
+        })
+}
+
+/// Writes one file field to `path`, counting its bytes into `total` (all the call's
+/// files) against `file_limit`; returns the file's size.
+async fn store(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    total: &mut u64,
+    file_limit: u64,
+) -> Result<u64, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
+        size += chunk.len() as u64;
+        *total += chunk.len() as u64;
+        if *total > file_limit {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("uploads are larger than {file_limit} bytes"),
+            ));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    out.flush().await.map_err(|e| bad(e.to_string()))?;
+    Ok(size)
 }
 
 /// The uploaded name without any directory part or odd characters.

@@ -94,7 +94,7 @@ impl EnvManager {
         let key_lock = self.key_lock(&key).await;
         let _building = key_lock.lock().await;
         fs_err::create_dir_all(&self.root)?;
-        let _file_lock = lock_file(self.root.join(format!("{key}.lock"))).await?;
+        let _file_lock = par_filelock::lock_file(self.root.join(format!("{key}.lock"))).await?;
         if is_complete(&dir) {
             return Ok(ready(true));
         }
@@ -177,24 +177,6 @@ fn python_version(runtime: &str) -> Result<&str, EnvError> {
     } else {
         Err(EnvError::UnsupportedRuntime(runtime.to_string()))
     }
-}
-
-/// Takes an exclusive cross-process lock on `path`, off the async threads.
-async fn lock_file(path: PathBuf) -> Result<std::fs::File, EnvError> {
-    let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
-        file.lock()?;
-        Ok(file)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    Ok(file)
 }
 
 #[cfg(test)]

@@ -6,12 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::error::{FetchError, TimeoutKind};
-use crate::transport::Opened;
+use crate::transport::{Body, Opened};
 
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -26,19 +27,76 @@ pub(crate) struct Limits {
     pub read_timeout: Duration,
 }
 
+/// A body read chunk by chunk under the limits: the announced length checked up front,
+/// the running size against `max_bytes`, a stall after `read_timeout`, and an early end
+/// reported as truncation. The one read loop of [`to_temp`] and [`to_memory`].
+struct Limited<'a> {
+    body: Body,
+    length: Option<u64>,
+    limits: &'a Limits,
+    url: &'a str,
+    size: u64,
+}
+
+impl<'a> Limited<'a> {
+    fn new(opened: Opened, limits: &'a Limits, url: &'a str) -> Result<Self, FetchError> {
+        let reader = Limited {
+            body: opened.body,
+            length: opened.length,
+            limits,
+            url,
+            size: 0,
+        };
+        if opened.length.is_some_and(|len| len > limits.max_bytes) {
+            return Err(reader.too_large());
+        }
+        Ok(reader)
+    }
+
+    /// The next chunk, `None` once the whole body has arrived.
+    async fn next(&mut self) -> Result<Option<Bytes>, FetchError> {
+        let (url, after) = (self.url, self.limits.read_timeout);
+        let next = tokio::time::timeout(after, self.body.next_chunk(url, after)).await;
+        let chunk = match next {
+            Err(_) => return Err(stalled(url, after)),
+            Ok(Err(e)) => return Err(truncation(e, self.size, self.length, url)),
+            Ok(Ok(None)) => return self.ended().map(|()| None),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        self.size += chunk.len() as u64;
+        if self.size > self.limits.max_bytes {
+            return Err(self.too_large());
+        }
+        Ok(Some(chunk))
+    }
+
+    /// The body ended: short of an announced length is truncation.
+    fn ended(&self) -> Result<(), FetchError> {
+        match self.length.filter(|&len| self.size < len) {
+            Some(expected) => Err(FetchError::Truncated {
+                url: self.url.to_owned(),
+                received: self.size,
+                expected,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn too_large(&self) -> FetchError {
+        FetchError::TooLarge {
+            url: self.url.to_owned(),
+            limit: self.limits.max_bytes,
+        }
+    }
+}
+
 pub(crate) async fn to_temp(
     opened: Opened,
     tmp_dir: &Path,
     limits: &Limits,
     url: &str,
 ) -> Result<Downloaded, FetchError> {
-    let too_large = || FetchError::TooLarge {
-        url: url.to_owned(),
-        limit: limits.max_bytes,
-    };
-    if opened.length.is_some_and(|len| len > limits.max_bytes) {
-        return Err(too_large());
-    }
+    let mut body = Limited::new(opened, limits, url)?;
     let named = tempfile::Builder::new()
         .prefix(".download-")
         .suffix(".part")
@@ -47,41 +105,17 @@ pub(crate) async fn to_temp(
     let (file, temp) = named.into_parts();
     let io_error = |e: std::io::Error| FetchError::io(url, &*temp, e);
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-    let mut body = opened.body;
     let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    loop {
-        let next = tokio::time::timeout(
-            limits.read_timeout,
-            body.next_chunk(url, limits.read_timeout),
-        )
-        .await;
-        let chunk = match next {
-            Err(_) => return Err(stalled(url, limits.read_timeout)),
-            Ok(Err(e)) => return Err(truncation(e, size, opened.length, url)),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        size += chunk.len() as u64;
-        if size > limits.max_bytes {
-            return Err(too_large());
-        }
+    while let Some(chunk) = body.next().await? {
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(io_error)?;
-    }
-    if let Some(expected) = opened.length.filter(|&len| size < len) {
-        return Err(FetchError::Truncated {
-            url: url.to_owned(),
-            received: size,
-            expected,
-        });
     }
     out.flush().await.map_err(io_error)?;
     out.into_inner().sync_all().await.map_err(io_error)?;
     Ok(Downloaded {
         temp,
         sha256: hex::encode(hasher.finalize()),
-        size,
+        size: body.size,
     })
 }
 
@@ -111,40 +145,10 @@ pub(crate) async fn to_memory(
     limits: &Limits,
     url: &str,
 ) -> Result<Vec<u8>, FetchError> {
-    if opened.length.is_some_and(|len| len > limits.max_bytes) {
-        return Err(FetchError::TooLarge {
-            url: url.to_owned(),
-            limit: limits.max_bytes,
-        });
-    }
-    let mut body = opened.body;
+    let mut body = Limited::new(opened, limits, url)?;
     let mut out = Vec::new();
-    loop {
-        let next = tokio::time::timeout(
-            limits.read_timeout,
-            body.next_chunk(url, limits.read_timeout),
-        )
-        .await;
-        let chunk = match next {
-            Err(_) => return Err(stalled(url, limits.read_timeout)),
-            Ok(Err(e)) => return Err(truncation(e, out.len() as u64, opened.length, url)),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        if out.len() as u64 + chunk.len() as u64 > limits.max_bytes {
-            return Err(FetchError::TooLarge {
-                url: url.to_owned(),
-                limit: limits.max_bytes,
-            });
-        }
+    while let Some(chunk) = body.next().await? {
         out.extend_from_slice(&chunk);
-    }
-    if let Some(expected) = opened.length.filter(|&len| (out.len() as u64) < len) {
-        return Err(FetchError::Truncated {
-            url: url.to_owned(),
-            received: out.len() as u64,
-            expected,
-        });
     }
     Ok(out)
 }

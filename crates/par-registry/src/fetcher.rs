@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cache::{lock_file, Cache, EvictionReport, Slots};
+use crate::cache::{Cache, EvictionReport, Slots};
 use crate::config::FetchConfig;
 use crate::download::{self, Downloaded, Limits};
 use crate::error::{ConfigError, FetchError, TimeoutKind};
@@ -18,6 +18,7 @@ use crate::openpgp::PublicKeyFile;
 use crate::retry::{with_retries, Backoff};
 use crate::source::Source;
 use crate::transport::{Open, Transports};
+use par_filelock::lock_file;
 
 /// A package in the cache, ready to be extracted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ pub fn command(launcher: &Path, spec: &JailSpec) -> std::io::Result<(Command, Op
     Ok((command, handover))
 }
 
+#[allow(unsafe_code)] // pre_exec: moving the handover descriptor to fd 3 between fork and exec
 fn pass_as_fd3(command: &mut Command, fd: OwnedFd) {
     // SAFETY: the closure runs between fork and exec and only calls dup2/fcntl, which are
     // async-signal-safe; `fd` stays open (owned by the closure) until the command drops.

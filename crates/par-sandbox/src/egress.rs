@@ -16,6 +16,7 @@ pub const HANDOVER_FD: RawFd = 3;
 /// Binds the listener inside the jail's network namespace, sends it to the runtime and
 /// returns its port and the hand-over socket. Keep the socket open for the jail's
 /// lifetime: the runtime stops serving the listener when it closes.
+#[allow(unsafe_code)] // adopting the descriptor inherited at a fixed number, or received over SCM_RIGHTS
 pub fn hand_over() -> Result<(u16, OwnedFd), JailError> {
     let fail = |e: String| JailError::new("egress listener", e);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| fail(e.to_string()))?;
@@ -58,6 +59,7 @@ pub fn proxy_env(port: u16) -> Vec<(String, String)> {
 }
 
 /// Runtime side: receives the listener the launcher sent on `channel` (blocking).
+#[allow(unsafe_code)] // adopting the descriptor inherited at a fixed number, or received over SCM_RIGHTS
 pub fn receive(channel: &std::os::unix::net::UnixStream) -> std::io::Result<std::net::TcpListener> {
     let mut port = [0u8; 2];
     let mut space = nix::cmsg_space!([RawFd; 1]);

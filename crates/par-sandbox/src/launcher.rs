@@ -48,6 +48,7 @@ pub fn main() -> i32 {
     }
 }
 
+#[allow(unsafe_code)] // fork: the jail's PID 1 and its parent
 fn run() -> Result<i32, JailError> {
     let text = std::env::var(SPEC_VAR)
         .map_err(|_| JailError::new("jail spec", format!("{SPEC_VAR} is not set")))?;
@@ -161,6 +162,7 @@ fn reap(main: Pid) -> Option<i32> {
 }
 
 /// PID 1 of the jail: builds it, starts the program, then forwards and reaps.
+#[allow(unsafe_code)] // fork: the jail's PID 1 and its parent
 fn jail_init(prepared: &Prepared) -> Result<i32, JailError> {
     // If the launcher dies, so does the jail (and with PID 1, everything in it).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)

@@ -62,6 +62,7 @@ fn loopback_up() -> Result<(), JailError> {
     set_up(s.as_fd()).map_err(fail)
 }
 
+#[allow(unsafe_code)] // two ioctls on an ifreq: loopback up in the new network namespace
 fn set_up(socket: BorrowedFd<'_>) -> std::io::Result<()> {
     // SAFETY: `ifreq` is plain data (zero is a valid value); the two ioctls read and
     // write exactly one `ifreq` through a pointer that is valid for the call.

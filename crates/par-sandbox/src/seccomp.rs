@@ -173,6 +173,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)] // fork: the filter is installed in a child, not in the test process
     fn an_installed_filter_refuses_unshare_in_a_child() {
         // Fork a child (the test binary's threads are not copied) and install there.
         let programs = filters().unwrap();

@@ -1,6 +1,6 @@
 //! One app process: starting it, knowing when it is ready or gone, and stopping it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -32,26 +32,16 @@ const STDERR_SETTLE: Duration = Duration::from_secs(2);
 /// Everything needed to start one app process.
 #[derive(Debug, Clone)]
 pub struct SurfaceSpec {
-    /// `name@version`, used in logs.
-    pub label: String,
-    /// The package environment's interpreter.
-    pub python: PathBuf,
-    /// `par_asgi.py`, from [`crate::script::materialize`].
-    pub script: PathBuf,
-    pub package_root: PathBuf,
+    /// The process: interpreter, `par_asgi.py` (from [`crate::script::materialize`]),
+    /// environment, jail.
+    pub program: child::Program,
     pub mode: SurfaceMode,
     /// `module:attr` (`rest.entry`, `http_server` or `a2a.http_server`).
     pub entry: String,
-    /// The complete environment of the process (nothing is inherited).
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    pub startup_timeout: Duration,
     /// Public path prefix of the app, `/agents/{package}`, sent as `x-forwarded-prefix`.
     pub forwarded_prefix: String,
     /// How long a proxied request waits for the response head (504 after that).
     pub response_timeout: Duration,
-    /// Run the app in this jail (`None`: unconfined).
-    pub jail: Option<std::sync::Arc<child::Jail>>,
 }
 
 /// A running app process and the pooled client that talks to it. Dropping it kills the
@@ -75,7 +65,7 @@ impl SurfaceProcess {
         let socket_dir =
             par_worker::socket_dir::create(par_worker::socket_dir::APP).map_err(|source| {
                 SurfaceError::Socket {
-                    label: spec.label.clone(),
+                    label: spec.program.label.clone(),
                     source,
                 }
             })?;
@@ -83,22 +73,22 @@ impl SurfaceProcess {
         let mut child = start_process(&spec, socket_dir.path(), &socket)?;
         output::forward(
             child.stdout.take().expect("piped"),
-            spec.label.clone(),
+            spec.program.label.clone(),
             "stdout",
         );
         let stderr = output::forward(
             child.stderr.take().expect("piped"),
-            spec.label.clone(),
+            spec.program.label.clone(),
             "stderr",
         );
-        let process = Watched::start(child, spec.label.clone(), "http app");
+        let process = Watched::start(child, spec.program.label.clone(), "http app");
         let pid = process.pid();
         wait_ready(&socket, process.exit_receiver(), &spec, &stderr).await?;
-        tracing::debug!(package = %spec.label, pid, mode = spec.mode.as_str(), "http app ready");
+        tracing::debug!(package = %spec.program.label, pid, mode = spec.mode.as_str(), "http app ready");
         let connector = UnixConnector::new(socket);
         let client = pooled_client(connector.clone());
         Ok(SurfaceProcess {
-            label: spec.label,
+            label: spec.program.label,
             pid,
             client,
             connector,
@@ -166,24 +156,19 @@ fn start_process(
     socket_dir: &Path,
     socket: &Path,
 ) -> Result<Child, SurfaceError> {
-    let launch = child::Launch {
-        python: &spec.python,
-        script: &spec.script,
-        env: &spec.env,
-        settings: vec![
-            ("PAR_ASGI_SOCKET", socket.into()),
-            ("PAR_ASGI_ROOT", spec.package_root.clone().into()),
-            ("PAR_ASGI_MODE", spec.mode.as_str().into()),
-            ("PAR_ASGI_ENTRY", spec.entry.clone().into()),
-        ],
-        cwd: &spec.cwd,
-        jail: spec.jail.as_deref(),
-        binds: vec![socket_dir.to_path_buf()],
-    };
-    child::spawn(&launch).map_err(|source| SurfaceError::Spawn {
-        python: spec.python.clone(),
-        source,
-    })
+    let program = &spec.program;
+    let settings = vec![
+        ("PAR_ASGI_SOCKET", socket.into()),
+        ("PAR_ASGI_ROOT", program.package_root.clone().into()),
+        ("PAR_ASGI_MODE", spec.mode.as_str().into()),
+        ("PAR_ASGI_ENTRY", spec.entry.clone().into()),
+    ];
+    program
+        .start(settings, socket_dir)
+        .map_err(|source| SurfaceError::Spawn {
+            python: program.python.clone(),
+            source,
+        })
 }
 
 /// Polls the socket until it accepts a connection, the process exits, or time runs out.
@@ -193,7 +178,7 @@ async fn wait_ready(
     spec: &SurfaceSpec,
     stderr: &Tail,
 ) -> Result<(), SurfaceError> {
-    let deadline = tokio::time::Instant::now() + spec.startup_timeout;
+    let deadline = tokio::time::Instant::now() + spec.program.startup_timeout;
     loop {
         if UnixStream::connect(socket).await.is_ok() {
             return Ok(());
@@ -206,7 +191,7 @@ async fn wait_ready(
         if tokio::time::Instant::now() >= deadline {
             stderr.finished(Duration::ZERO).await;
             return Err(SurfaceError::StartupTimeout {
-                timeout: spec.startup_timeout,
+                timeout: spec.program.startup_timeout,
                 stderr: stderr.lines().join("\n"),
             });
         }

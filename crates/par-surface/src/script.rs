@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// Source of the host program, kept in the repository as Python.
 pub const ASGI_SOURCE: &str = include_str!("../../../python/par_asgi.py");
 
@@ -88,19 +86,8 @@ fn normalized_name(requirement: &str) -> String {
 }
 
 /// Writes the host program under `dir` in a content-addressed file and returns its path.
-/// Content addressing lets several runtime versions share one cache directory safely.
 pub fn materialize(dir: &Path) -> std::io::Result<PathBuf> {
-    let digest = hex::encode(Sha256::digest(ASGI_SOURCE.as_bytes()));
-    let folder = dir.join(&digest[..16]);
-    let path = folder.join("par_asgi.py");
-    if path.exists() {
-        return Ok(path);
-    }
-    fs_err::create_dir_all(&folder)?;
-    let tmp = tempfile::NamedTempFile::new_in(&folder)?;
-    fs_err::write(tmp.path(), ASGI_SOURCE)?;
-    tmp.persist(&path).map_err(|e| e.error)?;
-    Ok(path)
+    par_worker::script::write_program(dir, "par_asgi.py", ASGI_SOURCE)
 }
 
 #[cfg(test)]

@@ -12,6 +12,46 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 
+/// A package's Python process as the runtime starts it, the same for a worker and an
+/// HTTP app process; each adds its own settings and the folder of its socket.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// `name@version`, used in logs.
+    pub label: String,
+    /// The package environment's interpreter.
+    pub python: PathBuf,
+    /// The host program (`par_worker.py` or `par_asgi.py`), written by `materialize`.
+    pub script: PathBuf,
+    pub package_root: PathBuf,
+    /// The complete environment of the process (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    /// How long the process may take to become ready.
+    pub startup_timeout: std::time::Duration,
+    /// Run the process in this jail (`None`: unconfined).
+    pub jail: Option<Arc<Jail>>,
+}
+
+impl Program {
+    /// Starts the program with the runtime's `settings` after its environment, able to
+    /// reach `socket_dir` (the folder of its private socket) from inside a jail too.
+    pub fn start(
+        &self,
+        settings: Vec<(&'static str, OsString)>,
+        socket_dir: &Path,
+    ) -> std::io::Result<Child> {
+        spawn(&Launch {
+            python: &self.python,
+            script: &self.script,
+            env: &self.env,
+            settings,
+            cwd: &self.cwd,
+            jail: self.jail.as_deref(),
+            binds: vec![socket_dir.to_path_buf()],
+        })
+    }
+}
+
 /// How to start `python -u script`.
 pub struct Launch<'a> {
     pub python: &'a Path,

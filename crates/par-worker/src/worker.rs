@@ -1,7 +1,6 @@
 //! One worker process: spawning it, its call table, and the tasks that move frames.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,21 +21,12 @@ use crate::protocol::{self, from_worker, to_worker, Frame, FrameError};
 /// Everything needed to start one worker process.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {
-    /// `name@version`, used in logs.
-    pub label: String,
-    pub python: PathBuf,
-    pub script: PathBuf,
-    pub package_root: PathBuf,
+    /// The process: interpreter, `par_worker.py`, environment, jail.
+    pub program: child::Program,
     /// `module.path:function`.
     pub entrypoint: String,
-    /// The complete environment of the process (nothing is inherited).
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    pub startup_timeout: Duration,
     pub max_frame: usize,
     pub threads: usize,
-    /// Run the worker in this jail (`None`: unconfined).
-    pub jail: Option<std::sync::Arc<child::Jail>>,
 }
 
 /// How the worker will run the handler, as reported in its READY frame.
@@ -117,17 +107,21 @@ impl Worker {
         let mut child = start_process(spec, socket_dir.path(), &socket_path)?;
         output::forward(
             child.stdout.take().expect("piped"),
-            spec.label.clone(),
+            spec.program.label.clone(),
             "stdout",
         );
         output::forward(
             child.stderr.take().expect("piped"),
-            spec.label.clone(),
+            spec.program.label.clone(),
             "stderr",
         );
-        let process = Watched::start(child, spec.label.clone(), "worker");
-        let stream =
-            accept_worker(&listener, process.exit_receiver(), spec.startup_timeout).await?;
+        let process = Watched::start(child, spec.program.label.clone(), "worker");
+        let stream = accept_worker(
+            &listener,
+            process.exit_receiver(),
+            spec.program.startup_timeout,
+        )
+        .await?;
         let (info, shared) = handshake(stream, spec, process.kill_switch()).await?;
         Ok(Worker {
             info,
@@ -253,25 +247,20 @@ fn start_process(
     socket_dir: &std::path::Path,
     socket: &std::path::Path,
 ) -> Result<Child, WorkerError> {
-    let launch = child::Launch {
-        python: &spec.python,
-        script: &spec.script,
-        env: &spec.env,
-        settings: vec![
-            ("PAR_WORKER_SOCKET", socket.into()),
-            ("PAR_WORKER_ROOT", spec.package_root.clone().into()),
-            ("PAR_WORKER_ENTRY", spec.entrypoint.clone().into()),
-            ("PAR_WORKER_THREADS", spec.threads.to_string().into()),
-            ("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string().into()),
-        ],
-        cwd: &spec.cwd,
-        jail: spec.jail.as_deref(),
-        binds: vec![socket_dir.to_path_buf()],
-    };
-    child::spawn(&launch).map_err(|source| WorkerError::Spawn {
-        python: spec.python.clone(),
-        source,
-    })
+    let program = &spec.program;
+    let settings = vec![
+        ("PAR_WORKER_SOCKET", socket.into()),
+        ("PAR_WORKER_ROOT", program.package_root.clone().into()),
+        ("PAR_WORKER_ENTRY", spec.entrypoint.clone().into()),
+        ("PAR_WORKER_THREADS", spec.threads.to_string().into()),
+        ("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string().into()),
+    ];
+    program
+        .start(settings, socket_dir)
+        .map_err(|source| WorkerError::Spawn {
+            python: program.python.clone(),
+            source,
+        })
 }
 
 async fn accept_worker(
@@ -301,11 +290,11 @@ async fn handshake(
     // is zeroed (resident) per worker, and larger frames bypass it anyway.
     let mut read = BufReader::with_capacity(8 * 1024, read);
     let first = tokio::time::timeout(
-        spec.startup_timeout,
+        spec.program.startup_timeout,
         protocol::read_frame(&mut read, spec.max_frame),
     )
     .await
-    .map_err(|_| WorkerError::StartupTimeout(spec.startup_timeout))?
+    .map_err(|_| WorkerError::StartupTimeout(spec.program.startup_timeout))?
     .map_err(|e| WorkerError::Protocol(e.to_string()))?;
     let info = match first.kind {
         from_worker::READY => serde_json::from_slice::<WorkerInfo>(&first.payload)
@@ -337,7 +326,7 @@ async fn handshake(
         read,
         shared.clone(),
         spec.max_frame,
-        spec.label.clone(),
+        spec.program.label.clone(),
         kill,
     ));
     Ok((info, shared))

@@ -17,17 +17,19 @@ fn request(payload: &str) -> CallRequest<'_> {
 
 fn spec(root: &Path, entry: &str) -> WorkerSpec {
     WorkerSpec {
-        label: "test@0".into(),
-        python: "python3".into(),
-        script: script::materialize(&root.join(".worker")).unwrap(),
-        package_root: root.to_path_buf(),
+        program: par_worker::child::Program {
+            label: "test@0".into(),
+            python: "python3".into(),
+            script: script::materialize(&root.join(".worker")).unwrap(),
+            package_root: root.to_path_buf(),
+            env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+            cwd: root.to_path_buf(),
+            startup_timeout: Duration::from_secs(20),
+            jail: None,
+        },
         entrypoint: entry.into(),
-        env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        cwd: root.to_path_buf(),
-        startup_timeout: Duration::from_secs(20),
         max_frame: 1 << 20,
         threads: 4,
-        jail: None,
     }
 }
 

@@ -141,8 +141,7 @@ async fn nested_calls_carry_request_id_and_trace_and_are_metered() {
     assert_ne!(outer_span, outer_parent);
     assert_ne!(inner_span, outer_span, "the nested call has its own span");
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, report) = rt.get("/runtime/usage?limit=100").await;
+    let report = rt.usage_when("?limit=100", 2).await;
     let records = report["records"].as_array().unwrap();
     assert_eq!(records.len(), 2, "{report}");
     let record = |agent: &str| records.iter().find(|r| r["agent"] == agent).unwrap();
@@ -211,15 +210,14 @@ async fn cancelling_the_outer_call_cancels_the_calls_it_made() {
     let text = crate::harness::marker_text(&marker, Duration::from_secs(5)).await;
     assert_eq!(text, "cancelled");
     // The nested call is still metered (it ran for a while), as cancelled.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, usage) = rt.get("/runtime/usage?agent=kit-async").await;
+    let usage = rt.usage_when("?agent=kit-async", 1).await;
     let records = usage["records"].as_array().unwrap();
     assert_eq!(records.len(), 1, "{usage}");
     assert_eq!(records[0]["outcome"], "cancelled");
     assert_eq!(records[0]["caller_agent"], "kit-caller");
     assert_eq!(records[0]["version"], "1.0.0");
     // And the abandoned outer call, with the usage its handler reported before it stopped.
-    let (_, usage) = rt.get("/runtime/usage?agent=kit-caller").await;
+    let usage = rt.usage_when("?agent=kit-caller", 1).await;
     let outer = &usage["records"][0];
     assert_eq!(outer["outcome"], "client_closed", "{usage}");
     assert_eq!(outer["reported"]["tokens_in"], 9, "{usage}");

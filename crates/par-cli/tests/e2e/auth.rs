@@ -1,6 +1,6 @@
 //! Auth through the public surface, with real tokens from a real OpenID provider.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::harness::TestRuntime;
 use crate::oidc::{provider, AUDIENCE};
@@ -236,17 +236,44 @@ async fn api_keys_and_caller_identity_in_usage() {
     );
 }
 
-#[test]
-fn non_loopback_without_auth_refuses_to_start() {
+/// `par serve` with these arguments and no auth settings from the environment: its exit
+/// code and standard error.
+fn refused_serve(args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_par"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--auth", "oidc"])
+        .arg("serve")
+        .args(args)
+        .env_remove("PAR_AUTH")
+        .env_remove("PAR_OIDC_ISSUER")
+        .env_remove("PAR_OIDC_AUDIENCE")
+        .env_remove("PAR_API_KEYS")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn non_loopback_without_auth_refuses_to_start() {
+    let (code, err) = refused_serve(&["--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("0.0.0.0:0 (not loopback) needs auth configured"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PAR_OIDC_ISSUER"),
+        "no auth mode was asked for: {err}"
+    );
+}
+
+#[test]
+fn oidc_without_issuer_and_audience_refuses_to_start() {
+    let (code, err) = refused_serve(&["--listen", "0.0.0.0:0", "--auth", "oidc"]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("PAR_OIDC_ISSUER") && err.contains("PAR_OIDC_AUDIENCE"),
         "{err}"
     );
-    let _ = json!({});
 }

@@ -73,25 +73,29 @@ async fn one_package_never_sees_anothers_variables() {
         .fixture("kit-minimal")
         .start()
         .await;
-    let (_, env_pkg) = rt
+    let (status, env_pkg) = rt
         .invoke(
             "kit-env",
             json!({"keys": ["DOTENV_ONLY", "YAML_ONLY", "PAR_FIXTURE"]}),
         )
         .await;
+    assert_eq!(status, 200, "{env_pkg}");
     assert_eq!(env_pkg["data"]["env"]["DOTENV_ONLY"], "yes");
+    assert_eq!(env_pkg["data"]["env"]["YAML_ONLY"], "1", "{env_pkg}");
     assert_eq!(
         env_pkg["data"]["env"]["PAR_FIXTURE"],
         serde_json::Value::Null,
         "kit-minimal's .env leaked"
     );
-    let (_, minimal) = rt
+    let (status, minimal) = rt
         .invoke(
             "kit-minimal",
             json!({"env_keys": ["DOTENV_ONLY", "YAML_ONLY", "PAR_FIXTURE"]}),
         )
         .await;
+    assert_eq!(status, 200, "{minimal}");
     let env = &minimal["data"]["env"];
+    assert_eq!(env["PAR_FIXTURE"], "kit-minimal", "its own .env: {minimal}");
     assert_eq!(
         env["DOTENV_ONLY"],
         serde_json::Value::Null,
@@ -182,9 +186,10 @@ async fn each_package_sees_its_own_dotenv_value_for_a_shared_name() {
         .fixture("kit-minimal")
         .start()
         .await;
-    let (_, minimal) = rt
+    let (status, minimal) = rt
         .invoke("kit-minimal", json!({"env_keys": ["PAR_FIXTURE"]}))
         .await;
+    assert_eq!(status, 200, "{minimal}");
     assert_eq!(minimal["data"]["env"]["PAR_FIXTURE"], "kit-minimal");
 }
 
@@ -197,7 +202,8 @@ async fn each_package_runs_in_a_private_working_directory() {
         .fixture("twin-a")
         .start()
         .await;
-    let (_, body) = rt.invoke("kit-minimal", json!({"where": true})).await;
+    let (status, body) = rt.invoke("kit-minimal", json!({"where": true})).await;
+    assert_eq!(status, 200, "{body}");
     let place = &body["data"];
     let cwd = std::path::PathBuf::from(place["cwd"].as_str().unwrap());
     assert!(cwd.starts_with(cache.path().join("work")), "{place}");
@@ -220,7 +226,9 @@ async fn each_package_runs_in_a_private_working_directory() {
         std::fs::metadata(&cwd).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let (_, twin) = rt.invoke("twin-a", json!({})).await;
+    let (status, twin) = rt.invoke("twin-a", json!({})).await;
+    assert_eq!(status, 200, "{twin}");
+    assert!(twin["data"]["cwd"].is_string(), "{twin}");
     assert_ne!(
         twin["data"]["cwd"], place["cwd"],
         "packages share a working directory"

@@ -95,10 +95,9 @@ async fn countdown_streams_one_event_per_item_as_it_is_yielded() {
         total - first > Duration::from_millis(800),
         "the first event came {first:?} into a {total:?} stream: it was held back"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, usage) = rt.get("/runtime/usage?agent=countdown").await;
+    let usage = rt.usage_when("?agent=countdown", 1).await;
     assert_eq!(usage["records"][0]["reported"]["ticks"], 3, "{usage}");
-    let (_, nested) = rt.get("/runtime/usage?agent=word-stats").await;
+    let nested = rt.usage_when("?agent=word-stats", 1).await;
     assert_eq!(
         nested["records"][0]["caller_agent"], "countdown",
         "{nested}"

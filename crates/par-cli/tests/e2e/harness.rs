@@ -1,5 +1,6 @@
 //! A real `par serve` process on port 0, its log captured, and helpers to call it.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -285,6 +286,29 @@ impl TestRuntime {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Waits until a log line contains every one of `needles`, and returns that line.
+    pub async fn wait_log(&self, needles: &[&str], limit: Duration) -> String {
+        let what = format!("no log line with {needles:?}");
+        wait_until(&what, limit, || async {
+            self.logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .cloned()
+        })
+        .await
+    }
+
+    /// Waits until the kit-async handler of a call sent with `{"announce": tag}` runs.
+    pub async fn wait_handler_started(&self, tag: &str) {
+        self.wait_log(
+            &[&format!("handler started: {tag}")],
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
@@ -321,6 +345,41 @@ impl Drop for TestRuntime {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, failing the test with `what` once
+/// `limit` has passed: the one way tests wait for something to happen (never a fixed sleep).
+pub async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether process `pid` is running (a zombie still has /proc/<pid>; its state letter is Z).
+pub fn alive(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// Waits until none of `pids` runs.
+pub async fn wait_dead(pids: &[u64], limit: Duration) {
+    wait_until(
+        &format!("processes {pids:?} still alive"),
+        limit,
+        || async { (!pids.iter().any(|p| alive(*p))).then_some(()) },
+    )
+    .await
 }
 
 /// What a fixture handler wrote to its `marker` file (`cancelled` or `finished`), waiting

@@ -240,6 +240,8 @@ async fn input_schemas_reject_bad_input_before_python_runs() {
     assert_eq!(body["data"]["text"], "abab");
     let (status, body) = rt.invoke("kit-schema", json!({"times": 99})).await;
     assert_eq!(status, 422, "{body}");
+    // Python never saw it: the handler logs every call it runs (times=2 above, times=3
+    // below), and lines are logged in order, so once times=3 is there times=99 never ran.
     assert_eq!(body["code"], "invalid_input");
     let message = body["error"].as_str().unwrap();
     assert!(
@@ -257,6 +259,21 @@ async fn input_schemas_reject_bad_input_before_python_runs() {
         (422, Some("invalid_input")),
         "{body}"
     );
+    let (status, body) = rt
+        .invoke("kit-schema", json!({"text": "c", "times": 3}))
+        .await;
+    assert_eq!(
+        (status, &body["data"]["text"]),
+        (200, &json!("ccc")),
+        "{body}"
+    );
+    let limit = std::time::Duration::from_secs(5);
+    rt.wait_log(&["kit-schema handler ran: times=3"], limit)
+        .await;
+    let logs = rt.logs();
+    let ran: Vec<&str> = logs.lines().filter(|l| l.contains("handler ran")).collect();
+    assert_eq!(ran.len(), 3, "only the valid calls reached Python: {ran:?}");
+    assert!(!logs.contains("times=99"), "{logs}");
 }
 
 #[tokio::test]

@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{fixture, TestRuntime};
-
-fn alive(pid: u64) -> bool {
-    // A zombie still has /proc/<pid>; its state letter is Z.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
-        Err(_) => false,
-    }
-}
+use crate::harness::{alive, fixture, wait_dead, wait_until, TestRuntime};
 
 async fn wait_for_load(rt: &TestRuntime, id: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -39,13 +31,15 @@ async fn version_swap_under_continuous_load_drops_nothing() {
     let rt = Arc::new(TestRuntime::builder().fixture("kit-minimal").start().await);
     let old_pids = rt.package_report("kit-minimal.apkg").await["workers"].clone();
     let failures = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
     let served_v2 = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
     for _ in 0..16 {
-        let (rt, failures, served_v2, stop) = (
+        let (rt, failures, served, served_v2, stop) = (
             rt.clone(),
             failures.clone(),
+            served.clone(),
             served_v2.clone(),
             stop.clone(),
         );
@@ -53,6 +47,7 @@ async fn version_swap_under_continuous_load_drops_nothing() {
             let mut calls = 0;
             while !stop.load(Ordering::Relaxed) {
                 let (status, body) = rt.invoke("kit-minimal", json!({"n": calls})).await;
+                served.fetch_add(1, Ordering::Relaxed);
                 if status != 200 {
                     failures.fetch_add(1, Ordering::Relaxed);
                     eprintln!("failed during swap: {status} {body}");
@@ -64,13 +59,21 @@ async fn version_swap_under_continuous_load_drops_nothing() {
             calls
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let limit = Duration::from_secs(30);
+    wait_until("load before the swap", limit, || async {
+        (served.load(Ordering::Relaxed) >= 50).then_some(())
+    })
+    .await;
     let source = fixture("kit-minimal-v2").display().to_string();
     let (status, accepted) = post_json(&rt, "/runtime/packages", json!({"source": source})).await;
     assert_eq!(status, 202, "{accepted}");
     let job = wait_for_load(&rt, accepted["load_id"].as_u64().unwrap()).await;
     assert_eq!(job["state"], "ready", "{job}");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Load goes on across the swap until the new version has served plenty of calls.
+    wait_until("v2 serving under load", limit, || async {
+        (served_v2.load(Ordering::Relaxed) >= 50).then_some(())
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;
     for client in clients {
@@ -93,26 +96,30 @@ async fn version_swap_under_continuous_load_drops_nothing() {
         json!(["2.0.0"]),
         "the old version is unloaded"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for pid in old_pids.as_array().unwrap() {
-        assert!(
-            !alive(pid.as_u64().unwrap()),
-            "old worker {pid} still running"
-        );
-    }
+    let old: Vec<u64> = old_pids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert!(!old.is_empty(), "{old_pids}");
+    wait_dead(&old, Duration::from_secs(10)).await;
 }
 
 #[tokio::test]
 async fn sigkill_mid_call_gives_502_and_the_next_call_is_served() {
-    let rt = Arc::new(TestRuntime::builder().fixture("kit-minimal").start().await);
-    let pid = rt.package_report("kit-minimal.apkg").await["workers"][0]
+    let rt = Arc::new(TestRuntime::builder().fixture("kit-async").start().await);
+    let pid = rt.package_report("kit-async.apkg").await["workers"][0]
         .as_u64()
         .unwrap();
     let slow = tokio::spawn({
         let rt = rt.clone();
-        async move { rt.invoke("kit-minimal", json!({"sleep": 5})).await }
+        async move {
+            rt.invoke("kit-async", json!({"sleep": 5, "announce": "doomed"}))
+                .await
+        }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    rt.wait_handler_started("doomed").await;
     std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -125,14 +132,15 @@ async fn sigkill_mid_call_gives_502_and_the_next_call_is_served() {
         started.elapsed() < Duration::from_secs(3),
         "the call hung on a dead worker"
     );
-    let (status, body) = rt.invoke("kit-minimal", json!({"after": true})).await;
+    let (status, body) = rt.invoke("kit-async", json!({"after": true})).await;
     assert_eq!(status, 200, "{body}");
-    assert_ne!(
-        body["data"]["pid"].as_u64().unwrap(),
-        pid,
-        "served by a new worker"
+    assert_eq!(body["data"]["echo"]["after"], true, "{body}");
+    let report = rt.package_report("kit-async.apkg").await;
+    let workers = report["workers"].as_array().unwrap();
+    assert!(
+        !workers.is_empty() && !workers.contains(&json!(pid)),
+        "served by a new worker: {report}"
     );
-    let report = rt.package_report("kit-minimal.apkg").await;
     assert_eq!(report["restarts"], 1, "{report}");
 }
 
@@ -198,9 +206,12 @@ async fn overload_gives_503_with_retry_after() {
     );
     let busy = tokio::spawn({
         let rt = rt.clone();
-        async move { rt.invoke("kit-async", json!({"sleep": 1.5})).await }
+        async move {
+            rt.invoke("kit-async", json!({"sleep": 1.5, "announce": "busy"}))
+                .await
+        }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt.wait_handler_started("busy").await;
     let r = rt
         .client
         .post(rt.url("/agents/kit-async/invoke"))
@@ -230,15 +241,17 @@ async fn sigterm_lets_in_flight_calls_finish_then_exits_zero() {
     let call = tokio::spawn(async move {
         client
             .post(url)
-            .body(r#"{"sleep": 2}"#)
+            .body(r#"{"sleep": 2, "announce": "in-flight"}"#)
             .send()
             .await
             .unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    rt.lock().await.wait_handler_started("in-flight").await;
     let status = rt.lock().await.terminate();
     let response = call.await.unwrap();
     assert_eq!(response.status(), 200, "the in-flight call was dropped");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["echo"]["sleep"], 2, "{body}");
     assert!(status.success(), "{status:?}");
     assert!(!alive(pid), "worker {pid} survived shutdown");
 }
@@ -391,9 +404,27 @@ async fn upload_raw_and_multipart_and_downgrade_refused() {
 
 #[tokio::test]
 async fn shutdown_through_the_api_drains_and_exits_zero() {
-    let mut rt = TestRuntime::builder().fixture("kit-minimal").start().await;
+    let mut rt = TestRuntime::builder().fixture("kit-async").start().await;
+    // A call is running in the handler when the shutdown is asked for ...
+    let call = tokio::spawn({
+        let (client, url) = (rt.client.clone(), rt.url("/agents/kit-async/invoke"));
+        async move {
+            let r = client
+                .post(url)
+                .body(r#"{"sleep": 1.5, "announce": "draining"}"#)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    rt.wait_handler_started("draining").await;
     let (status, _) = rt.post_raw("/runtime/shutdown", String::new()).await;
     assert_eq!(status, 202);
+    // ... and completes before the process exits cleanly.
+    let (status, body) = call.await.unwrap();
+    assert_eq!(status, 200, "the in-flight call was dropped: {body}");
+    assert_eq!(body["data"]["echo"]["announce"], "draining", "{body}");
     let status = rt.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
 }

@@ -311,14 +311,26 @@ async fn log_level_changes_at_run_time() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    rt.client
-        .post(rt.url("/agents/kit-minimal/invoke"))
-        .header("x-request-id", "after-warn")
-        .body("{}")
+    let call = |request_id: &'static str| {
+        rt.client
+            .post(rt.url("/agents/kit-minimal/invoke"))
+            .header("x-request-id", request_id)
+            .body("{}")
+            .send()
+    };
+    assert_eq!(call("after-warn").await.unwrap().status(), 200);
+    // Back to info: the next call's line is written, and lines are written in order, so
+    // once it is there the call made at warn level had its chance to be logged.
+    let r = rt
+        .client
+        .put(rt.url("/runtime/log-level"))
+        .json(&json!({"level": "info"}))
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(call("after-info").await.unwrap().status(), 200);
+    wait_for_log(&rt, "after-info").await;
     assert!(
         !rt.logs().contains("after-warn"),
         "info line logged at warn level"

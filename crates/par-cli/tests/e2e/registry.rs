@@ -172,9 +172,9 @@ async fn registry_index_converges_and_survives_an_outage() {
         "index.json",
         b"{\"version\": 1, \"packages\": [{\"name\": 5}]}".to_vec(),
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    rt.wait_log(&["registry poll failed"], Duration::from_secs(10))
+        .await;
     assert_eq!(rt.invoke("twin-a", json!({})).await.0, 200);
-    assert!(rt.logs().contains("registry poll failed"));
 
     // A removed entry is unloaded.
     registry.index(&[("kit-minimal", "2.0.0", "kit-minimal-v2")]);
@@ -183,11 +183,12 @@ async fn registry_index_converges_and_survives_an_outage() {
 
     // Registry down at startup: the last good index and the cache still serve.
     drop(registry);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        reqwest::get(&index).await.is_err(),
-        "the registry is still up"
-    );
+    crate::harness::wait_until(
+        "the registry is still up",
+        Duration::from_secs(5),
+        || async { reqwest::get(&index).await.is_err().then_some(()) },
+    )
+    .await;
     let rt = TestRuntime::builder()
         .cache(cache.path())
         .args(&["--registry-index", &index, "--poll-interval", "60"])
@@ -516,7 +517,14 @@ async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    crate::harness::wait_until("kit-minimal unloaded", Duration::from_secs(30), || async {
+        let (_, body) = rt.get("/runtime/packages").await;
+        // An unloaded package's report goes once its last worker has stopped.
+        let packages = body["packages"].as_array().unwrap();
+        let gone = packages.iter().all(|p| p["name"] != "kit-minimal");
+        gone.then_some(())
+    })
+    .await;
     let (status, accepted) = rt
         .post_raw("/runtime/packages", json!({"source": second}).to_string())
         .await;

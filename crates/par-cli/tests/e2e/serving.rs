@@ -146,11 +146,7 @@ async fn sigterm_stops_workers_and_exits_zero() {
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     let status = rt.terminate();
     assert!(status.success(), "{status:?}");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "worker {pid} outlived the runtime"
-    );
+    crate::harness::wait_dead(&[pid], std::time::Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ async fn sdk_asgi_app_json_rpc_agent_card_and_sse() {
     let rt = TestRuntime::builder().fixture("sdk-http").start().await;
     let (status, card) = rt.get("/agents/sdk-http/.well-known/agent.json").await;
     assert_eq!(status, 200, "{card}");
+    assert_card(&card);
     let rpc = json!({"jsonrpc": "2.0", "id": 7, "method": "message/send", "params": {"q": "hi"}});
     let (status, reply) = rt.post_raw("/agents/sdk-http", rpc.to_string()).await;
     assert_eq!(status, 200, "{reply}");
@@ -118,10 +119,9 @@ async fn sdk_asgi_app_json_rpc_agent_card_and_sse() {
 #[tokio::test]
 async fn a_dead_app_is_restarted_on_the_next_request() {
     let rt = TestRuntime::builder().fixture("sdk-http").start().await;
-    assert_eq!(
-        rt.get("/agents/sdk-http/.well-known/agent.json").await.0,
-        200
-    );
+    let (status, card) = rt.get("/agents/sdk-http/.well-known/agent.json").await;
+    assert_eq!(status, 200, "{card}");
+    assert_card(&card);
     let pid = rt.package_report("sdk-http.apkg").await["app_pid"]
         .as_u64()
         .unwrap();
@@ -130,9 +130,19 @@ async fn a_dead_app_is_restarted_on_the_next_request() {
         .status()
         .unwrap();
     assert!(killed.success());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The runtime has seen its app exit (the report names no live app process).
+    crate::harness::wait_until(
+        "the app's exit noticed",
+        Duration::from_secs(10),
+        || async {
+            let report = rt.package_report("sdk-http.apkg").await;
+            report["app_pid"].is_null().then_some(())
+        },
+    )
+    .await;
     let (status, body) = rt.get("/agents/sdk-http/.well-known/agent.json").await;
     assert_eq!(status, 200, "{body}");
+    assert_card(&body);
     let new_pid = rt.package_report("sdk-http.apkg").await["app_pid"]
         .as_u64()
         .unwrap();
@@ -181,4 +191,14 @@ async fn a_pixell_init_scaffold_serves_its_handler_rest_route_and_ui() {
             .starts_with("text/html"));
         assert!(r.text().await.unwrap().contains("<h1>Pixell Agent UI</h1>"));
     }
+}
+
+/// The card the sdk-http app serves: its own JSON, passed through unchanged.
+fn assert_card(card: &serde_json::Value) {
+    assert_eq!(card["name"], "sdk-http", "{card}");
+    assert_eq!(card["version"], "1.0.0", "{card}");
+    assert_eq!(
+        card["description"], "Fixture agent serving a pixell-sdk http_server ASGI app",
+        "{card}"
+    );
 }

@@ -51,7 +51,7 @@ async fn a_call_is_billed_in_postgres() {
         .invoke("kit-minimal", json!({"usage": {"tokens_in": 7}}))
         .await;
     assert_eq!(status, 200);
-    let (_, local) = rt.get("/runtime/usage?agent=kit-minimal").await;
+    let local = rt.usage_when("?agent=kit-minimal", 1).await;
     let request_id = local["records"][0]["request_id"]
         .as_str()
         .unwrap()

@@ -2,9 +2,7 @@
 //! as a jailed package's code would be: plain HTTP, HTTPS through CONNECT to a TLS server
 //! with a test CA, and refused targets.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use par_egress::{Direction, Outcome};
@@ -19,17 +17,6 @@ const PYTHON: &str = "3.11";
 /// The httpx the Pixell builders use (scripts/builder-constraints.txt).
 const REQUIREMENTS: [&str; 1] = ["httpx==0.28.1"];
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn uv() -> PathBuf {
-    std::env::var_os("PAR_UV").map_or_else(|| "uv".into(), PathBuf::from)
-}
-
 /// A venv with httpx, built once per machine under `target/par-egress-test-venv` (a file
 /// lock makes concurrent test processes build it once).
 fn python() -> PathBuf {
@@ -39,51 +26,9 @@ fn python() -> PathBuf {
 
 fn build_venv() -> PathBuf {
     let key = format!("py{PYTHON}-{}", REQUIREMENTS.join("-")).replace(['=', '.'], "_");
-    let cache = workspace_root().join("target/par-egress-test-venv");
-    let venv = cache.join(&key);
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return python;
-    }
-    std::fs::create_dir_all(&cache).unwrap();
-    let lock = std::fs::File::create(cache.join(format!("{key}.lock"))).unwrap();
-    lock.lock().unwrap();
-    if python.exists() {
-        return python;
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&cache)
-        .unwrap();
-    let tmp = staging.path().join("venv");
-    let mut args: Vec<OsString> = ["venv", "--quiet", "--relocatable", "--python", PYTHON]
-        .map(OsString::from)
-        .to_vec();
-    args.push(tmp.clone().into());
-    run_uv(args);
-    let mut args: Vec<OsString> = ["pip", "install", "--quiet", "--python"]
-        .map(OsString::from)
-        .to_vec();
-    args.push(tmp.join("bin/python").into());
-    args.extend(REQUIREMENTS.map(OsString::from));
-    run_uv(args);
-    std::fs::rename(&tmp, &venv).unwrap();
-    python
-}
-
-fn run_uv(args: Vec<OsString>) {
-    let output = Command::new(uv())
-        .args(&args)
-        .env("UV_NO_CONFIG", "1")
-        .env("UV_PYTHON_DOWNLOADS", "never")
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .expect("uv runs (set PAR_UV)");
-    assert!(
-        output.status.success(),
-        "uv {args:?}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let cache = par_test_venv::workspace_root().join("target/par-egress-test-venv");
+    let reqs = REQUIREMENTS.map(String::from);
+    par_test_venv::venv_python(&cache, &key, PYTHON, &reqs)
 }
 
 /// A test CA (written to `dir`) and a TLS acceptor for 127.0.0.1 and localhost.

@@ -1,10 +1,9 @@
 //! Two layers of mutual exclusion per source location. In one process, a slot per key:
 //! the first caller downloads while the others wait, then they take its result instead
-//! of downloading again. Across processes sharing the cache, an exclusive file lock.
+//! of downloading again. Across processes sharing the cache, an exclusive file lock
+//! (`par_filelock::lock_file`, taken by the fetcher).
 
 use std::collections::HashMap;
-use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -66,25 +65,6 @@ impl Drop for SlotHandle<'_> {
     }
 }
 
-/// Takes an exclusive lock on `path` (created if needed), waiting for other processes.
-/// The lock is released when the returned file is dropped.
-pub(crate) async fn lock_file(path: PathBuf) -> io::Result<std::fs::File> {
-    tokio::task::spawn_blocking(move || {
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
-        file.lock()
-            .map_err(|e| io::Error::new(e.kind(), format!("locking {}: {e}", path.display())))?;
-        Ok(file)
-    })
-    .await
-    .map_err(io::Error::other)?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,16 +78,5 @@ mod tests {
         drop(a);
         drop(b);
         assert!(slots.map.lock().unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn file_lock_excludes_a_second_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.lock");
-        let held = lock_file(path.clone()).await.unwrap();
-        let other = std::fs::File::open(&path).unwrap();
-        assert!(other.try_lock().is_err());
-        drop(held);
-        assert!(other.try_lock().is_ok());
     }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 
 pub use evict::EvictionReport;
-pub(crate) use locks::{lock_file, Slots};
+pub(crate) use locks::Slots;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {

@@ -70,7 +70,7 @@ async fn a_failing_lifespan_startup_is_reported_with_stderr() {
 async fn an_environment_without_uvicorn_says_so() {
     let pkg = harness::extract("sdk-http");
     let mut spec = harness::spec(&pkg, SurfaceMode::Asgi, "src.app:app");
-    spec.python = harness::bare_python();
+    spec.program.python = harness::bare_python();
     let err = SurfaceProcess::spawn(spec).await.err().expect("no uvicorn");
     assert!(matches!(err, SurfaceError::ServerMissing { .. }), "{err}");
     assert!(

@@ -1,8 +1,6 @@
 //! Real app processes from real fixture packages, in a real uv-built environment.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,24 +14,7 @@ use sha2::{Digest, Sha256};
 const FIXTURE_DEPS: [&str; 1] = ["fastapi==0.165.0"];
 const PYTHON: &str = "3.11";
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn uv() -> PathBuf {
-    if let Ok(uv) = std::env::var("PAR_UV") {
-        return uv.into();
-    }
-    let local = workspace_root().join(".par-tools/bin/uv");
-    if local.exists() {
-        local
-    } else {
-        "uv".into()
-    }
-}
+pub use par_test_venv::workspace_root;
 
 /// A fixture package built by `scripts/build-fixtures.py` with the real kits.
 pub fn fixture(name: &str) -> PathBuf {
@@ -101,83 +82,34 @@ pub fn bare_python() -> PathBuf {
 
 fn build_venv(reqs: &[String]) -> PathBuf {
     let key = hex::encode(&Sha256::digest(format!("{PYTHON}\n{}", reqs.join("\n")))[..8]);
-    let cache = cache_dir();
-    let venv = cache.join(&key);
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return python;
-    }
-    std::fs::create_dir_all(&cache).unwrap();
-    let lock = std::fs::File::create(cache.join(format!("{key}.lock"))).unwrap();
-    lock.lock().unwrap();
-    if python.exists() {
-        return python;
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&cache)
-        .unwrap();
-    let tmp = staging.path().join("venv");
-    let mut venv_args: Vec<OsString> = ["venv", "--quiet", "--relocatable", "--python", PYTHON]
-        .map(OsString::from)
-        .to_vec();
-    venv_args.push(tmp.clone().into());
-    run_uv(venv_args);
-    if !reqs.is_empty() {
-        install_into(&tmp, reqs);
-    }
-    std::fs::rename(&tmp, &venv).unwrap();
-    python
-}
-
-fn install_into(venv: &Path, reqs: &[String]) {
-    let mut install: Vec<OsString> = ["pip", "install", "--quiet", "--python"]
-        .map(OsString::from)
-        .to_vec();
-    install.push(venv.join("bin/python").into());
-    install.extend(reqs.iter().map(OsString::from));
-    run_uv(install);
-}
-
-fn run_uv(args: Vec<OsString>) {
-    let output = Command::new(uv())
-        .args(&args)
-        .env("UV_NO_CONFIG", "1")
-        .env("UV_PYTHON_DOWNLOADS", "never")
-        .env_remove("VIRTUAL_ENV")
-        .env_remove("PYTHONPATH")
-        .output()
-        .expect("uv runs");
-    assert!(
-        output.status.success(),
-        "uv {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    par_test_venv::venv_python(&cache_dir(), &key, PYTHON, reqs)
 }
 
 pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
     let python = python();
     let venv = python.parent().unwrap().parent().unwrap();
     SurfaceSpec {
-        label: "test@1.0.0".into(),
-        python: python.clone(),
-        script: script::materialize(&cache_dir().join("scripts")).unwrap(),
-        package_root: pkg.root.clone(),
+        program: par_worker::child::Program {
+            label: "test@1.0.0".into(),
+            python: python.clone(),
+            script: script::materialize(&cache_dir().join("scripts")).unwrap(),
+            package_root: pkg.root.clone(),
+            env: vec![
+                (
+                    "PATH".into(),
+                    format!("{}/bin:/usr/bin:/bin", venv.display()),
+                ),
+                ("VIRTUAL_ENV".into(), venv.display().to_string()),
+                ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+            ],
+            cwd: pkg.root.clone(),
+            startup_timeout: Duration::from_secs(60),
+            jail: None,
+        },
         mode,
         entry: entry.into(),
-        env: vec![
-            (
-                "PATH".into(),
-                format!("{}/bin:/usr/bin:/bin", venv.display()),
-            ),
-            ("VIRTUAL_ENV".into(), venv.display().to_string()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        ],
-        cwd: pkg.root.clone(),
-        startup_timeout: Duration::from_secs(60),
         forwarded_prefix: "/agents/test".into(),
         response_timeout: Duration::from_secs(30),
-        jail: None,
     }
 }
 

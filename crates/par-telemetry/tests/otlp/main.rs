@@ -104,15 +104,17 @@ async fn spans_arrive_complete_and_shutdown_flushes_them() {
     exporter.export(server.clone());
     exporter.export(child.clone());
 
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        receiver.received().is_empty(),
-        "sent before the delay or shutdown"
-    );
+    let shutdown_at = std::time::Instant::now();
     exporter.shutdown(Duration::from_secs(5)).await;
 
     let received = receiver.received();
     assert_eq!(received.len(), 1);
+    // Both spans in one request that arrived after shutdown began: shutdown sent them.
+    assert_eq!(received[0].span_count(), 2);
+    assert!(
+        received[0].at >= shutdown_at,
+        "sent before the delay or shutdown"
+    );
     let request = &received[0];
     assert_eq!(request.path, "/v1/traces");
     assert_eq!(

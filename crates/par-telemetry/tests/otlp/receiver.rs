@@ -27,6 +27,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub request: ExportTraceServiceRequest,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -108,6 +110,7 @@ async fn handle(
         path: uri.path().to_string(),
         headers,
         request,
+        at: Instant::now(),
     });
     let answer = shared.answers.lock().unwrap().pop_front();
     match answer {

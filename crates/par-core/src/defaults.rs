@@ -1,0 +1,52 @@
+//! The default of every runtime setting, typed once: [`crate::RuntimeConfig::new`] and
+//! [`crate::pool::PoolSettings::default`] start from these, and `par serve`'s setting
+//! table (par-cli `settings/table.rs`) names them, so the flag, the library and
+//! docs/configuration.md (checked by a test) cannot disagree.
+
+use std::time::Duration;
+
+/// Calls one package runs at once.
+pub const MAX_CONCURRENT_CALLS: usize = 1000;
+/// Calls that may wait for a slot of a package.
+pub const MAX_QUEUED_CALLS: usize = 1000;
+/// Time a replaced or unloaded version gets to finish its calls.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Threads per worker for sync handlers.
+pub const WORKER_THREADS: usize = 32;
+/// Time a worker may take to import its entrypoint.
+pub const WORKER_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a call may run.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How deep agent-to-agent calls may nest.
+pub const MAX_CALL_DEPTH: usize = 8;
+/// Time one `uv` step may take.
+pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// Largest frame between the runtime and a worker.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Packages prepared at the same time.
+pub const LOAD_CONCURRENCY: usize = 4;
+/// Worker processes per package.
+pub const WORKERS_PER_PACKAGE: usize = 1;
+/// Crashes within a minute after which a package's workers are not restarted.
+pub const CRASH_LOOP_THRESHOLD: usize = 5;
+/// Time between registry index polls.
+pub const REGISTRY_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Host variables a worker sees unless the operator says otherwise: what Python and
+/// common libraries need to run, and nothing that usually carries a secret.
+pub fn worker_env_allow() -> Vec<String> {
+    [
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "HOME",
+        "TMPDIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
