@@ -3,7 +3,7 @@
 # that provide missing ones when apt can (as root), and naming what is still missing.
 # Tools: gpg + gpgconf (signature fixtures), the openssl CLI (TLS fixtures, webhook
 # signatures), node + npm (the test OpenID provider), sha256sum, kill, setpriv, chown, id
-# and sh (process and sandbox tests), python3 (fixture builder, worker tests), and a
+# and sh (process and sandbox tests), haproxy (the fleet test), python3 (fixture builder, worker tests), and a
 # CPython 3.11 that `uv python find` sees (packages declare runtime python3.11; PAR never
 # downloads interpreters).
 set -euo pipefail
