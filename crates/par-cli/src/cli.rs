@@ -221,6 +221,16 @@ pub struct ServeArgs {
     /// Seconds a worker may take to import its entrypoint.
     #[arg(long, env = env::STARTUP_TIMEOUT)]
     pub worker_startup_timeout: Option<f64>,
+    /// Seconds between health checks (PING) of each worker.
+    #[arg(long, env = env::HEALTH_INTERVAL)]
+    pub worker_health_interval: Option<f64>,
+    /// Seconds a worker may go without answering before it is killed and replaced.
+    #[arg(long, env = env::HEALTH_TIMEOUT)]
+    pub worker_health_timeout: Option<f64>,
+    /// Seconds without calls after which a package's processes stop (0: never); the
+    /// next call starts them again.
+    #[arg(long, env = env::IDLE_TIMEOUT)]
+    pub idle_timeout: Option<f64>,
     /// Seconds an environment install may take.
     #[arg(long, env = env::INSTALL_TIMEOUT)]
     pub install_timeout: Option<f64>,

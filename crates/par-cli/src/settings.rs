@@ -265,6 +265,30 @@ fn apply_runtime_limits(
         env::STARTUP_TIMEOUT,
         errors,
     );
+    rt.pool.health_interval = seconds(
+        a.worker_health_interval.or(f.worker_health_interval),
+        5.0,
+        "--worker-health-interval",
+        env::HEALTH_INTERVAL,
+        errors,
+    );
+    rt.pool.health_timeout = seconds(
+        a.worker_health_timeout.or(f.worker_health_timeout),
+        30.0,
+        "--worker-health-timeout",
+        env::HEALTH_TIMEOUT,
+        errors,
+    );
+    rt.idle_timeout = match a.idle_timeout.or(f.idle_timeout) {
+        None | Some(0.0) => None,
+        other => Some(seconds(
+            other,
+            0.0,
+            "--idle-timeout",
+            env::IDLE_TIMEOUT,
+            errors,
+        )),
+    };
     rt.install_timeout = seconds(
         a.install_timeout.or(f.install_timeout),
         600.0,

@@ -20,6 +20,8 @@ pub struct RuntimeConfig {
     /// Threads each worker uses for sync handlers.
     pub worker_threads: usize,
     pub worker_startup_timeout: Duration,
+    /// Stop a package's processes after this long without calls (`None`: never).
+    pub idle_timeout: Option<Duration>,
     pub worker_stop_grace: Duration,
     pub call_timeout: Duration,
     /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
@@ -55,6 +57,7 @@ impl RuntimeConfig {
             drain_timeout: Duration::from_secs(30),
             worker_threads: 32,
             worker_startup_timeout: Duration::from_secs(60),
+            idle_timeout: None,
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: Duration::from_secs(60),
             max_call_depth: 8,
