@@ -95,7 +95,8 @@ def main():
         "wake_to_answer_ms_max": round(times[-1], 1),
         "wake_to_answer_ms_min": round(times[0], 1),
         "runtime_wake_seconds": [l for l in metrics.decode().splitlines()
-                                 if l.startswith("par_package_wake_seconds_")][-2:],
+                                 if l.startswith(("par_package_wake_seconds_sum",
+                                                  "par_package_wake_seconds_count"))],
     }
     print(json.dumps(summary, indent=1))
 

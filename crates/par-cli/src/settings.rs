@@ -279,6 +279,9 @@ fn apply_runtime_limits(
         env::HEALTH_TIMEOUT,
         errors,
     );
+    if rt.pool.health_timeout <= rt.pool.health_interval {
+        errors.push("--worker-health-timeout must be longer than --worker-health-interval".into());
+    }
     rt.idle_timeout = match a.idle_timeout.or(f.idle_timeout) {
         None | Some(0.0) => None,
         other => Some(seconds(

@@ -173,3 +173,63 @@ async fn an_agent_call_wakes_the_idle_package_it_calls() {
         assert_eq!(metric(&metrics, &wakes), 1.0, "{package}");
     }
 }
+
+#[tokio::test]
+async fn an_idle_package_is_replaced_disabled_and_enabled() {
+    let rt = idle_runtime(&["kit-minimal"]).await;
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let (status, body) = rt
+        .post_raw("/runtime/agents/kit-minimal/disable", String::new())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("disabled")));
+    let (status, body) = rt
+        .post_raw("/runtime/agents/kit-minimal/enable", String::new())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "enabled again, the call wakes it: {body}");
+
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let source = crate::harness::fixture("kit-minimal-v2")
+        .display()
+        .to_string();
+    let body = json!({ "source": source }).to_string();
+    let (status, accepted) = rt.post_raw("/runtime/packages", body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let load = accepted["load_id"].as_u64().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, job) = rt.get(&format!("/runtime/loads/{load}")).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "loading" {
+            assert_eq!(job["state"], "ready", "{job}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "load never finished: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["version"], 2, "the new version serves: {body}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = rt.get("/runtime/packages").await;
+        assert_eq!(status, 200, "{body}");
+        let old = body["packages"].as_array().unwrap().iter().any(|p| {
+            p["source"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("/kit-minimal.apkg")
+        });
+        if !old {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle old version never stopped: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
