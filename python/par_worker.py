@@ -27,9 +27,9 @@ import types
 HEADER = struct.Struct(">IBQ")
 
 # host -> worker
-CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR = 1, 2, 3, 4, 5
+CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR, PING = 1, 2, 3, 4, 5, 6
 # worker -> host
-READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL = 10, 11, 12, 13, 14, 15, 16, 17
+READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL, PONG = 10, 11, 12, 13, 14, 15, 16, 17, 18
 
 # The call the current code runs for: (call id, request id, traceparent). Tasks and
 # executor threads each see their own, so concurrent calls never mix their usage.
@@ -326,6 +326,8 @@ async def _read_loop(reader, worker, max_frame):
             worker.cancel(call_id)
         elif kind in (OUT_RESULT, OUT_ERROR):
             worker.answer_outcall(call_id, kind, body)
+        elif kind == PING:
+            worker.send(PONG, call_id)  # the health check: this loop still runs
         elif kind == SHUTDOWN:
             return 0
         await worker.writer.drain()

@@ -57,6 +57,7 @@ impl Runtime {
             if target.package.is_retired() {
                 continue;
             }
+            self.wake(&target.package).await?;
             let wait = self.config.worker_startup_timeout.min(timeout);
             let worker = pool.pick(wait).await.map_err(|e| pick_error(e, &target))?;
             let traceparent = meta.trace.traceparent();

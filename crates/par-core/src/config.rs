@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     /// Threads each worker uses for sync handlers.
     pub worker_threads: usize,
     pub worker_startup_timeout: Duration,
+    /// Stop a package's processes after this long without calls (`None`: never).
+    pub idle_timeout: Option<Duration>,
     pub worker_stop_grace: Duration,
     pub call_timeout: Duration,
     /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
@@ -57,6 +59,7 @@ impl RuntimeConfig {
             drain_timeout: defaults::DRAIN_TIMEOUT,
             worker_threads: defaults::WORKER_THREADS,
             worker_startup_timeout: defaults::WORKER_STARTUP_TIMEOUT,
+            idle_timeout: None,
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: defaults::CALL_TIMEOUT,
             max_call_depth: defaults::MAX_CALL_DEPTH,

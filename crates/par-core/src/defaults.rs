@@ -15,6 +15,10 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const WORKER_THREADS: usize = 32;
 /// Time a worker may take to import its entrypoint.
 pub const WORKER_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time between health checks (PING) of each worker.
+pub const WORKER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// Time a worker may stay silent before it is killed and replaced.
+pub const WORKER_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a call may run.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How deep agent-to-agent calls may nest.

@@ -135,6 +135,7 @@ impl Runtime {
             }
         };
         self.routing.store(table);
+        self.watch_idle(&package);
         for old in retired {
             let detail = Some(package.version().to_string());
             self.emit("package.replaced", &old, detail);

@@ -73,6 +73,7 @@ impl Loader<'_> {
                 self.config.max_queued_calls,
             ),
             retired: Default::default(),
+            idle: crate::idle::Idle::new(self.config.idle_timeout),
             surface,
             ui,
             schemas,

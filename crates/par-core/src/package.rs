@@ -28,6 +28,8 @@ pub struct Package {
     /// Set once the package is out of the routing table; checked after admission so a
     /// call never lands on a version that is about to stop.
     pub(crate) retired: AtomicBool,
+    /// When the package last served, and whether its processes are stopped for now.
+    pub(crate) idle: crate::idle::Idle,
 }
 
 impl Package {
@@ -37,6 +39,11 @@ impl Package {
 
     pub fn version(&self) -> &str {
         &self.manifest.agent_version
+    }
+
+    /// Idle for its timeout: its processes are stopped until the next call.
+    pub fn is_idle(&self) -> bool {
+        self.idle.is_asleep()
     }
 
     pub fn worker_pids(&self) -> Vec<u32> {
@@ -79,6 +86,7 @@ impl Package {
             ui: None,
             sandbox: Default::default(),
             retired: AtomicBool::new(false),
+            idle: crate::idle::Idle::new(None),
         }
     }
 }
@@ -91,6 +99,9 @@ pub enum PackageState {
     Failed,
     /// Unloaded or replaced: finishing its calls, then stopping.
     Draining,
+    /// Mounted and routable, its processes stopped after `--idle-timeout` without calls;
+    /// the next call starts them.
+    Idle,
 }
 
 /// What an operator sees about one loaded (or failed) package.

@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use par_telemetry::Metrics;
 use par_worker::{Worker, WorkerError, WorkerSpec};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::memory::rss_bytes;
 
@@ -26,6 +27,10 @@ pub struct PoolSettings {
     pub crash_window: Duration,
     pub memory_limit_bytes: Option<u64>,
     pub memory_check_interval: Duration,
+    /// How often a worker is asked for a sign of life (PING).
+    pub health_interval: Duration,
+    /// A worker silent this long (no PONG, no frame) is killed and replaced.
+    pub health_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -38,6 +43,8 @@ impl Default for PoolSettings {
             crash_window: Duration::from_secs(60),
             memory_limit_bytes: None,
             memory_check_interval: Duration::from_millis(500),
+            health_interval: crate::defaults::WORKER_HEALTH_INTERVAL,
+            health_timeout: crate::defaults::WORKER_HEALTH_TIMEOUT,
         }
     }
 }
@@ -70,6 +77,8 @@ struct Shared {
     crash_looped: AtomicBool,
     /// This pool's share of `par_workers{package}`, as last reported.
     reported_live: AtomicI64,
+    /// One supervisor per slot while the pool is awake; aborted when it goes to sleep.
+    supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl WorkerPool {
@@ -97,12 +106,55 @@ impl WorkerPool {
             crashes: AtomicU64::new(0),
             crash_looped: AtomicBool::new(false),
             reported_live: AtomicI64::new(0),
+            supervisors: Default::default(),
         });
         shared.report_live();
-        for index in 0..shared.slots.len() {
-            tokio::spawn(supervise(shared.clone(), index));
-        }
+        shared.supervise_all();
         Ok(WorkerPool { shared })
+    }
+
+    /// Stops every worker but keeps the pool: supervision ends first (so nothing is
+    /// restarted), then the workers get SHUTDOWN, SIGTERM, SIGKILL. `wake` undoes it.
+    pub async fn sleep(&self, grace: Duration) {
+        let supervisors = std::mem::take(&mut *self.shared.supervisors.lock().expect("poisoned"));
+        for supervisor in &supervisors {
+            supervisor.abort();
+        }
+        futures_util::future::join_all(supervisors).await;
+        let workers: Vec<_> = self
+            .shared
+            .slots
+            .iter()
+            .filter_map(|s| s.swap(None))
+            .collect();
+        self.shared.generation.send_modify(|g| *g += 1);
+        self.shared.report_live();
+        futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
+    }
+
+    /// Starts every slot's worker again (all at once) and resumes supervision; fails
+    /// if any cannot start, leaving the pool asleep. A stopped pool stays stopped.
+    pub async fn wake(&self) -> Result<(), String> {
+        let shared = &self.shared;
+        if *shared.stop.borrow() {
+            return Err("the package was stopped".into());
+        }
+        let spawns = shared.slots.iter().map(|_| Worker::spawn(&shared.spec));
+        let started = futures_util::future::join_all(spawns).await;
+        if let Some(error) = started.iter().find_map(|r| r.as_ref().err()) {
+            let error = error.to_string();
+            let live: Vec<_> = started.into_iter().filter_map(Result::ok).collect();
+            futures_util::future::join_all(live.iter().map(|w| w.stop(Duration::ZERO))).await;
+            return Err(error);
+        }
+        for (slot, worker) in shared.slots.iter().zip(started.into_iter().flatten()) {
+            slot.store(Some(Arc::new(worker)));
+            shared.metrics.worker_started(&shared.package);
+        }
+        shared.report_live();
+        shared.supervise_all();
+        shared.generation.send_modify(|g| *g += 1);
+        Ok(())
     }
 
     /// The live worker with the fewest calls in flight, waiting up to `wait` for a
@@ -168,6 +220,12 @@ impl WorkerPool {
 }
 
 impl Shared {
+    fn supervise_all(self: &Arc<Self>) {
+        let handles =
+            (0..self.slots.len()).map(|index| tokio::spawn(supervise(self.clone(), index)));
+        *self.supervisors.lock().expect("poisoned") = handles.collect();
+    }
+
     /// Brings this pool's share of the live-worker gauge up to date.
     fn report_live(&self) {
         let live = if *self.stop.borrow() {
@@ -251,26 +309,47 @@ fn backoff(settings: &PoolSettings, crashes_in_window: usize) -> Duration {
     (settings.backoff_base * factor).min(settings.backoff_max)
 }
 
-/// Resolves when the worker has exited or was killed for its memory use; says why.
+/// Resolves when the worker has exited, or was killed for its memory use or for not
+/// answering health checks; says why.
 async fn watch_worker(shared: &Shared, worker: &Worker) -> String {
-    let Some(limit) = shared.settings.memory_limit_bytes else {
-        return worker.exited().await;
-    };
-    let mut ticks = tokio::time::interval(shared.settings.memory_check_interval);
+    let settings = &shared.settings;
+    let mut memory = tokio::time::interval(settings.memory_check_interval);
+    let mut health = tokio::time::interval(settings.health_interval);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let killed = tokio::select! {
             status = worker.exited() => return status,
-            _ = ticks.tick() => {
-                let rss = rss_bytes(worker.pid()).unwrap_or(0);
-                if rss > limit {
-                    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
-                    worker.kill_now();
-                    let status = worker.exited().await;
-                    return format!("memory limit exceeded ({rss} > {limit} bytes); {status}");
-                }
-            }
+            _ = memory.tick(), if settings.memory_limit_bytes.is_some() => over_memory(shared, worker),
+            _ = health.tick() => unresponsive(shared, worker),
+        };
+        if let Some(reason) = killed {
+            worker.kill_now();
+            let status = worker.exited().await;
+            return format!("{reason}; {status}");
         }
     }
+}
+
+/// Why the worker must go, if it is over its memory limit.
+fn over_memory(shared: &Shared, worker: &Worker) -> Option<String> {
+    let limit = shared.settings.memory_limit_bytes?;
+    let rss = rss_bytes(worker.pid()).unwrap_or(0);
+    if rss <= limit {
+        return None;
+    }
+    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
+    Some(format!("memory limit exceeded ({rss} > {limit} bytes)"))
+}
+
+/// Why the worker must go, if it has stopped answering; otherwise asks it again.
+fn unresponsive(shared: &Shared, worker: &Worker) -> Option<String> {
+    let silent = worker.silent_for();
+    if silent < shared.settings.health_timeout {
+        worker.ping();
+        return None;
+    }
+    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), silent_ms = silent.as_millis() as u64, "worker stopped answering health checks: killing it");
+    Some(format!("no answer to health checks for {silent:?}"))
 }
 
 #[cfg(test)]

@@ -79,6 +79,9 @@ impl Reports {
             else {
                 continue;
             };
+            if report.state == PackageState::Ready && p.is_idle() {
+                report.state = PackageState::Idle;
+            }
             report.workers = p.worker_pids();
             report.inflight = p.inflight();
             report.app_pid = p.surface.as_ref().and_then(|s| s.pid());

@@ -191,6 +191,7 @@ impl Runtime {
 
     pub(crate) async fn stop_package(&self, package: &Package) {
         let grace = self.config.worker_stop_grace;
+        let _settled = package.idle.settled().await;
         let workers = async {
             if let Some(pool) = &package.pool {
                 pool.stop(grace).await;

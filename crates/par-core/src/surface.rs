@@ -75,6 +75,17 @@ impl Surface {
         }
     }
 
+    /// Starts the app process if none is running (an idle package waking up).
+    pub(crate) async fn wake(&self) -> Result<(), String> {
+        match self.live().await {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "the http app of '{}' did not start",
+                self.spec.program.label
+            )),
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.process
             .load_full()

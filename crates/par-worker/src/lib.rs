@@ -7,10 +7,12 @@
 
 pub mod child;
 mod error;
+mod health;
 mod jail;
 mod outcall;
 pub mod output;
 pub mod protocol;
+mod reply;
 pub mod script;
 pub mod socket_dir;
 mod worker;

@@ -19,6 +19,8 @@ pub mod to_worker {
     pub const OUT_RESULT: u8 = 4;
     /// An agent-to-agent call failed: `{"code", "message"}`.
     pub const OUT_ERROR: u8 = 5;
+    /// Asks for a PONG: the health check.
+    pub const PING: u8 = 6;
 }
 
 /// Kinds the worker sends.
@@ -33,6 +35,8 @@ pub mod from_worker {
     pub const USAGE: u8 = 16;
     /// The handler calls another agent: `{"ref", "agent", "p", "timeout"}`.
     pub const OUTCALL: u8 = 17;
+    /// The answer to PING.
+    pub const PONG: u8 = 18;
 }
 
 /// What a CALL frame carries: `{"rid": "<request id>", "tp": "<traceparent>", "p": <payload>}`.

@@ -17,6 +17,7 @@ use crate::error::WorkerError;
 use crate::outcall::Outcall;
 use crate::output;
 use crate::protocol::{self, from_worker, to_worker, Frame, FrameError};
+pub use crate::reply::{AgentFailure, Reply};
 
 /// Everything needed to start one worker process.
 #[derive(Debug, Clone)]
@@ -37,59 +38,21 @@ pub struct WorkerInfo {
     pub kind: String,
 }
 
-/// What a call receives from its worker.
-#[derive(Debug)]
-pub enum Reply {
-    /// The handler returned; the payload is its JSON result.
-    Result(Bytes),
-    /// The handler raised.
-    Error(AgentFailure),
-    /// A streaming handler yielded one JSON item.
-    Item(Bytes),
-    /// A streaming handler finished.
-    End,
-    /// The handler reported usage (a JSON object); the call goes on.
-    Usage(Bytes),
-    /// The handler calls another agent and waits for the answer; the call goes on.
-    Outcall(Outcall),
-    /// The worker died or the channel broke before the call finished.
-    Crashed,
-    /// The worker sent a reply over the frame limit; the worker is being replaced.
-    Oversized { len: usize, limit: usize },
-}
-
-impl Reply {
-    /// True for the reply that ends a call.
-    fn is_final(&self) -> bool {
-        !matches!(self, Reply::Item(_) | Reply::Usage(_) | Reply::Outcall(_))
-    }
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct AgentFailure {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
-    /// Set by the worker itself (not agent code) for failures with a runtime error code,
-    /// e.g. `result_too_large`.
-    #[serde(default)]
-    pub code: Option<String>,
-}
-
 type CallTable = Mutex<Option<HashMap<u64, mpsc::UnboundedSender<Reply>>>>;
 
 /// A running worker. Dropping it kills the process (kill-on-drop is the backstop; `stop`
 /// is the polite way).
 pub struct Worker {
     info: WorkerInfo,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     process: Watched,
     _socket_dir: tempfile::TempDir,
 }
 
 /// State used by both the worker handle and in-flight `Call`s.
-struct Shared {
-    outbox: mpsc::Sender<Bytes>,
+pub(crate) struct Shared {
+    pub(crate) outbox: mpsc::Sender<Bytes>,
+    pub(crate) heartbeat: crate::health::Heartbeat,
     max_frame: usize,
     /// `None` once the channel is gone: new calls fail at once instead of hanging.
     calls: CallTable,
@@ -320,6 +283,7 @@ async fn handshake(
         calls: Mutex::new(Some(HashMap::new())),
         next_id: AtomicU64::new(1),
         alive: AtomicBool::new(true),
+        heartbeat: crate::health::Heartbeat::new(),
     });
     tokio::spawn(write_loop(write, inbox));
     tokio::spawn(read_loop(
@@ -362,7 +326,10 @@ async fn read_loop(
 ) {
     loop {
         match protocol::read_frame(&mut read, max_frame).await {
-            Ok(frame) => dispatch(&shared, frame, &label),
+            Ok(frame) => {
+                shared.heartbeat.heard();
+                dispatch(&shared, frame, &label)
+            }
             Err(FrameError::Closed) => break,
             Err(FrameError::TooLarge {
                 len,
@@ -400,6 +367,9 @@ fn fail_call(shared: &Shared, call_id: u64, reply: Reply) {
 }
 
 fn dispatch(shared: &Shared, frame: Frame, label: &str) {
+    if frame.kind == from_worker::PONG {
+        return; // a sign of life, already noted
+    }
     let mut calls = shared.calls.lock().expect("call table poisoned");
     let Some(calls) = calls.as_mut() else { return };
     let reply = match frame.kind {

@@ -131,6 +131,38 @@ fn timeouts(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
         env::INSTALL_TIMEOUT,
         errors,
     );
+    apply_health_and_idle(s, rt, errors);
+}
+
+/// Worker health checks, and when idle packages stop (`0`: never).
+fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec<String>) {
+    rt.pool.health_interval = seconds(
+        s,
+        |a| a.worker_health_interval,
+        "--worker-health-interval",
+        env::HEALTH_INTERVAL,
+        errors,
+    );
+    rt.pool.health_timeout = seconds(
+        s,
+        |a| a.worker_health_timeout,
+        "--worker-health-timeout",
+        env::HEALTH_TIMEOUT,
+        errors,
+    );
+    if rt.pool.health_timeout <= rt.pool.health_interval {
+        errors.push("--worker-health-timeout must be longer than --worker-health-interval".into());
+    }
+    rt.idle_timeout = match s.idle_timeout {
+        None | Some(0.0) => None,
+        Some(_) => Some(seconds(
+            s,
+            |a| a.idle_timeout,
+            "--idle-timeout",
+            env::IDLE_TIMEOUT,
+            errors,
+        )),
+    };
 }
 
 fn archive_limits(limits: &mut par_archive::Limits, s: &ServeArgs, errors: &mut Vec<String>) {

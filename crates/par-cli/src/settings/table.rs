@@ -148,6 +148,15 @@ serve_settings! {
     /// Seconds a worker may take to import its entrypoint.
     worker_startup_timeout: f64, env = env::STARTUP_TIMEOUT,
         default = par_core::defaults::WORKER_STARTUP_TIMEOUT.as_secs_f64();
+    /// Seconds between health checks (PING) of each worker.
+    worker_health_interval: f64, env = env::HEALTH_INTERVAL,
+        default = par_core::defaults::WORKER_HEALTH_INTERVAL.as_secs_f64();
+    /// Seconds a worker may go without answering before it is killed and replaced.
+    worker_health_timeout: f64, env = env::HEALTH_TIMEOUT,
+        default = par_core::defaults::WORKER_HEALTH_TIMEOUT.as_secs_f64();
+    /// Seconds without calls after which a package's processes stop (0: never); the
+    /// next call starts them again.
+    idle_timeout: f64, env = env::IDLE_TIMEOUT, default = 0.0;
     /// Seconds an environment install may take.
     install_timeout: f64, env = env::INSTALL_TIMEOUT,
         default = par_core::defaults::INSTALL_TIMEOUT.as_secs_f64();

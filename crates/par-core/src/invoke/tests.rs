@@ -145,7 +145,10 @@ fn usage_counts_past_the_integer_range_still_add_up() {
 fn an_agent_cannot_report_the_runtimes_own_usage_keys() {
     let mut usage = serde_json::Map::new();
     merge_usage(&mut usage, br#"{"par.egress_bytes_up": 9, "tokens": 2}"#);
-    assert_eq!(serde_json::Value::Object(usage), serde_json::json!({"tokens": 2}));
+    assert_eq!(
+        serde_json::Value::Object(usage),
+        serde_json::json!({"tokens": 2})
+    );
 }
 
 #[test]

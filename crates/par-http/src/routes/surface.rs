@@ -99,6 +99,11 @@ pub async fn app(
     crate::caller_headers::replace(request.headers_mut(), caller.as_ref(), auth_on);
     set_request_id(request.headers_mut(), &rid);
     let path = path_after_package(&request);
+    let _visit = state
+        .runtime
+        .visit_app(&package)
+        .await
+        .map_err(ApiError::from_invoke)?;
     match surface.proxy(request, &path).await {
         Ok(response) => Ok(passed_through(response)),
         Err(e) => {

@@ -98,6 +98,8 @@ pub(crate) struct Families {
     pub(crate) worker_crashes: Bounded<PackageLabels, Counter>,
     pub(crate) worker_restarts: Bounded<PackageLabels, Counter>,
     pub(crate) workers: Bounded<PackageLabels, Gauge>,
+    pub(crate) package_wakes: Bounded<PackageLabels, Counter>,
+    pub(crate) package_wake: Histogram,
     pub(crate) package_loads: Family<OutcomeLabels, Counter>,
     pub(crate) load_phase: HistogramFamily<PhaseLabels>,
     pub(crate) cache_hits: Counter,
@@ -139,6 +141,10 @@ impl Families {
             worker_restarts: r.bounded("par_worker_restarts", "Worker processes restarted after a crash"),
             // par_workers{package}
             workers: r.bounded("par_workers", "Live worker processes"),
+            // par_package_wakes_total{package}
+            package_wakes: r.bounded("par_package_wakes", "Idle packages woken by a call"),
+            // par_package_wake_seconds
+            package_wake: r.add("par_package_wake", "Time from a call finding its package idle to its processes answering", Some(Unit::Seconds), latency_histogram()),
             // par_package_loads_total{outcome}
             package_loads: r.closed("par_package_loads", "Package loads by outcome"),
             // par_package_load_phase_seconds{phase}

@@ -105,6 +105,14 @@ impl Metrics {
             .inc();
     }
 
+    /// `par_package_wakes_total{package}` and `par_package_wake_seconds`: an idle
+    /// package's processes started again for a call.
+    pub fn package_woken(&self, package: &str, elapsed: Duration) {
+        let families = self.families();
+        families.package_wakes.get(&package_labels(package)).inc();
+        families.package_wake.observe(elapsed.as_secs_f64());
+    }
+
     /// `par_workers{package}`: the live worker count, changed by `delta`. Several pools
     /// can run one package at once (two versions during a hot swap), so each adds its
     /// own changes instead of setting the total.

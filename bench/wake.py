@@ -1,0 +1,112 @@
+"""Wake of an idle package to its first answer: `par serve --idle-timeout 1` with
+kit-minimal, then N times: wait until the package reports `idle` (its worker stopped),
+time one call (the wake starts a worker for the already-built environment and the call
+waits for it), and read the runtime's own `par_package_wake_seconds`.
+
+Usage: python3 bench/wake.py [--par target/release/par] [--rounds 20] [--sandbox strict|off]
+Needs the fixtures built (scripts/build-fixtures.py) and uv (PAR_UV or scripts/ensure-uv.sh).
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.read()
+
+
+def invoke(base):
+    req = urllib.request.Request(
+        f"{base}/agents/kit-minimal/invoke",
+        data=b'{"n":1}',
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 200, r.status
+        return r.read()
+
+
+def state(base):
+    _, body = get(f"{base}/runtime/packages")
+    for p in json.loads(body)["packages"]:
+        if p.get("name") == "kit-minimal":
+            return p["state"]
+    return None
+
+
+def wait_for(predicate, limit=60.0):
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        time.sleep(0.02)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--par", default="target/release/par")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--sandbox", default="strict")
+    args = ap.parse_args()
+    uv = os.environ.get("PAR_UV") or subprocess.check_output(
+        ["bash", "scripts/ensure-uv.sh"], text=True
+    ).strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as cache:
+        server = subprocess.Popen(
+            [args.par, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache,
+             "--uv", uv, "--sandbox", args.sandbox, "--idle-timeout", "1",
+             "target/fixtures/kit-minimal.apkg"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: _ready(base), 300)
+            times = []
+            for _ in range(args.rounds):
+                wait_for(lambda: state(base) == "idle")
+                time.sleep(0.3)  # let the stop finish: measure a start, not a stop
+                start = time.perf_counter()
+                invoke(base)
+                times.append((time.perf_counter() - start) * 1000)
+            _, metrics = get(f"{base}/metrics")
+        finally:
+            server.terminate()
+            server.wait(30)
+    times.sort()
+    summary = {
+        "sandbox": args.sandbox,
+        "rounds": len(times),
+        "wake_to_answer_ms_p50": round(statistics.median(times), 1),
+        "wake_to_answer_ms_max": round(times[-1], 1),
+        "wake_to_answer_ms_min": round(times[0], 1),
+        "runtime_wake_seconds": [l for l in metrics.decode().splitlines()
+                                 if l.startswith(("par_package_wake_seconds_sum",
+                                                  "par_package_wake_seconds_count"))],
+    }
+    print(json.dumps(summary, indent=1))
+
+
+def _ready(base):
+    try:
+        return get(f"{base}/runtime/ready")[0] == 200
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

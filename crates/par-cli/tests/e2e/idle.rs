@@ -1,0 +1,235 @@
+//! Idle packages cost nothing: with `--idle-timeout` a package without calls stops its
+//! processes (state `idle`), stays routable, and the next call or app request wakes it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::TestRuntime;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn idle_runtime(fixtures: &[&str]) -> TestRuntime {
+    let mut builder = TestRuntime::builder().args(&["--idle-timeout", "2"]);
+    for name in fixtures {
+        builder = builder.fixture(name);
+    }
+    builder.start().await
+}
+
+/// Polls the package's report until its state is `state`; returns that report.
+async fn report_when(rt: &TestRuntime, suffix: &str, state: &str) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let report = rt.package_report(suffix).await;
+        if report["state"] == state {
+            return report;
+        }
+        assert!(Instant::now() < deadline, "never {state}: {report}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn pids(report: &Value, field: &str) -> Vec<u64> {
+    match &report[field] {
+        Value::Array(items) => items.iter().filter_map(Value::as_u64).collect(),
+        Value::Number(n) => n.as_u64().into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Waits until none of `pids` is a process any more.
+async fn gone(pids: &[u64]) {
+    assert!(!pids.is_empty(), "no pids to watch");
+    let deadline = Instant::now() + DEADLINE;
+    while pids
+        .iter()
+        .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(Instant::now() < deadline, "processes {pids:?} still alive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of one metric series, 0 when it does not exist yet.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Lets `suffix`'s package fall idle and checks its processes are gone.
+async fn fall_idle(rt: &TestRuntime, suffix: &str, field: &str) {
+    fall_idle_all(rt, &[suffix], field).await;
+}
+
+/// Notes the processes of every package while they are ready (all at once: they fall
+/// idle on the same clock), then waits for each to be idle with those processes gone.
+async fn fall_idle_all(rt: &TestRuntime, suffixes: &[&str], field: &str) {
+    let mut before = Vec::new();
+    for suffix in suffixes {
+        let ready = report_when(rt, suffix, "ready").await;
+        before.push(pids(&ready, field));
+    }
+    for (suffix, before) in suffixes.iter().zip(before) {
+        report_when(rt, suffix, "idle").await;
+        gone(&before).await;
+        let idle = rt.package_report(suffix).await;
+        assert_eq!(idle["state"], "idle", "{idle}");
+        assert!(
+            pids(&idle, field).is_empty(),
+            "{field} still reported: {idle}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idle_package_stops_and_concurrent_first_calls_share_one_wake() {
+    let rt = idle_runtime(&["kit-minimal"]).await;
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let (status, _) = rt.get("/agents/kit-minimal").await;
+    assert_eq!(status, 200, "an idle package stays listed");
+
+    let calls = (0..8).map(|n| rt.invoke("kit-minimal", json!({"n": n})));
+    for (n, (status, body)) in futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["echo"]["n"], json!(n), "{body}");
+    }
+    let metrics = rt.metrics().await;
+    let wakes = r#"par_package_wakes_total{package="kit-minimal"}"#;
+    assert_eq!(metric(&metrics, wakes), 1.0, "one wake for eight calls");
+    assert_eq!(metric(&metrics, "par_package_wake_seconds_count"), 1.0);
+    let awake = rt.package_report("kit-minimal.apkg").await;
+    assert_eq!(awake["state"], "ready", "{awake}");
+    assert!(!pids(&awake, "workers").is_empty(), "{awake}");
+}
+
+#[tokio::test]
+async fn an_app_request_wakes_the_app_process() {
+    let rt = idle_runtime(&["kit-rest"]).await;
+    fall_idle(&rt, "kit-rest.apkg", "app_pid").await;
+    let r = rt
+        .client
+        .get(rt.url("/agents/kit-rest/api/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"hello": "rest"}));
+    let awake = rt.package_report("kit-rest.apkg").await;
+    assert_eq!(awake["state"], "ready", "{awake}");
+    assert_eq!(pids(&awake, "app_pid").len(), 1, "{awake}");
+    let metrics = rt.metrics().await;
+    let wakes = r#"par_package_wakes_total{package="kit-rest"}"#;
+    assert_eq!(metric(&metrics, wakes), 1.0);
+}
+
+#[tokio::test]
+async fn an_idle_package_unloads() {
+    let rt = idle_runtime(&["kit-minimal"]).await;
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let r = rt
+        .client
+        .delete(rt.url("/runtime/packages/kit-minimal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = rt.get("/runtime/packages").await;
+        assert_eq!(status, 200);
+        let listed = body["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "kit-minimal");
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never unloaded: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn an_agent_call_wakes_the_idle_package_it_calls() {
+    let rt = idle_runtime(&["kit-minimal", "kit-caller"]).await;
+    fall_idle_all(&rt, &["kit-minimal.apkg", "kit-caller.apkg"], "workers").await;
+    let (status, reply) = rt
+        .invoke("kit-caller", json!({"call": "mini-secret"}))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"]["result"], json!({"secret": true}), "{reply}");
+    let metrics = rt.metrics().await;
+    for package in ["kit-minimal", "kit-caller"] {
+        let wakes = format!(r#"par_package_wakes_total{{package="{package}"}}"#);
+        assert_eq!(metric(&metrics, &wakes), 1.0, "{package}");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_package_is_replaced_disabled_and_enabled() {
+    let rt = idle_runtime(&["kit-minimal"]).await;
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let (status, body) = rt
+        .post_raw("/runtime/agents/kit-minimal/disable", String::new())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("disabled")));
+    let (status, body) = rt
+        .post_raw("/runtime/agents/kit-minimal/enable", String::new())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "enabled again, the call wakes it: {body}");
+
+    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let source = crate::harness::fixture("kit-minimal-v2")
+        .display()
+        .to_string();
+    let body = json!({ "source": source }).to_string();
+    let (status, accepted) = rt.post_raw("/runtime/packages", body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let load = accepted["load_id"].as_u64().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, job) = rt.get(&format!("/runtime/loads/{load}")).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "loading" {
+            assert_eq!(job["state"], "ready", "{job}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "load never finished: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = rt.invoke("kit-minimal", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["version"], 2, "the new version serves: {body}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = rt.get("/runtime/packages").await;
+        assert_eq!(status, 200, "{body}");
+        let old = body["packages"].as_array().unwrap().iter().any(|p| {
+            p["source"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("/kit-minimal.apkg")
+        });
+        if !old {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle old version never stopped: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
