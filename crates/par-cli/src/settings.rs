@@ -66,6 +66,8 @@ pub fn resolve(
         .or(file.cache_dir.clone())
         .or_else(|| default_cache_dir(vars))
         .unwrap_or_else(|| PathBuf::from(".par-cache"));
+    // Jailed processes see host paths at the same place, which must be absolute.
+    let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
     let tls = tls_files(&args, &file, &mut errors);
     let fetch = crate::registry_settings::resolve(&cache_dir, &args, &file, &mut errors);
     let uv = args
