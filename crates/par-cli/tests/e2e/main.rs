@@ -16,6 +16,7 @@ mod invoke;
 mod lifecycle;
 mod observability;
 mod oidc;
+mod openapi;
 mod registry;
 mod sandbox;
 mod sdk_server;
