@@ -137,7 +137,7 @@ fn agent_routes() -> Vec<Route> {
                     "The package app's POST / (A2A JSON-RPC)",
                 )
                 .ok(200, json!({"description": "The package app's answer"}))
-                .errors(&[404, 502, 504]),
+                .passthrough(),
             ],
         ),
         route(
@@ -174,7 +174,7 @@ fn surface_routes() -> Vec<Route> {
                 "The package's UI files (index.html for client routes)",
             )
             .ok(200, ui_answer)
-            .errors(&[404])],
+            .passthrough()],
         ),
         route(
             "/agents/{id}/{*path}",
@@ -187,7 +187,7 @@ fn surface_routes() -> Vec<Route> {
                     "The package's HTTP app at /{path} (any method)",
                 )
                 .ok(200, app_answer.clone())
-                .errors(&[404, 502, 504]),
+                .passthrough(),
                 Op::new(
                     "post",
                     "package_app_post",
@@ -195,7 +195,7 @@ fn surface_routes() -> Vec<Route> {
                     "The package's HTTP app at /{path} (any method)",
                 )
                 .ok(200, app_answer)
-                .errors(&[404, 502, 504]),
+                .passthrough(),
             ],
         ),
     ]
@@ -207,9 +207,11 @@ fn management_routes() -> Vec<Route> {
         .layer(DefaultBodyLimit::disable());
     let accepted = |schema: serde_json::Value| openapi::op::json_answer("Accepted", schema);
     let load_body = json!({
-        "application/json": {"schema": {"type": "object", "required": ["source"], "properties": {
-            "source": {"type": "string"}, "sha256": {"type": "string"},
-            "replace": {"type": "boolean"}, "force": {"type": "boolean"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["source"],
+            "additionalProperties": false, "properties": {
+            "source": {"type": "string"}, "sha256": {"type": ["string", "null"]},
+            "replace": {"type": "boolean"}, "force": {"type": "boolean"},
+            "filename": {"type": ["string", "null"]}}}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     });
     let agent_switch = |verb: &str| {

@@ -27,6 +27,8 @@ pub struct Op {
     pub ok: (u16, Value),
     /// Error statuses worth naming (every other one is the `default` error answer).
     pub errors: Vec<u16>,
+    /// A package app's route: its answers, errors included, are the package's own.
+    pub passthrough: bool,
 }
 
 impl Op {
@@ -41,7 +43,14 @@ impl Op {
             body: None,
             ok: (200, json_answer("OK", json!({"type": "object"}))),
             errors: Vec::new(),
+            passthrough: false,
         }
+    }
+
+    /// Answers pass through from a package's app, any status and body.
+    pub fn passthrough(mut self) -> Self {
+        self.passthrough = true;
+        self
     }
 
     pub fn access(mut self, access: Access) -> Self {
@@ -56,7 +65,7 @@ impl Op {
 
     /// A request body: content type → schema.
     pub fn body(mut self, content: Value) -> Self {
-        self.body = Some(json!({"required": false, "content": content}));
+        self.body = Some(json!({"required": true, "content": content}));
         self
     }
 
@@ -82,10 +91,12 @@ impl Op {
             let reference = json!({"$ref": format!("#/components/responses/Error{status}")});
             responses.insert(status.to_string(), reference);
         }
-        responses.insert(
-            "default".into(),
-            json!({"$ref": "#/components/responses/Error"}),
-        );
+        let default = if self.passthrough {
+            json!({"description": "The package app's answer, or a runtime error"})
+        } else {
+            json!({"$ref": "#/components/responses/Error"})
+        };
+        responses.insert("default".into(), default);
         let mut op = json!({
             "operationId": self.id,
             "summary": self.summary,
@@ -111,6 +122,9 @@ impl Op {
 
     /// The error statuses named: the operation's own plus what access control adds.
     fn statuses(&self) -> Vec<u16> {
+        if self.passthrough {
+            return Vec::new();
+        }
         let mut statuses = self.errors.clone();
         if self.access != Access::Open {
             statuses.extend([401, 403]);
