@@ -5,15 +5,18 @@
   (uv itself comes from scripts/ensure-uv.sh); an environment that exists and works is kept.
 * Builds every project in fixtures/agents/<dir>/ and examples/<dir>/ with the builder named in
   its fixture.json, from a temporary copy, with `pixell build -p <copy> -o <dir>`.
-  Each package is written twice: `<name>-<metadata.version>.apkg` as the kit names it, and
-  `<dir>.apkg` so tests can refer to a fixture by its directory name.
+  A fixture is written twice: `<name>-<metadata.version>.apkg` as the kit names it, and
+  `<dir>.apkg` so tests can refer to a fixture by its directory name. An example is written
+  once, as `<dir>.apkg`: its output directory is served as it is, and a second copy of the
+  same package would only be refused as a duplicate.
 * Writes hostile and invalid archives (zip-slip, absolute path, backslash, symlink, bomb,
   overlapping entries, duplicate names, not a zip, bad manifest), based on the real
   kit-minimal package so they are valid apart from the one defect.
 * Writes index.json (sha256, size, purpose of every file) into each output directory.
 
 Standard library only. Usage: python3 scripts/build-fixtures.py [--out DIR] [--examples-out DIR]
-[--if-stale] [--jobs N]. Environment: PAR_TOOLS (default <repo>/.par-tools), PAR_UV (a uv binary
+[--examples-only] [--if-stale] [--jobs N]. `--examples-only` builds just the examples (what
+scripts/serve-examples.sh serves), not the ~60 test fixtures. Environment: PAR_TOOLS (default <repo>/.par-tools), PAR_UV (a uv binary
 to use instead of running ensure-uv.sh), PAR_BUILDER_PYTHON (interpreter for the builder venvs,
 default: this one if it is >= 3.11).
 """
@@ -234,7 +237,8 @@ def build_project(proj: Project, venv: Path, staging: Path) -> dict:
         check_expectations(apkg, proj)
         kit_name = apkg.name
         dir_alias = f"{proj.dir_name}.apkg"
-        shutil.copy2(apkg, staging / kit_name)
+        if proj.group == "fixture":
+            shutil.copy2(apkg, staging / kit_name)
         shutil.copy2(apkg, staging / dir_alias)
     return {"dir": proj.dir_name, "kit_file": kit_name, "alias": dir_alias,
             "name": manifest["name"], "version": manifest["metadata"]["version"]}
@@ -606,10 +610,13 @@ def package_entries(results: list[dict], projects: dict, src_root: Path) -> dict
             "post": proj.post,
             "purpose": proj.spec.get("purpose", ""),
         }
-        kind = "agent" if proj.group == "fixture" else "example"
-        files[res["alias"]] = dict(common, kind=kind, named_by="directory",
+        if proj.group == "example":  # one file each: the directory is served as it is
+            files[res["alias"]] = dict(common, kind="example", named_by="directory",
+                                       kit_file=res["kit_file"])
+            continue
+        files[res["alias"]] = dict(common, kind="agent", named_by="directory",
                                    same_as=res["kit_file"])
-        files[res["kit_file"]] = dict(common, kind=kind, named_by="kit",
+        files[res["kit_file"]] = dict(common, kind="agent", named_by="kit",
                                       same_as=res["alias"])
     return files
 
@@ -620,6 +627,8 @@ def main() -> int:
                     help="output directory for fixtures (default: target/fixtures)")
     ap.add_argument("--examples-out", type=Path, default=REPO / "target" / "examples",
                     help="output directory for examples (default: target/examples)")
+    ap.add_argument("--examples-only", action="store_true",
+                    help="build only the examples (what scripts/serve-examples.sh serves)")
     ap.add_argument("--if-stale", action="store_true",
                     help="do nothing when both output directories were built from the same inputs")
     ap.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 2),
@@ -630,9 +639,9 @@ def main() -> int:
     t0 = time.monotonic()
 
     try:
-        fixtures = discover(FIXTURE_SRC, "fixture")
+        fixtures = [] if args.examples_only else discover(FIXTURE_SRC, "fixture")
         examples = discover(EXAMPLE_SRC, "example")
-        if HOSTILE_BASE not in {p.dir_name for p in fixtures}:
+        if not args.examples_only and HOSTILE_BASE not in {p.dir_name for p in fixtures}:
             raise Fail(f"fixtures/agents/{HOSTILE_BASE} is needed as the base of the hostile "
                        "archives")
         names = [p.dir_name for p in fixtures] + [p.dir_name for p in examples]
@@ -642,9 +651,10 @@ def main() -> int:
         tools.mkdir(parents=True, exist_ok=True)
         with open(tools / ".build-fixtures.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time per $PAR_TOOLS
-            if args.if_stale and is_fresh(out_dir, fixture_digest) \
-                    and is_fresh(ex_dir, example_digest):
-                print(f"{rel(out_dir)} and {rel(ex_dir)} are up to date")
+            fixtures_fresh = args.examples_only or is_fresh(out_dir, fixture_digest)
+            if args.if_stale and fixtures_fresh and is_fresh(ex_dir, example_digest):
+                built = rel(ex_dir) if args.examples_only else f"{rel(out_dir)} and {rel(ex_dir)}"
+                print(f"{built}: up to date")
                 return 0
 
             uv = find_uv(tools)
@@ -653,9 +663,11 @@ def main() -> int:
                 venvs = dict(zip(needed, pool.map(lambda k: ensure_builder(uv, tools, k),
                                                   needed)))
 
-            for d in (out_dir, ex_dir):
-                d.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as fx_stage, \
+            if not args.examples_only:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            ex_dir.mkdir(parents=True, exist_ok=True)
+            fx_parent = ex_dir if args.examples_only else out_dir
+            with tempfile.TemporaryDirectory(prefix=".staging-", dir=fx_parent) as fx_stage, \
                     tempfile.TemporaryDirectory(prefix=".staging-", dir=ex_dir) as ex_stage:
                 fx_stage, ex_stage = Path(fx_stage), Path(ex_stage)
                 jobs = [(p, fx_stage) for p in fixtures] + [(p, ex_stage) for p in examples]
@@ -682,6 +694,13 @@ def main() -> int:
                                 raise Fail(f"{f} is produced by both {seen[f]} and {res['dir']}")
                             seen[f] = res["dir"]
 
+                ex_files = package_entries(ex_results, {p.dir_name: p for p in examples},
+                                           EXAMPLE_SRC)
+                if args.examples_only:
+                    publish(ex_stage, ex_dir, ex_files, example_digest, "PAR example agents")
+                    log(f"build-fixtures: {len(names)} examples built in "
+                        f"{time.monotonic() - t0:.1f}s")
+                    return 0
                 fx_files = package_entries(fx_results, {p.dir_name: p for p in fixtures},
                                            FIXTURE_SRC)
                 hostile = write_hostile(fx_stage / f"{HOSTILE_BASE}.apkg", fx_stage)
@@ -693,8 +712,6 @@ def main() -> int:
                     fx_files[fname] = {"kind": kind, "base": f"{HOSTILE_BASE}.apkg",
                                        "purpose": purpose}
                 fx_files["not-a-zip.apkg"].pop("base")
-                ex_files = package_entries(ex_results, {p.dir_name: p for p in examples},
-                                           EXAMPLE_SRC)
                 publish(fx_stage, out_dir, fx_files, fixture_digest,
                         "PAR test fixtures (see fixtures/agents/*/fixture.json)")
                 publish(ex_stage, ex_dir, ex_files, example_digest, "PAR example agents")

@@ -138,7 +138,6 @@ role = "ops"
 admin = true
 EOF
 par_port="$(free_port)"
-# Each example once: target/examples holds every package under two file names.
 PAR="http://127.0.0.1:$par_port"
 start "$PAR_BIN" serve --listen "127.0.0.1:$par_port" --log-format json \
     --cache-dir "$work/cache" --usage-db "$work/usage.sqlite3" --uv "$PAR_UV" \

@@ -34,6 +34,10 @@ step "tools: OpenTelemetry collector for the OTLP export tests (rotel, from PyPI
 PAR_ROTEL="$(bash scripts/install-otlp-receiver.sh)"
 export PAR_ROTEL
 
+step "tools: API testing (openapi-spec-validator, schemathesis, from PyPI)"
+PAR_API_TOOLS="$(bash scripts/install-api-tools.sh)"
+export PAR_API_TOOLS
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 

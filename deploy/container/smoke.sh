@@ -47,11 +47,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Only the versioned files: each example once.
+# target/examples holds each example once.
 mkdir -p "$work/packages" "$work/cache" "$work/state" "$work/auth"
-for f in "$examples"/*-[0-9]*.apkg; do cp "$f" "$work/packages/"; done
+for f in "$examples"/*.apkg; do cp "$f" "$work/packages/"; done
 count=$(find "$work/packages" -name '*.apkg' | wc -l)
-[ "$count" -gt 0 ] || par_die "no versioned *.apkg in $examples"
+[ "$count" -gt 0 ] || par_die "no *.apkg in $examples"
 chown -R 10001:10001 "$work/cache" "$work/state" 2>/dev/null || chmod 0777 "$work/cache" "$work/state"
 
 key="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
+use crate::client::args as client;
 use crate::env_names as env;
 pub use crate::settings::ServeArgs;
 
@@ -28,9 +29,30 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check a package: exit 0 only when every requested check passes.
     Verify(VerifyArgs),
-    /// Usage records: `par usage export --format csv|jsonl`.
+    /// A running server's usage (`par usage`), or a ledger file's records
+    /// (`par usage export --format csv|jsonl`).
+    Usage(UsageArgs),
+    /// List the agents a running server serves, or show one.
+    Agents(client::AgentsArgs),
+    /// Call an agent of a running server: `par invoke ID [JSON | @FILE | -] [--stream]`.
+    Invoke(client::InvokeArgs),
+    /// List your durable runs on a running server, or show one.
+    Runs(client::RunsArgs),
+    /// Load a package into a running server and follow its phases (a local .apkg is
+    /// uploaded; URLs and server paths are fetched by the server).
+    Load(client::LoadArgs),
+    /// Unload a package from a running server (every version, or one).
+    Unload(client::UnloadArgs),
+}
+
+/// `par usage [QUERY]` asks a running server; `par usage export` reads the ledger file.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct UsageArgs {
     #[command(subcommand)]
-    Usage(UsageCommand),
+    pub command: Option<UsageCommand>,
+    #[command(flatten)]
+    pub query: client::UsageQueryArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,10 @@
 //! `par`: a thin binary over the PAR crates. Parses the command line, builds validated
 //! settings, and hands over to the library code; exit codes: 0 success, 1 failure,
-//! 2 bad usage or settings.
+//! 2 bad usage or settings (the client commands add 3, 4 and 5: docs/cli.md).
 
 mod auth_settings;
 mod cli;
+mod client;
 mod env_names;
 mod inspect;
 mod logging;
@@ -30,6 +31,14 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::main(*args),
         cli::Command::Inspect(args) => inspect::main(&args),
         cli::Command::Verify(args) => verify::main(&args),
-        cli::Command::Usage(cli::UsageCommand::Export(args)) => usage::export(&args),
+        cli::Command::Usage(args) => match args.command {
+            Some(cli::UsageCommand::Export(export)) => usage::export(&export),
+            None => client::main(client::ClientCommand::Usage(args.query)),
+        },
+        cli::Command::Agents(args) => client::main(client::ClientCommand::Agents(args)),
+        cli::Command::Invoke(args) => client::main(client::ClientCommand::Invoke(args)),
+        cli::Command::Runs(args) => client::main(client::ClientCommand::Runs(args)),
+        cli::Command::Load(args) => client::main(client::ClientCommand::Load(args)),
+        cli::Command::Unload(args) => client::main(client::ClientCommand::Unload(args)),
     }
 }

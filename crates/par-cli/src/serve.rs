@@ -111,7 +111,12 @@ async fn run(
     log_network(&settings.network);
     let loader = runtime.clone();
     let sources = settings.sources.clone();
-    tokio::spawn(async move { loader.load_startup_sources(&sources).await });
+    let url = format!("{scheme}://{addr}");
+    tokio::spawn(async move {
+        loader.load_startup_sources(&sources).await;
+        let agents = loader.agents().len();
+        tracing::info!(url, agents, "serving");
+    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         let _ = stop_rx.await;
@@ -224,7 +229,7 @@ async fn http_config(
             auth.mode == par_auth::AuthMode::Off,
             auth.allowed_hosts.clone(),
         ),
-        access: access_control(auth).await?,
+        access: access_control(auth, settings.listen).await?,
         usage: services.usage.clone(),
         log_control: Some(log_control),
     })
@@ -283,7 +288,14 @@ fn start_span_export(
 /// Builds the authenticator (OIDC discovery happens here); `None` when auth is off.
 async fn access_control(
     auth: &crate::auth_settings::AuthSettings,
+    listen: std::net::SocketAddr,
 ) -> anyhow::Result<Option<std::sync::Arc<par_http::AccessControl>>> {
+    // Off on loopback is the laptop default (only this machine can connect): said, not
+    // warned about. Off anywhere else was asked for explicitly and exposes everything.
+    if auth.mode == par_auth::AuthMode::Off && listen.ip().is_loopback() {
+        tracing::info!("authentication off: listening on loopback only (--auth to turn it on)");
+        return Ok(None);
+    }
     if auth.mode == par_auth::AuthMode::Off {
         tracing::warn!(
             "AUTHENTICATION IS OFF: every caller may invoke every agent and use the management API"

@@ -81,6 +81,7 @@ impl Runtime {
             metrics: self.metrics(),
             envs: &self.envs,
             worker_script: &self.worker_script,
+            reports: &self.reports,
         };
         loader.load(file).await
     }
@@ -242,8 +243,14 @@ impl Runtime {
         Ok(labels.iter().filter_map(|l| self.reports.find(l)).collect())
     }
 
+    /// A load job; while it runs, or when it failed before reporting packages, it shows its
+    /// source's live report (the phase it is in, or the phase that failed and why).
     pub fn load_job(&self, id: u64) -> Option<LoadJob> {
-        self.jobs.get(id)
+        let mut job = self.jobs.get(id)?;
+        if job.packages.is_empty() {
+            job.packages = self.reports.find(&job.source).into_iter().collect();
+        }
+        Some(job)
     }
 
     /// Re-reads the startup sources: new or changed files load (replacing their older

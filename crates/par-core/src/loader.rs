@@ -26,26 +26,33 @@ pub struct Loader<'a> {
     pub metrics: &'a par_telemetry::Metrics,
     pub envs: &'a EnvManager,
     pub worker_script: &'a Path,
+    /// Told each phase as it starts (the package report shows it while loading).
+    pub reports: &'a crate::reports::Reports,
 }
 
 impl Loader<'_> {
     pub async fn load(&self, file: &SourceFile) -> Result<Package, LoadError> {
         let label = file.label.as_str();
+        self.reports.phase(label, LoadPhase::Verify);
         let sha256 = self.timed(Phase::Verify, self.verify(file)).await?;
+        self.reports.phase(label, LoadPhase::Manifest);
         let manifest = self
             .timed(Phase::Manifest, self.read_manifest(file))
             .await?;
+        self.reports.phase(label, LoadPhase::Extract);
         let root = self
             .timed(Phase::Extract, self.extract(file, &sha256))
             .await?;
         let side =
             SideFiles::read(&root).map_err(|e| LoadError::new(LoadPhase::Extract, label, e))?;
+        self.reports.phase(label, LoadPhase::Environment);
         let environment = self.environment(label, &manifest, &side);
         let (env_key, python) = self.timed(Phase::Environment, environment).await?;
         self.register_secrets(&manifest, &side);
         make_private_dirs(&self.work_dir(&manifest, &root))
             .and_then(|()| self.make_sandbox_dirs(&manifest))
             .map_err(|e| LoadError::new(LoadPhase::Start, label, e))?;
+        self.reports.phase(label, LoadPhase::Start);
         let env = self.process_env(&manifest, &root, &side, &python);
         let jail = self.jail(&manifest, &root, &python);
         let start = self.start_workers(label, &manifest, &root, env.clone(), &python, jail.clone());

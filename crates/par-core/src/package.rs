@@ -109,6 +109,10 @@ pub enum PackageState {
 pub struct PackageReport {
     pub source: String,
     pub state: PackageState,
+    /// The step a loading package is in (`fetch` until the file is here), so clients can
+    /// show progress; absent once it is ready or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<LoadPhase>,
     pub name: Option<String>,
     pub version: Option<String>,
     pub sha256: Option<String>,
@@ -132,6 +136,7 @@ impl PackageReport {
         PackageReport {
             source: source.to_string(),
             state: PackageState::Loading,
+            phase: Some(LoadPhase::Fetch),
             name: None,
             version: None,
             sha256: None,

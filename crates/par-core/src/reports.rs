@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use crate::error::LoadError;
+use crate::error::LoadPhase;
 use crate::package::{Package, PackageReport, PackageState};
 
 #[derive(Default)]
@@ -24,6 +25,17 @@ impl Reports {
         self.set(PackageReport::loading(source));
     }
 
+    /// A loading package entered `phase`.
+    pub fn phase(&self, source: &str, phase: LoadPhase) {
+        let mut entries = self.entries.lock().expect("reports poisoned");
+        if let Some(report) = entries
+            .iter_mut()
+            .find(|r| r.source == source && r.state == PackageState::Loading)
+        {
+            report.phase = Some(phase);
+        }
+    }
+
     pub fn ready(&self, source: &str, package: &Package) {
         tracing::info!(
             package = %package.name(), version = %package.version(), sha256 = %package.sha256,
@@ -31,6 +43,7 @@ impl Reports {
         );
         let mut report = PackageReport::loading(source);
         report.state = PackageState::Ready;
+        report.phase = None;
         report.name = Some(package.name().to_string());
         report.version = Some(package.version().to_string());
         report.sha256 = Some(package.sha256.clone());
@@ -42,6 +55,7 @@ impl Reports {
         tracing::error!(source, phase = ?error.phase, error = %error.reason, "package failed to load");
         let mut report = PackageReport::loading(source);
         report.state = PackageState::Failed;
+        report.phase = None;
         report.failed_phase = Some(error.phase);
         report.error = Some(error.reason.clone());
         self.set(report);
@@ -103,7 +117,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::error::LoadPhase;
     use crate::package::tests::package;
 
     #[test]
@@ -121,6 +134,24 @@ mod tests {
         assert_eq!(r.version.as_deref(), Some("1.2.0"));
         assert_eq!(r.sha256.as_deref(), Some("sha-a"));
         assert!(r.error.is_none());
+    }
+
+    #[test]
+    fn a_loading_report_shows_its_phase_until_it_ends() {
+        let reports = Reports::default();
+        reports.loading("/p/a.apkg");
+        assert_eq!(
+            reports.find("/p/a.apkg").unwrap().phase,
+            Some(LoadPhase::Fetch)
+        );
+        reports.phase("/p/a.apkg", LoadPhase::Environment);
+        assert_eq!(
+            reports.find("/p/a.apkg").unwrap().phase,
+            Some(LoadPhase::Environment)
+        );
+        reports.ready("/p/a.apkg", &package("a", "1.2.0", "sha-a"));
+        reports.phase("/p/a.apkg", LoadPhase::Start);
+        assert_eq!(reports.find("/p/a.apkg").unwrap().phase, None);
     }
 
     #[test]

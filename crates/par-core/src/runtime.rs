@@ -162,6 +162,14 @@ impl Runtime {
         self.routing.public_agents()
     }
 
+    /// The input schema a public agent declares (or inherits from its package).
+    pub fn input_schema(&self, id: &str) -> Option<serde_json::Value> {
+        let table = self.routing.table();
+        let target = table.lookup(id).filter(|t| t.public)?;
+        let schema = target.package.schemas.declared(target.sub_agent.as_deref());
+        schema.cloned()
+    }
+
     pub fn agent(&self, id: &str) -> Option<AgentInfo> {
         self.routing.public_agent(id)
     }

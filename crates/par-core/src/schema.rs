@@ -17,20 +17,35 @@ const MAX_LISTED: usize = 20;
 #[derive(Default)]
 pub struct Schemas {
     by_agent: HashMap<Option<String>, jsonschema::Validator>,
+    /// The schemas as declared, for documents that describe the agents (OpenAPI).
+    declared: HashMap<Option<String>, serde_json::Value>,
 }
 
 impl Schemas {
     pub fn load(root: &Path, manifest: &Manifest) -> Result<Schemas, String> {
-        let mut by_agent = HashMap::new();
+        let mut schemas = Schemas::default();
         if let Some(path) = &manifest.input_schema {
-            by_agent.insert(None, compile(root, path)?);
+            schemas.add(None, root, path)?;
         }
         for sub in &manifest.sub_agents {
             if let Some(path) = &sub.schema {
-                by_agent.insert(Some(sub.name.clone()), compile(root, path)?);
+                schemas.add(Some(sub.name.clone()), root, path)?;
             }
         }
-        Ok(Schemas { by_agent })
+        Ok(schemas)
+    }
+
+    fn add(&mut self, agent: Option<String>, root: &Path, path: &str) -> Result<(), String> {
+        let (validator, declared) = compile(root, path)?;
+        self.by_agent.insert(agent.clone(), validator);
+        self.declared.insert(agent, declared);
+        Ok(())
+    }
+
+    /// The schema a call of the main agent (`None`) or a sub-agent is checked against.
+    pub fn declared(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
+        let own = self.declared.get(&sub_agent.map(str::to_string));
+        own.or_else(|| self.declared.get(&None))
     }
 
     /// Checks `body` for the main agent or a sub-agent (which falls back to the
@@ -77,7 +92,10 @@ fn pointer_or_root(pointer: &str) -> &str {
     }
 }
 
-fn compile(root: &Path, relative: &str) -> Result<jsonschema::Validator, String> {
+fn compile(
+    root: &Path,
+    relative: &str,
+) -> Result<(jsonschema::Validator, serde_json::Value), String> {
     use std::io::Read;
     let path = root.join(relative);
     let file = fs_err::File::open(&path).map_err(|e| format!("schema {relative}: {e}"))?;
@@ -92,7 +110,9 @@ fn compile(root: &Path, relative: &str) -> Result<jsonschema::Validator, String>
     }
     let schema: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("schema {relative}: not JSON: {e}"))?;
-    jsonschema::validator_for(&schema).map_err(|e| format!("schema {relative}: {e}"))
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| format!("schema {relative}: {e}"))?;
+    Ok((validator, schema))
 }
 
 #[cfg(test)]

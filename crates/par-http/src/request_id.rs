@@ -43,9 +43,12 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
+    // A readiness probe answering 503 `starting`/`draining` is the probe working, not a
+    // failure: probes poll every second or so and would flood the log with warnings.
+    let quiet = request.uri().path() == "/runtime/ready";
     let mut response = next.run(request).await;
     if let Some(error) = error_of(&mut response) {
-        response = render_error(response, error, &id).await;
+        response = render_error(response, error, &id, quiet).await;
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
@@ -55,7 +58,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
 
 /// Gives an error response the contract's JSON body, keeping its status and headers.
 /// A bare error from the router or an extractor keeps its short text as the message.
-async fn render_error(response: Response, mut error: ApiError, id: &str) -> Response {
+async fn render_error(response: Response, mut error: ApiError, id: &str, quiet: bool) -> Response {
     let (mut parts, body) = response.into_parts();
     let is_text = parts
         .headers
@@ -75,7 +78,9 @@ async fn render_error(response: Response, mut error: ApiError, id: &str) -> Resp
             }
         }
     }
-    if let Some(reason) = &error.reason {
+    if quiet {
+        tracing::debug!(code = %error.code, request_id = %id, "probe answered not ready");
+    } else if let Some(reason) = &error.reason {
         tracing::warn!(code = %error.code, reason = %reason, request_id = %id, "request denied");
     } else if status_of(error.code).is_server_error() {
         tracing::warn!(code = %error.code, error = %error.message, request_id = %id, "request failed");

@@ -2,36 +2,37 @@
 
 use std::future::Future;
 
-use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::request_id;
-use crate::routes::{agents, invoke, management, observe, runtime, surface};
+use crate::routes::observe;
 use crate::state::AppState;
 
-/// The whole HTTP application.
+/// The whole HTTP application, from the route table (`route_table.rs`), which also
+/// produces `GET /openapi.json`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/runtime/health", get(runtime::health))
-        .route("/runtime/ready", get(runtime::ready))
-        .route("/metrics", get(observe::metrics))
-        .merge(management_routes(state.clone()))
-        .route("/agents", get(agents::list))
-        .route("/agents/{id}", get(agents::get).post(surface::app))
-        .route("/agents/{id}/invoke", post(invoke::invoke))
-        // The app's `POST /` with a trailing slash, as without one.
-        .route("/agents/{id}/", any(surface::app))
-        .route("/agents/{id}/ui", any(surface::ui))
-        .route("/agents/{id}/ui/", any(surface::ui))
-        .route("/agents/{id}/ui/{*path}", any(surface::ui))
-        .route("/agents/{id}/{*path}", any(surface::app))
+    let mut open = Router::new();
+    let mut admin = Router::new();
+    for route in crate::route_table::route_table() {
+        let path = route.described.path;
+        if route.admin {
+            admin = admin.route(path, route.handler);
+        } else {
+            open = open.route(path, route.handler);
+        }
+    }
+    // `/runtime/...` beyond the probes: admins only (a route layer, so unknown paths stay 404).
+    let admin = admin.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::require_admin,
+    ));
+    open.merge(admin)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,31 +44,6 @@ pub fn app(state: AppState) -> Router {
         ))
         .with_state(state)
         .layer(middleware::from_fn(request_id::assign))
-}
-
-/// `/runtime/...` beyond the probes: admins only (a route layer, so unknown paths stay 404).
-fn management_routes(state: AppState) -> Router<AppState> {
-    let packages = get(runtime::packages)
-        .post(management::load)
-        .layer(DefaultBodyLimit::disable());
-    Router::new()
-        .route("/runtime/packages", packages)
-        .route("/runtime/packages/{name}", delete(management::unload))
-        .route(
-            "/runtime/packages/{name}/{version}",
-            delete(management::unload),
-        )
-        .route("/runtime/loads/{id}", get(management::load_status))
-        .route("/runtime/reload", post(management::reload))
-        .route("/runtime/shutdown", post(management::shutdown))
-        .route("/runtime/agents/{id}/enable", post(management::enable))
-        .route("/runtime/agents/{id}/disable", post(management::disable))
-        .route("/runtime/usage", get(observe::usage))
-        .route("/runtime/log-level", put(observe::set_log_level))
-        .route_layer(middleware::from_fn_with_state(
-            state,
-            crate::auth::require_admin,
-        ))
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {

@@ -81,6 +81,8 @@ pub fn resolve(
         .or_else(|| values::default_cache_dir(vars))
         .unwrap_or_else(|| PathBuf::from(".par-cache"));
     let tls = values::tls_files(&s, &mut errors);
+    // Jailed processes see host paths at the same place, which must be absolute.
+    let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
     let fetch = crate::registry_settings::resolve(&cache_dir, &s, &mut errors);
     let usage_db = values::usage_db(s.usage_db.as_deref(), vars);
     let usage_ship = values::usage_ship(&s, usage_db.is_some(), &mut errors);

@@ -103,3 +103,51 @@ async fn countdown_streams_one_event_per_item_as_it_is_yielded() {
         "{nested}"
     );
 }
+
+/// The README's first command serves `target/examples`: each example is there once, and
+/// the first start's log is a success story (no duplicates, warnings or errors), ending
+/// with the line saying where the agents are served.
+#[tokio::test]
+async fn serving_the_examples_logs_no_duplicates_or_warnings() {
+    let packages: Vec<String> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".apkg"))
+        .collect();
+    assert_eq!(packages.len(), 4, "each example once: {packages:?}");
+
+    let rt = examples().await;
+    let serving = wait_for_log_line(&rt, "serving").await;
+    assert_eq!(serving["agents"], 5, "{serving}");
+    assert_eq!(serving["url"], rt.base.as_str(), "{serving}");
+    let logs = rt.logs();
+    for line in logs.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|_| json!({"raw": line}));
+        let level = entry["level"].as_str().unwrap_or("none");
+        assert!(
+            level == "INFO" || level == "DEBUG",
+            "a first start should log no {level} line: {line}\n{logs}"
+        );
+        assert!(!line.contains("duplicate"), "{line}");
+    }
+}
+
+async fn wait_for_log_line(rt: &TestRuntime, message: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = rt
+            .logs()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|entry| entry["message"] == message);
+        if let Some(entry) = found {
+            return entry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no '{message}' line:\n{}",
+            rt.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
