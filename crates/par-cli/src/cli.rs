@@ -261,6 +261,15 @@ pub struct ServeArgs {
     /// private or link-local (comma-separated; `*` in the host, e.g. `*.openai.com:443`).
     #[arg(long, env = env::EGRESS_ALLOW, value_delimiter = ',')]
     pub egress_allow: Option<Vec<String>>,
+    /// Durable runs store (SQLite) path. Default: beside the usage ledger, `runs.sqlite3`.
+    #[arg(long, env = env::RUNS_DB)]
+    pub runs_db: Option<PathBuf>,
+    /// Hours a finished run stays readable.
+    #[arg(long, env = env::RUN_RETENTION)]
+    pub run_retention_hours: Option<f64>,
+    /// Seconds a durable run may take at most (a run may ask for less).
+    #[arg(long, env = env::RUN_TIMEOUT)]
+    pub run_timeout: Option<f64>,
     /// Per-package settings, TOML file only: `[packages.<name>]`.
     #[arg(skip)]
     #[serde(default)]

@@ -33,6 +33,8 @@ pub struct ServeSettings {
     /// Network policies and egress rules, by package.
     pub network: par_egress::EgressSettings,
     pub sandbox: crate::sandbox_settings::SandboxSettings,
+    /// Durable runs: store, retention, deadline.
+    pub runs: crate::runs_settings::RunSettings,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -136,6 +138,7 @@ pub fn resolve(
     let sources = collect_sources(&args, &file, vars);
     let network = crate::network_settings::resolve(&args, &file, &mut errors);
     let sandbox = crate::sandbox_settings::resolve(&args, &file, &mut errors);
+    let runs = crate::runs_settings::resolve(&args, &file, vars, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -155,6 +158,7 @@ pub fn resolve(
         drain_grace,
         network,
         sandbox,
+        runs,
     })
 }
 
@@ -349,7 +353,7 @@ fn positive<T: PartialOrd + Default + Copy>(
     }
 }
 
-fn seconds(
+pub(crate) fn seconds(
     value: Option<f64>,
     default: f64,
     flag: &str,

@@ -16,7 +16,13 @@ const MAX_LISTED: usize = 20;
 /// Compiled schemas by sub-agent name (`None` is the package's own).
 #[derive(Default)]
 pub struct Schemas {
-    by_agent: HashMap<Option<String>, jsonschema::Validator>,
+    by_agent: HashMap<Option<String>, Compiled>,
+}
+
+/// A schema as declared (MCP lists it as a tool's `inputSchema`) and compiled.
+struct Compiled {
+    document: serde_json::Value,
+    validator: jsonschema::Validator,
 }
 
 impl Schemas {
@@ -33,11 +39,22 @@ impl Schemas {
         Ok(Schemas { by_agent })
     }
 
+    /// The schema that applies to the main agent or a sub-agent (which falls back to
+    /// the package's schema when it has none of its own).
+    fn applying(&self, sub_agent: Option<&str>) -> Option<&Compiled> {
+        let own = self.by_agent.get(&sub_agent.map(str::to_string));
+        own.or_else(|| self.by_agent.get(&None))
+    }
+
+    /// The declared schema document that applies to `sub_agent` (or the main agent).
+    pub fn document(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
+        self.applying(sub_agent).map(|c| &c.document)
+    }
+
     /// Checks `body` for the main agent or a sub-agent (which falls back to the
     /// package's schema when it has none of its own).
     pub fn check(&self, sub_agent: Option<&str>, body: &[u8]) -> Result<(), InvokeError> {
-        let own = self.by_agent.get(&sub_agent.map(str::to_string));
-        let Some(validator) = own.or_else(|| self.by_agent.get(&None)) else {
+        let Some(Compiled { validator, .. }) = self.applying(sub_agent) else {
             return Ok(());
         };
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
@@ -77,7 +94,7 @@ fn pointer_or_root(pointer: &str) -> &str {
     }
 }
 
-fn compile(root: &Path, relative: &str) -> Result<jsonschema::Validator, String> {
+fn compile(root: &Path, relative: &str) -> Result<Compiled, String> {
     use std::io::Read;
     let path = root.join(relative);
     let file = fs_err::File::open(&path).map_err(|e| format!("schema {relative}: {e}"))?;
@@ -92,7 +109,12 @@ fn compile(root: &Path, relative: &str) -> Result<jsonschema::Validator, String>
     }
     let schema: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("schema {relative}: not JSON: {e}"))?;
-    jsonschema::validator_for(&schema).map_err(|e| format!("schema {relative}: {e}"))
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| format!("schema {relative}: {e}"))?;
+    Ok(Compiled {
+        document: schema,
+        validator,
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::request_id;
-use crate::routes::{agents, invoke, management, observe, runtime, surface};
+use crate::routes::{agents, invoke, management, observe, run_events, runs, runtime, surface};
 use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -26,6 +26,13 @@ pub fn app(state: AppState) -> Router {
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get).post(surface::app))
         .route("/agents/{id}/invoke", post(invoke::invoke))
+        .route("/agents/{id}/runs", post(runs::create))
+        .route("/runs", get(runs::list))
+        .route("/runs/{run_id}", get(runs::get))
+        .route("/runs/{run_id}/events", get(run_events::events))
+        .route("/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/mcp", post(crate::mcp::all_agents))
+        .route("/mcp/{id}", post(crate::mcp::one_agent))
         // The app's `POST /` with a trailing slash, as without one.
         .route("/agents/{id}/", any(surface::app))
         .route("/agents/{id}/ui", any(surface::ui))
@@ -88,6 +95,15 @@ where
     let signal = async move {
         shutdown.await;
         draining.start_draining();
+        // Runs in flight are interrupted now, not awaited: they may take an hour, and
+        // their event streams end with them instead of holding the drain open.
+        if let Some(runs) = &draining.runs {
+            match runs.interrupt_all() {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(runs = n, "runs in flight interrupted by shutdown"),
+                Err(e) => tracing::error!(error = %e, "interrupting runs at shutdown"),
+            }
+        }
         tracing::info!("shutting down: draining in-flight requests");
     };
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
