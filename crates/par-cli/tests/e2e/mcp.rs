@@ -7,7 +7,12 @@ use crate::harness::TestRuntime;
 use crate::protocol_clients;
 
 async fn runtime() -> TestRuntime {
+    runtime_with(&[]).await
+}
+
+async fn runtime_with(args: &[&str]) -> TestRuntime {
     TestRuntime::builder()
+        .args(args)
         .fixture("kit-minimal")
         .fixture("kit-schema")
         .fixture("kit-stream")
@@ -133,7 +138,8 @@ fn rpc(method: &str, params: Value) -> String {
 
 #[tokio::test]
 async fn bad_input_gets_the_protocols_own_errors() {
-    let rt = runtime().await;
+    // A small body limit, so the refused body still fits the socket buffers.
+    let rt = runtime_with(&["--max-body-bytes", "4096"]).await;
     let init = json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}});
     let (status, body) = rt.post_raw("/mcp", rpc("initialize", init)).await;
     assert_eq!(status, 200, "{body}");
@@ -144,7 +150,7 @@ async fn bad_input_gets_the_protocols_own_errors() {
     );
     let too_big = format!(
         "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"x\":\"{}\"}}}}",
-        "a".repeat(11 << 20)
+        "a".repeat(8192)
     );
     let cases: Vec<(String, u16, i64)> = vec![
         ("{not json".into(), 400, -32700),
@@ -219,8 +225,8 @@ async fn bad_input_gets_the_protocols_own_errors() {
             ),
         )
         .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["result"]["structuredContent"]["upper"], "OK");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["structuredContent"]["upper"], "OK", "{body}");
 }
 
 #[tokio::test]

@@ -20,7 +20,6 @@ fn python() -> &'static PathBuf {
         let script = workspace_root().join("scripts/install-protocol-clients.sh");
         let out = std::process::Command::new("bash")
             .arg(&script)
-            .env("PAR_UV", crate::harness::uv())
             .output()
             .expect("run install-protocol-clients.sh");
         assert!(

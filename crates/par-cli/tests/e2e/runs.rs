@@ -219,7 +219,12 @@ type BadStart<'a> = (&'a str, Value, &'a [(&'a str, &'a str)], u16, &'a str);
 
 #[tokio::test]
 async fn bad_input_on_every_runs_route_gets_the_contracts_error() {
-    let rt = runtime(&["kit-minimal", "kit-schema"], &[]).await;
+    // A small body limit, so the refused body still fits the socket buffers.
+    let rt = runtime(
+        &["kit-minimal", "kit-schema"],
+        &["--max-body-bytes", "4096"],
+    )
+    .await;
     let cases: Vec<BadStart> = vec![
         ("nobody", json!({}), &[], 404, "agent_not_found"),
         ("mini-secret", json!({}), &[], 404, "agent_not_found"),
@@ -259,7 +264,7 @@ async fn bad_input_on_every_runs_route_gets_the_contracts_error() {
     assert_eq!(r.status(), 400);
     let r = rt.post_raw("/agents/kit-minimal/runs", "{".into()).await;
     assert_eq!(r.0, 400, "{}", r.1);
-    let too_big = format!("{{\"x\": \"{}\"}}", "a".repeat(11 * 1024 * 1024));
+    let too_big = format!("{{\"x\": \"{}\"}}", "a".repeat(8192));
     assert_eq!(
         rt.post_raw("/agents/kit-minimal/runs", too_big).await.0,
         413
