@@ -1,6 +1,7 @@
 //! PAR's HTTP surface: the contract's routes, error bodies, request ids and the serve
 //! loop with graceful shutdown. Handlers are thin; the work happens in `par-core`.
 
+mod a2a;
 mod accounting;
 mod auth;
 mod caller_headers;

@@ -31,6 +31,11 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{run_id}", get(runs::get))
         .route("/runs/{run_id}/events", get(run_events::events))
         .route("/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/a2a/{id}", post(crate::a2a::endpoint))
+        .route(
+            "/a2a/{id}/.well-known/agent-card.json",
+            get(crate::a2a::card),
+        )
         .route("/mcp", post(crate::mcp::all_agents))
         .route("/mcp/{id}", post(crate::mcp::one_agent))
         // The app's `POST /` with a trailing slash, as without one.

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod a2a;
 mod agent_calls;
 mod auth;
 mod cli;
