@@ -224,10 +224,15 @@ async fn send(ask: &Ask<'_>, rpc: &RpcRequest) -> Result<Answer, RpcError> {
     let runs = store(ask)?;
     let mut run = run;
     while !immediately && !run.status.is_terminal() {
-        if let Some(mut wake) = runs.watch(&run.run_id) {
+        // Without a wake-up the run is no longer in flight: what the store says is final.
+        let wake = runs.watch(&run.run_id);
+        if let Some(mut wake) = wake.clone() {
             let _ = wake.changed().await;
         }
         run = runs.get(&run.run_id).ok().flatten().unwrap_or(run);
+        if wake.is_none() {
+            break;
+        }
     }
     Ok(Answer::Result(wire::task_response(ask.version, &run)))
 }
