@@ -38,6 +38,10 @@ step "tools: API testing (openapi-spec-validator, schemathesis, from PyPI)"
 PAR_API_TOOLS="$(bash scripts/install-api-tools.sh)"
 export PAR_API_TOOLS
 
+step "tools: A2A and MCP clients for the protocol tests (a2a-sdk 1.3.0, mcp 2.3.0 from PyPI)"
+PAR_PROTOCOL_PYTHON="$(bash scripts/install-protocol-clients.sh)"
+export PAR_PROTOCOL_PYTHON
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 

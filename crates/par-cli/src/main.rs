@@ -11,6 +11,7 @@ mod logging;
 mod network_settings;
 mod output;
 mod registry_settings;
+mod runs_settings;
 mod sandbox_settings;
 mod serve;
 mod settings;

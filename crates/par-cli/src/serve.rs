@@ -160,6 +160,9 @@ struct Services {
     shipper: Option<par_telemetry::UsageShipper>,
     spans: Option<par_telemetry::otlp::OtlpExporter>,
     fetcher: par_registry::Fetcher,
+    runs: par_runs::Runs,
+    /// Purges runs past their retention while the runtime serves.
+    retention: tokio::task::JoinHandle<()>,
 }
 
 impl Services {
@@ -170,6 +173,8 @@ impl Services {
         let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
         let shipper = start_shipper(settings.usage_ship.clone(), usage.as_deref(), &metrics)?;
         let spans = start_span_export(settings.otlp.clone(), &metrics)?;
+        let runs = crate::runs_settings::open_store(&settings.runs)?;
+        let retention = runs.spawn_retention(RETENTION_SWEEP);
         let fetcher = par_registry::Fetcher::new(settings.fetch.fetch.clone())
             .await
             .map_err(|e| anyhow::anyhow!("package fetching: {e}"))?;
@@ -179,11 +184,14 @@ impl Services {
             shipper,
             spans,
             fetcher,
+            runs,
+            retention,
         })
     }
 
     /// Closes the ledger, then ships its last batch, then flushes spans; each bounded.
     async fn close(self) {
+        self.retention.abort();
         if let Some(usage) = self.usage {
             if let Err(e) = usage.close().await {
                 tracing::error!(error = %e, "usage ledger did not close cleanly");
@@ -232,6 +240,8 @@ async fn http_config(
         access: access_control(auth, settings.listen).await?,
         usage: services.usage.clone(),
         log_control: Some(log_control),
+        runs: Some(services.runs.clone()),
+        run_timeout: settings.runs.timeout,
     })
 }
 
@@ -264,6 +274,9 @@ fn log_network(network: &par_egress::EgressSettings) {
         "network policy"
     );
 }
+
+/// How often runs past their retention are removed.
+const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How long shutdown waits for queued spans to reach the collector.
 const SPAN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);

@@ -27,6 +27,35 @@ impl Runtime {
         self.start(id, body, meta, Reach::Public, timeout).await
     }
 
+    /// As [`Runtime::start_call`], with a deadline of its own instead of `--call-timeout`
+    /// (durable runs have theirs).
+    pub async fn start_call_within(
+        self: &Arc<Self>,
+        id: &str,
+        body: &[u8],
+        meta: &CallMeta,
+        timeout: std::time::Duration,
+    ) -> Result<ActiveCall, InvokeError> {
+        self.start(id, body, meta, Reach::Public, timeout).await
+    }
+
+    /// The checks a call's body must pass before anything is admitted (a JSON object
+    /// Python can read, the agent's input schema), for callers that answer before the
+    /// call starts (durable runs).
+    pub fn check_body(&self, target: &Target, body: &[u8]) -> Result<(), InvokeError> {
+        handler_payload(body, target.sub_agent.as_deref())?;
+        target
+            .package
+            .schemas
+            .check(target.sub_agent.as_deref(), body)
+    }
+
+    /// The JSON Schema `target`'s input must match, when its package declares one.
+    pub fn target_input_schema(&self, target: &Target) -> Option<serde_json::Value> {
+        let sub_agent = target.sub_agent.as_deref();
+        target.package.schemas.document(sub_agent).cloned()
+    }
+
     /// Starts a call that may take at most `timeout`, on an agent `reach` may call.
     pub(crate) async fn start(
         self: &Arc<Self>,

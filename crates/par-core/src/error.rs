@@ -28,6 +28,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The route exists, the method does not.
     MethodNotAllowed,
+    /// The request contradicts the resource's state (cancelling a run that has ended).
+    Conflict,
     Internal,
 }
 
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::ResultTooLarge => "result_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }

@@ -228,6 +228,12 @@ impl ActiveCall {
         self.usage.clone()
     }
 
+    /// True after `next_event` gave the handler's plain return value (not a generator's
+    /// item): the call has nothing more to send but `Done`.
+    pub fn returned_plain_result(&self) -> bool {
+        self.finished
+    }
+
     /// The next stream event; a plain result is one item followed by `Done`.
     pub async fn next_event(&mut self) -> StreamEvent {
         if self.finished {

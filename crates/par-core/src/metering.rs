@@ -109,6 +109,12 @@ impl CallRecord {
         self.taken_by = Some((call.agent.clone(), call.version.clone(), usage));
     }
 
+    /// Drops the record unwritten: the request turned out to start no call (it named a
+    /// durable run that already exists, through its idempotency key).
+    pub fn discard(mut self) {
+        self.done = true;
+    }
+
     /// Writes the record: `code` is `ok` or the error code.
     pub fn finish(mut self, code: &str, bytes_out: u64) {
         self.write(code, bytes_out);

@@ -48,6 +48,12 @@ impl Schemas {
         own.or_else(|| self.declared.get(&None))
     }
 
+    /// The declared schema document that applies to `sub_agent` (or the main agent); MCP
+    /// lists it as the tool's `inputSchema`.
+    pub fn document(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
+        self.declared(sub_agent)
+    }
+
     /// Checks `body` for the main agent or a sub-agent (which falls back to the
     /// package's schema when it has none of its own).
     pub fn check(&self, sub_agent: Option<&str>, body: &[u8]) -> Result<(), InvokeError> {

@@ -55,6 +55,11 @@ impl CallRecord {
         }
     }
 
+    /// Drops the record unwritten (see [`CoreRecord::discard`]).
+    pub fn discard(self) {
+        self.core.discard();
+    }
+
     /// Writes the record, then removes the call's uploads.
     pub fn finish(self, code: &str, bytes_out: u64) {
         self.core.finish(code, bytes_out);

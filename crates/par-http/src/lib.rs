@@ -1,16 +1,21 @@
 //! PAR's HTTP surface: the contract's routes, error bodies, request ids and the serve
 //! loop with graceful shutdown. Handlers are thin; the work happens in `par-core`.
 
+mod a2a;
 mod accounting;
 mod auth;
 mod caller_headers;
 mod error;
 mod guard;
+mod jsonrpc;
+mod mcp;
 mod multipart;
 mod openapi;
+mod protocol_routes;
 mod request_id;
 mod route_table;
 mod routes;
+mod runs;
 mod server;
 mod state;
 mod tls;

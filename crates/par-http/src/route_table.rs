@@ -18,7 +18,7 @@ pub struct Route {
     pub admin: bool,
 }
 
-fn route(path: &'static str, handler: MethodRouter<AppState>, ops: Vec<Op>) -> Route {
+pub(crate) fn route(path: &'static str, handler: MethodRouter<AppState>, ops: Vec<Op>) -> Route {
     Route {
         described: Described { path, ops },
         handler,
@@ -37,6 +37,7 @@ fn admin(path: &'static str, handler: MethodRouter<AppState>, ops: Vec<Op>) -> R
 pub fn route_table() -> Vec<Route> {
     let mut table = probes();
     table.extend(agent_routes());
+    table.extend(crate::protocol_routes::routes());
     table.extend(surface_routes());
     table.extend(management_routes());
     table

@@ -64,6 +64,15 @@ where
     let signal = async move {
         shutdown.await;
         draining.start_draining();
+        // Runs in flight are interrupted now, not awaited: they may take an hour, and
+        // their event streams end with them instead of holding the drain open.
+        if let Some(runs) = &draining.runs {
+            match runs.interrupt_all() {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(runs = n, "runs in flight interrupted by shutdown"),
+                Err(e) => tracing::error!(error = %e, "interrupting runs at shutdown"),
+            }
+        }
         tracing::info!("shutting down: draining in-flight requests");
     };
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

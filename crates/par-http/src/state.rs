@@ -20,6 +20,9 @@ impl Default for HttpLimits {
     }
 }
 
+/// `--run-timeout`'s default: one hour.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Changes the log filter at run time (`PUT /runtime/log-level`); set by the binary.
 pub type LogControl = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
@@ -35,6 +38,11 @@ pub struct HttpConfig {
     pub usage: Option<Arc<par_telemetry::UsageLedger>>,
     /// Changes the log filter (`PUT /runtime/log-level`).
     pub log_control: Option<LogControl>,
+    /// Durable runs (`/agents/{id}/runs`, `/runs`, A2A tasks); those routes answer 404
+    /// without a store.
+    pub runs: Option<par_runs::Runs>,
+    /// The longest a run may take (`--run-timeout`); a run may ask for less.
+    pub run_timeout: std::time::Duration,
 }
 
 /// Shared by every handler.
@@ -46,6 +54,8 @@ pub struct AppState {
     pub(crate) log_control: Option<LogControl>,
     pub(crate) access: crate::auth::Access,
     pub(crate) site: crate::guard::SiteRules,
+    pub(crate) runs: Option<par_runs::Runs>,
+    pub(crate) run_timeout: std::time::Duration,
     draining: Arc<AtomicBool>,
     /// Readiness fails (the first step of a two-step drain) while calls still serve.
     unready: Arc<AtomicBool>,
@@ -61,6 +71,12 @@ impl AppState {
             log_control: config.log_control,
             access: config.access,
             site: config.site,
+            runs: config.runs,
+            run_timeout: if config.run_timeout.is_zero() {
+                DEFAULT_RUN_TIMEOUT
+            } else {
+                config.run_timeout
+            },
             draining: Arc::new(AtomicBool::new(false)),
             unready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::Notify::new()),

@@ -27,6 +27,7 @@ use crate::env_names as env;
 
 pub use table::ServeArgs;
 pub use values::usage_db;
+pub(crate) use values::seconds;
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
@@ -49,6 +50,8 @@ pub struct ServeSettings {
     /// Network policies and egress rules, by package.
     pub network: par_egress::EgressSettings,
     pub sandbox: crate::sandbox_settings::SandboxSettings,
+    /// Durable runs: store, retention, deadline.
+    pub runs: crate::runs_settings::RunSettings,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -97,6 +100,7 @@ pub fn resolve(
     let (drain_grace, shutdown_grace) = graces(&s, &mut errors);
     let network = crate::network_settings::resolve(&s, &mut errors);
     let sandbox = crate::sandbox_settings::resolve(&s, &mut errors);
+    let runs = crate::runs_settings::resolve(&s, vars, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -116,6 +120,7 @@ pub fn resolve(
         drain_grace,
         network,
         sandbox,
+        runs,
     })
 }
 

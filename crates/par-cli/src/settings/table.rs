@@ -254,6 +254,12 @@ serve_settings! {
     // Observability
     /// Usage ledger (SQLite) path, or `off`. Default: the user's data dir + /par/usage.sqlite3.
     usage_db: String, env = env::USAGE_DB;
+    /// Durable runs store (SQLite) path. Default: beside the usage ledger, `runs.sqlite3`.
+    runs_db: PathBuf, env = env::RUNS_DB;
+    /// Hours a finished run stays readable.
+    run_retention_hours: f64, env = env::RUN_RETENTION, default = 168.0;
+    /// Seconds a durable run may take at most (a run may ask for less).
+    run_timeout: f64, env = env::RUN_TIMEOUT, default = 3600.0;
     /// PostgreSQL URL the usage ledger is copied to (fleet billing); off by default.
     usage_postgres_url: String, env = env::USAGE_POSTGRES_URL, clap(hide_env_values = true);
     /// Seconds between shipping passes to PostgreSQL.

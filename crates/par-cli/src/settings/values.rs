@@ -14,7 +14,7 @@ const HAS_DEFAULT: &str = "a setting checked here has a default in the table";
 
 /// The setting `field` of `s`, which must be greater than zero; when it is not, the error
 /// names it and the table's default stands in (startup stops anyway).
-pub(super) fn positive<T: PartialOrd + Default>(
+pub(crate) fn positive<T: PartialOrd + Default>(
     s: &ServeArgs,
     field: fn(&ServeArgs) -> Option<T>,
     flag: &str,
@@ -30,7 +30,7 @@ pub(super) fn positive<T: PartialOrd + Default>(
 }
 
 /// The setting `field` of `s`, a positive number of seconds; as [`positive`] otherwise.
-pub(super) fn seconds(
+pub(crate) fn seconds(
     s: &ServeArgs,
     field: fn(&ServeArgs) -> Option<f64>,
     flag: &str,

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod a2a;
 mod agent_calls;
 mod auth;
 mod cli;
@@ -17,10 +18,15 @@ mod hostile;
 mod idle;
 mod invoke;
 mod lifecycle;
+mod mcp;
 mod observability;
 mod oidc;
 mod openapi;
+mod protocol_clients;
 mod registry;
+mod run_client;
+mod runs;
+mod runs_durability;
 mod sandbox;
 mod sdk_server;
 mod security;

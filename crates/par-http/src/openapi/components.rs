@@ -5,10 +5,12 @@ use par_core::ErrorCode;
 use serde_json::{json, Map, Value};
 
 /// Statuses that have a named error answer (`#/components/responses/Error{status}`).
-pub const ERROR_STATUSES: [u16; 12] = [400, 401, 403, 404, 405, 413, 415, 422, 500, 502, 503, 504];
+pub const ERROR_STATUSES: [u16; 13] = [
+    400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 502, 503, 504,
+];
 
 /// Every error code, in the order of `par_core::ErrorCode`.
-const CODES: [ErrorCode; 21] = [
+const CODES: [ErrorCode; 22] = [
     ErrorCode::AgentNotFound,
     ErrorCode::NotInvocable,
     ErrorCode::BadRequest,
@@ -29,6 +31,7 @@ const CODES: [ErrorCode; 21] = [
     ErrorCode::ResultTooLarge,
     ErrorCode::UnsupportedMediaType,
     ErrorCode::MethodNotAllowed,
+    ErrorCode::Conflict,
     ErrorCode::Internal,
 ];
 
@@ -40,7 +43,7 @@ fn listed(code: ErrorCode) {
         AgentNotFound | NotInvocable | BadRequest | TooLarge | InvalidInput | Unauthorized
         | Forbidden | AgentError | WorkerCrashed | AppUnavailable | Timeout | Overloaded
         | Starting | Draining | Disabled | NotFound | CallDepthExceeded | ResultTooLarge
-        | UnsupportedMediaType | MethodNotAllowed | Internal => {}
+        | UnsupportedMediaType | MethodNotAllowed | Conflict | Internal => {}
     }
 }
 

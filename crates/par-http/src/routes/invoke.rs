@@ -5,16 +5,16 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use par_core::{ActiveCall, ErrorCode, StreamEvent};
+use par_core::{ActiveCall, StreamEvent};
 
 use crate::accounting::{CallRecord, CLIENT_GONE};
+use crate::routes::call_input::{self, accepts_event_stream};
 
 /// A quiet stream sends a comment line this often.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 /// The success envelope around the data: `{"status":"success","data":…,"error":null}`.
 const ENVELOPE_HEAD: &[u8] = b"{\"status\":\"success\",\"data\":";
 const ENVELOPE_TAIL: &[u8] = b",\"error\":null}";
@@ -66,40 +66,11 @@ async fn run(
     request: Request,
     record: &mut CallRecord,
 ) -> Result<Outcome, ApiError> {
-    if state.is_draining() {
-        return Err(ApiError::new(
-            ErrorCode::Draining,
-            "the runtime is draining",
-        ));
-    }
-    // Credentials first (no probing of ids without them), then the agent (private ones
-    // are 404 for everyone), then the permission, all before the body is read.
-    let caller = crate::auth::authenticate(state, request.headers()).await?;
-    let target = state.runtime.resolve(id).map_err(ApiError::from_invoke)?;
-    crate::auth::authorize_invoke(state, &caller, &target)?;
-    record.set_caller(caller.as_ref());
     let wants_stream = accepts_event_stream(request.headers());
-    let (body, uploads) = if crate::multipart::is_multipart(&request) {
-        let limits = &state.limits;
-        // Under the package's uploads folder, which its jail sees.
-        let uploads = state.runtime.config().uploads_dir(target.package.name());
-        let (body, folder) = crate::multipart::read(
-            request,
-            &uploads,
-            limits.max_upload_bytes,
-            limits.max_body_bytes,
-        )
-        .await?;
-        (body, Some(folder))
-    } else {
-        (read_body(request, state.limits.max_body_bytes).await?, None)
-    };
-    record.uploads = uploads;
-    record.bytes_in = body.len() as u64;
-    check_dispatched_action(state, &caller, &target, &body)?;
+    let input = call_input::accept(state, id, request, record).await?;
     let mut call = state
         .runtime
-        .start_call(id, &body, &record.meta)
+        .start_call(id, &input.body, &record.meta)
         .await
         .map_err(ApiError::from_invoke)?;
     record.taken_by(&call);
@@ -113,68 +84,9 @@ async fn run(
     })
 }
 
-/// A package's main agent dispatches on `action` to its sub-agents, so a main-agent call
-/// naming a sub-agent is a call of that sub-agent and is refused as calling it directly
-/// would be: 404 for a private one, 403 without its role, 503 when it is disabled.
-fn check_dispatched_action(
-    state: &AppState,
-    caller: &Option<par_auth::Caller>,
-    target: &par_core::Target,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    if target.sub_agent.is_some() {
-        return Ok(());
-    }
-    let Some(action) = par_core::dispatched_action(body) else {
-        return Ok(());
-    };
-    let manifest = &target.package.manifest;
-    if !manifest.sub_agents.iter().any(|s| s.name == action) {
-        return Ok(());
-    }
-    let sub = state
-        .runtime
-        .resolve(&action)
-        .map_err(ApiError::from_invoke)?;
-    crate::auth::authorize_invoke(state, caller, &sub)
-}
-
-fn accepts_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/event-stream"))
-}
-
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::TooLarge,
-            format!("body is larger than {limit} bytes"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("cannot read body: {e}"),
-        )),
-    }
-}
-
 /// `{"status":"success","data":<result>,"error":null}`, spliced without re-parsing the
 /// result the worker already serialised.
-fn success(data: &[u8]) -> Response {
+pub(crate) fn success(data: &[u8]) -> Response {
     let mut body = Vec::with_capacity(data.len() + ENVELOPE_BYTES as usize);
     body.extend_from_slice(ENVELOPE_HEAD);
     body.extend_from_slice(data);
@@ -242,7 +154,7 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
     response
 }
 
-fn sse_frame(event: Option<&str>, data: &[u8]) -> Bytes {
+pub(crate) fn sse_frame(event: Option<&str>, data: &[u8]) -> Bytes {
     let mut frame = Vec::with_capacity(data.len() + 24);
     if let Some(event) = event {
         frame.extend_from_slice(b"event: ");

@@ -1,6 +1,9 @@
 pub mod agents;
+pub mod call_input;
 pub mod invoke;
 pub mod management;
 pub mod observe;
+pub mod run_events;
+pub mod runs;
 pub mod runtime;
 pub mod surface;

@@ -1,0 +1,243 @@
+//! A2A through the official SDK client (a2a-sdk 1.3.0) in protocol 1.0 and 0.3: card
+//! resolution, send, stream, get, cancel; plus the spec's error codes for bad input.
+
+use serde_json::{json, Value};
+
+use crate::harness::TestRuntime;
+use crate::protocol_clients;
+
+async fn runtime() -> TestRuntime {
+    TestRuntime::builder()
+        .fixture("kit-minimal")
+        .fixture("kit-stream")
+        .start()
+        .await
+}
+
+async fn client(rt: &TestRuntime, agent: &str, version: &str, mode: &str, payload: Value) -> Value {
+    let url = rt.url(&format!("/a2a/{agent}"));
+    protocol_clients::run(
+        "a2a_client.py",
+        &[&url, version, mode, &payload.to_string()],
+    )
+    .await
+}
+
+fn artifact_data(task: &Value) -> &Value {
+    &task["artifacts"][0]["parts"][0]["data"]
+}
+
+#[tokio::test]
+async fn the_sdk_client_sends_streams_gets_and_cancels_in_both_versions() {
+    let rt = runtime().await;
+    for version in ["1.0", "0.3"] {
+        let sent = client(&rt, "mini-upper", version, "send", json!({"text": "abc"})).await;
+        assert_eq!(sent["card"]["name"], "mini-upper", "{sent}");
+        assert_eq!(sent["card"]["capabilities"]["streaming"], true);
+        assert_eq!(
+            sent["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{version}: {sent}"
+        );
+        assert_eq!(
+            artifact_data(&sent["task"])["upper"],
+            "ABC",
+            "{version}: {sent}"
+        );
+        // Text-only messages arrive as {"text": ...}.
+        let text = client(&rt, "mini-upper", version, "send", json!("hello")).await;
+        assert_eq!(
+            artifact_data(&text["task"])["upper"],
+            "HELLO",
+            "{version}: {text}"
+        );
+
+        let streamed = client(&rt, "kit-stream", version, "stream", json!({"n": 3})).await;
+        let events = streamed["events"].as_array().unwrap();
+        let items: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| e.get("artifactUpdate"))
+            .map(|u| &u["artifact"]["parts"][0]["data"])
+            .collect();
+        // ProtoJSON numbers are doubles: the SDK hands back 0.0 for 0.
+        assert_eq!(
+            items,
+            [&json!({"i": 0.0}), &json!({"i": 1.0}), &json!({"i": 2.0})],
+            "{version}: {streamed}"
+        );
+        let last = events.last().unwrap();
+        assert_eq!(
+            last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{streamed}"
+        );
+        assert_eq!(streamed["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+        // The task is a durable run with the same id.
+        let task_id = streamed["task"]["id"].as_str().unwrap();
+        let (status, run) = rt.get(&format!("/runs/{task_id}")).await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["result"], json!([{"i": 0}, {"i": 1}, {"i": 2}]));
+
+        let cancelled = client(
+            &rt,
+            "kit-stream",
+            version,
+            "cancel",
+            json!({"n": 1000, "gap": 0.1}),
+        )
+        .await;
+        assert_eq!(
+            cancelled["task"]["status"]["state"], "TASK_STATE_CANCELED",
+            "{version}: {cancelled}"
+        );
+    }
+}
+
+fn rpc(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": params}).to_string()
+}
+
+async fn post(rt: &TestRuntime, path: &str, version: Option<&str>, body: String) -> (u16, Value) {
+    let mut request = rt
+        .client
+        .post(rt.url(path))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(version) = version {
+        request = request.header("a2a-version", version);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_specs_error_codes() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&["--max-body-bytes", "4096"])
+        .start()
+        .await;
+    let message = json!({"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"data": {"text": "x"}}]}});
+    let too_big = rpc(
+        "SendMessage",
+        json!({"message": {"parts": [{"text": "a".repeat(8192)}]}}),
+    );
+    let cases: Vec<(Option<&str>, String, i64)> = vec![
+        (None, "{oops".into(), -32700),
+        (None, "[]".into(), -32600),
+        (Some("1.0"), too_big, -32600),
+        (Some("1.0"), rpc("NoSuchMethod", json!({})), -32601),
+        (None, rpc("SendMessage", message.clone()), -32601),
+        (Some("1.0"), rpc("message/send", message.clone()), -32601),
+        (
+            Some("1.0"),
+            rpc("GetTask", json!({"id": "no-such-task"})),
+            -32001,
+        ),
+        (
+            Some("1.0"),
+            rpc("CancelTask", json!({"id": "no-such-task"})),
+            -32001,
+        ),
+        (
+            None,
+            rpc("tasks/get", json!({"id": "no-such-task"})),
+            -32001,
+        ),
+        (Some("1.0"), rpc("GetTask", json!({})), -32602),
+        (Some("1.0"), rpc("SendMessage", json!({})), -32602),
+        (
+            Some("1.0"),
+            rpc("SendMessage", json!({"message": {"parts": []}})),
+            -32602,
+        ),
+        (
+            Some("1.0"),
+            rpc(
+                "SendMessage",
+                json!({"message": {"parts": [{"url": "file:///x"}]}}),
+            ),
+            -32005,
+        ),
+        (
+            Some("1.0"),
+            rpc("CreateTaskPushNotificationConfig", json!({})),
+            -32003,
+        ),
+        (Some("1.0"), rpc("GetExtendedAgentCard", json!({})), -32007),
+        (Some("9.9"), rpc("GetTask", json!({"id": "x"})), -32009),
+    ];
+    for (version, body, want) in cases {
+        let shown = body[..body.len().min(80)].to_string();
+        let (_, answer) = post(&rt, "/a2a/kit-minimal", version, body).await;
+        assert_eq!(
+            answer["error"]["code"], want,
+            "{version:?} {shown}: {answer}"
+        );
+    }
+    // A finished task cannot be cancelled or subscribed to.
+    let (_, sent) = post(
+        &rt,
+        "/a2a/mini-upper",
+        Some("1.0"),
+        rpc("SendMessage", message),
+    )
+    .await;
+    let id = sent["result"]["task"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        sent["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+        "{sent}"
+    );
+    let (_, answer) = post(
+        &rt,
+        "/a2a/mini-upper",
+        Some("1.0"),
+        rpc("CancelTask", json!({"id": id})),
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32002, "{answer}");
+    let (_, answer) = post(
+        &rt,
+        "/a2a/mini-upper",
+        Some("1.0"),
+        rpc("SubscribeToTask", json!({"id": id})),
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32004, "{answer}");
+    // Another agent's endpoint does not know this task.
+    let (_, answer) = post(
+        &rt,
+        "/a2a/kit-minimal",
+        Some("1.0"),
+        rpc("GetTask", json!({"id": id})),
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32001, "{answer}");
+    let (_, listed) = post(
+        &rt,
+        "/a2a/mini-upper",
+        Some("1.0"),
+        rpc("ListTasks", json!({})),
+    )
+    .await;
+    assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str(), "{listed}");
+    // Private sub-agents have no card and no endpoint.
+    for path in [
+        "/a2a/mini-secret/.well-known/agent-card.json",
+        "/a2a/nobody/.well-known/agent-card.json",
+    ] {
+        let (status, body) = rt.get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("agent_not_found")),
+            "{path}"
+        );
+    }
+    let (status, _) = post(
+        &rt,
+        "/a2a/mini-secret",
+        Some("1.0"),
+        rpc("GetTask", json!({"id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,209 @@
+//! A2A's two wire forms: protocol 1.0 (ProtoJSON: `TASK_STATE_*`, parts without `kind`,
+//! stream responses wrapped in `task`/`statusUpdate`/`artifactUpdate`) and 0.3 (`kind`
+//! on every object, lower-case states). Runs map onto tasks: the run id is the task id.
+
+use par_runs::{RunRecord, RunStatus};
+use serde_json::{json, Map, Value};
+
+use crate::jsonrpc::{RpcError, INVALID_PARAMS};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V03,
+}
+
+/// Spec error codes.
+pub const TASK_NOT_FOUND: i64 = -32001;
+pub const TASK_NOT_CANCELABLE: i64 = -32002;
+pub const PUSH_NOT_SUPPORTED: i64 = -32003;
+pub const UNSUPPORTED_OPERATION: i64 = -32004;
+pub const CONTENT_TYPE_NOT_SUPPORTED: i64 = -32005;
+pub const EXTENDED_CARD_NOT_CONFIGURED: i64 = -32007;
+pub const VERSION_NOT_SUPPORTED: i64 = -32009;
+
+/// The handler's payload from a message: its first `data` part holding a JSON object,
+/// else its text parts joined as `{"text": ...}`. File parts are not taken here.
+pub fn payload(message: &Value) -> Result<Value, RpcError> {
+    let Some(parts) = message.get("parts").and_then(Value::as_array) else {
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            "message.parts must be a list",
+        ));
+    };
+    let mut texts = Vec::new();
+    for part in parts {
+        if let Some(data) = part.get("data") {
+            // 0.3 nests nothing; 1.0 may carry the object directly too.
+            if data.is_object() {
+                return Ok(data.clone());
+            }
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                "a data part must hold a JSON object",
+            ));
+        }
+        if let Some(text) = part.get("text").and_then(Value::as_str) {
+            texts.push(text.to_string());
+        } else if part.get("file").is_some()
+            || part.get("raw").is_some()
+            || part.get("url").is_some()
+        {
+            return Err(RpcError::new(
+                CONTENT_TYPE_NOT_SUPPORTED,
+                "file parts are not accepted over A2A here; send the data as a data part",
+            ));
+        }
+    }
+    if texts.is_empty() {
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            "the message has no data or text part",
+        ));
+    }
+    Ok(json!({ "text": texts.join("\n") }))
+}
+
+fn state(version: Version, status: RunStatus) -> &'static str {
+    match (version, status) {
+        (Version::V1, RunStatus::Queued) => "TASK_STATE_SUBMITTED",
+        (Version::V1, RunStatus::Running) => "TASK_STATE_WORKING",
+        (Version::V1, RunStatus::Succeeded) => "TASK_STATE_COMPLETED",
+        (Version::V1, RunStatus::Cancelled) => "TASK_STATE_CANCELED",
+        (Version::V1, _) => "TASK_STATE_FAILED",
+        (Version::V03, RunStatus::Queued) => "submitted",
+        (Version::V03, RunStatus::Running) => "working",
+        (Version::V03, RunStatus::Succeeded) => "completed",
+        (Version::V03, RunStatus::Cancelled) => "canceled",
+        (Version::V03, _) => "failed",
+    }
+}
+
+/// A value as a message part: a string as text, anything else as data (0.3 data parts
+/// hold only objects: anything else goes under `result`).
+pub fn part(version: Version, value: &Value) -> Value {
+    let mut part = match value {
+        Value::String(text) => json!({ "text": text }),
+        Value::Object(_) => json!({ "data": value }),
+        other if version == Version::V03 => json!({ "data": { "result": other } }),
+        other => json!({ "data": other }),
+    };
+    if version == Version::V03 {
+        part["kind"] = json!(if value.is_string() { "text" } else { "data" });
+    }
+    part
+}
+
+fn agent_message(version: Version, task_id: &str, text: &str) -> Value {
+    let mut message = json!({
+        "messageId": format!("{task_id}-status"),
+        "taskId": task_id,
+        "contextId": task_id,
+        "parts": [part(version, &json!(text))],
+    });
+    match version {
+        Version::V1 => message["role"] = json!("ROLE_AGENT"),
+        Version::V03 => {
+            message["role"] = json!("agent");
+            message["kind"] = json!("message");
+        }
+    }
+    message
+}
+
+/// A task's status: its state, and for failures a message naming the error code.
+pub fn status(version: Version, run: &RunRecord) -> Value {
+    let at = run.finished_ms.or(run.started_ms).unwrap_or(run.created_ms);
+    let mut status = json!({
+        "state": state(version, run.status),
+        "timestamp": par_runs::rfc3339(at),
+    });
+    if let Some(error) = &run.error {
+        let text = format!("{}: {}", error.code, error.error);
+        status["message"] = agent_message(version, &run.run_id, &text);
+    }
+    status
+}
+
+pub fn artifact(version: Version, value: &Value) -> Value {
+    json!({
+        "artifactId": "result",
+        "name": "result",
+        "parts": [part(version, value)],
+    })
+}
+
+/// The run as a task: the result (when succeeded) as its one artifact.
+pub fn task(version: Version, run: &RunRecord) -> Value {
+    let mut task = json!({
+        "id": run.run_id,
+        "contextId": run.run_id,
+        "status": status(version, run),
+    });
+    let result = run
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok());
+    if let Some(result) = result {
+        task["artifacts"] = json!([artifact(version, &result)]);
+    }
+    if version == Version::V03 {
+        task["kind"] = json!("task");
+    }
+    task
+}
+
+/// One streamed item as an artifact update (appending after the first).
+pub fn artifact_update(version: Version, task_id: &str, item: &Value, first: bool) -> Value {
+    let mut update = json!({
+        "taskId": task_id,
+        "contextId": task_id,
+        "artifact": artifact(version, item),
+        "append": !first,
+    });
+    match version {
+        Version::V1 => json!({ "artifactUpdate": update }),
+        Version::V03 => {
+            update["kind"] = json!("artifact-update");
+            update
+        }
+    }
+}
+
+pub fn status_update(version: Version, run: &RunRecord) -> Value {
+    let mut update = json!({
+        "taskId": run.run_id,
+        "contextId": run.run_id,
+        "status": status(version, run),
+    });
+    match version {
+        Version::V1 => json!({ "statusUpdate": update }),
+        Version::V03 => {
+            update["kind"] = json!("status-update");
+            update["final"] = json!(run.status.is_terminal());
+            update
+        }
+    }
+}
+
+/// A whole task as a stream response or a send result.
+pub fn task_response(version: Version, run: &RunRecord) -> Value {
+    match version {
+        Version::V1 => json!({ "task": task(version, run) }),
+        Version::V03 => task(version, run),
+    }
+}
+
+/// `params.id` of a task method (1.0 `id`, 0.3 `id` too).
+pub fn task_id(params: &Value) -> Result<&str, RpcError> {
+    params
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::new(INVALID_PARAMS, "params.id must be a task id"))
+}
+
+pub fn params(params: &Value) -> Result<&Map<String, Value>, RpcError> {
+    params
+        .as_object()
+        .ok_or_else(|| RpcError::new(INVALID_PARAMS, "params must be an object"))
+}
