@@ -261,6 +261,18 @@ pub struct ServeArgs {
     /// private or link-local (comma-separated; `*` in the host, e.g. `*.openai.com:443`).
     #[arg(long, env = env::EGRESS_ALLOW, value_delimiter = ',')]
     pub egress_allow: Option<Vec<String>>,
+    /// HTTP connections open at once; a new one beyond it gets 503 and is closed.
+    #[arg(long, env = env::MAX_CONNECTIONS)]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a complete request head (a new connection: its first).
+    #[arg(long, env = env::HEADER_READ_TIMEOUT)]
+    pub header_read_timeout: Option<f64>,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, env = env::KEEP_ALIVE_TIMEOUT)]
+    pub keep_alive_timeout: Option<f64>,
+    /// Seconds a request body may pause between two reads before the call fails with 408.
+    #[arg(long, env = env::BODY_READ_TIMEOUT)]
+    pub body_read_timeout: Option<f64>,
     /// Per-package settings, TOML file only: `[packages.<name>]`.
     #[arg(skip)]
     #[serde(default)]

@@ -4,6 +4,7 @@
 
 mod auth_settings;
 mod cli;
+mod connection_settings;
 mod env_names;
 mod inspect;
 mod logging;

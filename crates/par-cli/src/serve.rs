@@ -121,9 +121,15 @@ async fn run(
             listener.into_std()?,
             state,
             files,
+            settings.connections.clone(),
             stopped,
         )),
-        None => tokio::spawn(par_http::serve(listener, state, stopped)),
+        None => tokio::spawn(par_http::serve(
+            listener,
+            state,
+            settings.connections.clone(),
+            stopped,
+        )),
     };
     tokio::select! {
         _ = shutdown_signal() => {}

@@ -26,6 +26,8 @@ pub struct ServeSettings {
     pub sources: Vec<String>,
     pub runtime: RuntimeConfig,
     pub http: HttpLimits,
+    /// Connection cap and timeouts of the HTTP listener.
+    pub connections: par_http::ConnectionLimits,
     pub log_format: Option<LogFormat>,
     pub shutdown_grace: Duration,
     /// Readiness fails this long before the listener closes.
@@ -136,6 +138,7 @@ pub fn resolve(
     let sources = collect_sources(&args, &file, vars);
     let network = crate::network_settings::resolve(&args, &file, &mut errors);
     let sandbox = crate::sandbox_settings::resolve(&args, &file, &mut errors);
+    let connections = crate::connection_settings::resolve(&args, &file, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -150,6 +153,7 @@ pub fn resolve(
         sources,
         runtime,
         http,
+        connections,
         log_format: args.log_format.or(file.log_format),
         shutdown_grace,
         drain_grace,
@@ -332,7 +336,7 @@ fn apply_webhooks(rt: &mut RuntimeConfig, a: &ServeArgs, f: &ServeArgs, errors: 
     }
 }
 
-fn positive<T: PartialOrd + Default + Copy>(
+pub(crate) fn positive<T: PartialOrd + Default + Copy>(
     value: Option<T>,
     default: T,
     flag: &str,
@@ -349,7 +353,7 @@ fn positive<T: PartialOrd + Default + Copy>(
     }
 }
 
-fn seconds(
+pub(crate) fn seconds(
     value: Option<f64>,
     default: f64,
     flag: &str,

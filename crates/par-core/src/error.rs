@@ -28,6 +28,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The route exists, the method does not.
     MethodNotAllowed,
+    /// The client stopped sending the request body (`--body-read-timeout`).
+    RequestTimeout,
     Internal,
 }
 
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::ResultTooLarge => "result_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
         }
     }

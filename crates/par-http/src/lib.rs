@@ -3,7 +3,9 @@
 
 mod accounting;
 mod auth;
+mod body_limit;
 mod caller_headers;
+mod conn;
 mod error;
 mod guard;
 mod multipart;
@@ -15,6 +17,7 @@ mod tls;
 mod upload;
 
 pub use auth::AccessControl;
+pub use conn::ConnectionLimits;
 pub use error::{status_of, ApiError};
 pub use guard::{SiteRules, UPLOAD_HEADER};
 pub use server::{app, serve};

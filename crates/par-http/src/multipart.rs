@@ -26,10 +26,13 @@ pub async fn read(
     file_limit: u64,
     field_limit: usize,
 ) -> Result<(Bytes, tempfile::TempDir), ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
+    let bad = |e: axum::extract::multipart::MultipartError| multipart_error(&e);
+    // The whole form: every file, every text field, and the parts' own headers.
+    let whole = file_limit.saturating_add(field_limit as u64 * 2);
+    let request = crate::body_limit::limit(request, whole, "form")?;
     let mut multipart = Multipart::from_request(request, &())
         .await
-        .map_err(|e| bad(e.body_text()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     // Under the package's uploads folder, which its jail sees (created at load; again
     // here in case it was removed).
     let _ = std::fs::create_dir_all(parent);
@@ -43,14 +46,10 @@ pub async fn read(
     let mut body = Map::new();
     let mut files = Vec::new();
     let mut total = 0u64;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad(e.body_text()))?
-    {
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or("").to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
-            let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+            let text = field.text().await.map_err(bad)?;
             if text.len() > field_limit {
                 return Err(ApiError::new(
                     ErrorCode::TooLarge,
@@ -65,9 +64,9 @@ pub async fn read(
             .join(format!("{}-{}", files.len(), safe_name(&filename)));
         let mut out = tokio::fs::File::create(&path)
             .await
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let mut size = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
             size += chunk.len() as u64;
             total += chunk.len() as u64;
             if total > file_limit {
@@ -78,9 +77,11 @@ pub async fn read(
             }
             out.write_all(&chunk)
                 .await
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         }
-        out.flush().await.map_err(|e| bad(e.to_string()))?;
+        out.flush()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let content_type = field.content_type().map(str::to_string);
         files.push(json!({"field": name, "filename": filename, "content_type": content_type, "size": size, "path": path}));
     }
@@ -89,6 +90,16 @@ pub async fn read(
         Bytes::from(serde_json::to_vec(&body).expect("a map serialises")),
         folder,
     ))
+}
+
+/// A form over its size limit is 413 `too_large`, anything else unreadable 400.
+pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::BadRequest
+    };
+    ApiError::new(code, e.body_text())
 }
 
 /// The uploaded name without any directory part or odd characters.

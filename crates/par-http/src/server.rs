@@ -11,6 +11,7 @@ use axum::Router;
 use par_core::ErrorCode;
 use tokio::net::TcpListener;
 
+use crate::conn::ConnectionLimits;
 use crate::error::ApiError;
 use crate::request_id;
 use crate::routes::{agents, invoke, management, observe, runtime, surface};
@@ -25,7 +26,11 @@ pub fn app(state: AppState) -> Router {
         .merge(management_routes(state.clone()))
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get).post(surface::app))
-        .route("/agents/{id}/invoke", post(invoke::invoke))
+        // Invoke bodies have their own limits (`--max-body-bytes`, `--max-upload-bytes`).
+        .route(
+            "/agents/{id}/invoke",
+            post(invoke::invoke).layer(DefaultBodyLimit::disable()),
+        )
         // The app's `POST /` with a trailing slash, as without one.
         .route("/agents/{id}/", any(surface::app))
         .route("/agents/{id}/ui", any(surface::ui))
@@ -79,7 +84,12 @@ async fn not_found(request: Request) -> impl IntoResponse {
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish,
 /// and stops every worker.
-pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+pub async fn serve<F>(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -90,16 +100,10 @@ where
         draining.start_draining();
         tracing::info!("shutting down: draining in-flight requests");
     };
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small keep-alive
-    // responses for ~40 ms (measured: REST surface at 32 req/s instead of 2,000).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(signal)
-        .await;
+    // TCP_NODELAY is set on every accepted socket: without it, Nagle's algorithm and
+    // delayed ACKs hold small keep-alive responses for ~40 ms.
+    crate::conn::serve(listener, app(state), crate::conn::Plain, limits, signal).await;
     runtime.shutdown().await;
     tracing::info!("all workers stopped");
-    result
+    Ok(())
 }

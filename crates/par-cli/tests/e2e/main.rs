@@ -6,6 +6,7 @@ mod harness;
 mod agent_calls;
 mod auth;
 mod cli;
+mod connections;
 mod dashboard;
 mod environments;
 mod examples;
