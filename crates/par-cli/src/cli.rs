@@ -261,6 +261,12 @@ pub struct ServeArgs {
     /// private or link-local (comma-separated; `*` in the host, e.g. `*.openai.com:443`).
     #[arg(long, env = env::EGRESS_ALLOW, value_delimiter = ',')]
     pub egress_allow: Option<Vec<String>>,
+    /// Days usage records are kept in the ledger (0: forever).
+    #[arg(long, env = env::USAGE_RETENTION_DAYS)]
+    pub usage_retention_days: Option<u64>,
+    /// A warning is logged hourly while the ledger file is larger than this (MiB; 0: off).
+    #[arg(long, env = env::USAGE_SIZE_WARNING_MB)]
+    pub usage_size_warning_mb: Option<u64>,
     /// HTTP connections open at once; a new one beyond it gets 503 and is closed.
     #[arg(long, env = env::MAX_CONNECTIONS)]
     pub max_connections: Option<usize>,

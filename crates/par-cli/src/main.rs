@@ -15,6 +15,7 @@ mod sandbox_settings;
 mod serve;
 mod settings;
 mod usage;
+mod usage_settings;
 mod verify;
 
 use std::process::ExitCode;

@@ -19,6 +19,8 @@ pub struct ServeSettings {
     pub auth: crate::auth_settings::AuthSettings,
     /// The usage ledger, or `None` when metering is off.
     pub usage_db: Option<PathBuf>,
+    /// Retention and size warning of the ledger.
+    pub usage_bounds: crate::usage_settings::LedgerBounds,
     /// Copying the ledger to PostgreSQL, when `--usage-postgres-url` is set.
     pub usage_ship: Option<par_telemetry::usage::ShipConfig>,
     /// Span export, from the standard `OTEL_*` variables; `None` (the default) is off.
@@ -139,6 +141,7 @@ pub fn resolve(
     let network = crate::network_settings::resolve(&args, &file, &mut errors);
     let sandbox = crate::sandbox_settings::resolve(&args, &file, &mut errors);
     let connections = crate::connection_settings::resolve(&args, &file, &mut errors);
+    let usage_bounds = crate::usage_settings::resolve(&args, &file, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -147,6 +150,7 @@ pub fn resolve(
         fetch,
         auth,
         usage_db,
+        usage_bounds,
         usage_ship,
         otlp,
         listen,

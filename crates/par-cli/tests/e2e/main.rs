@@ -5,6 +5,7 @@ mod harness;
 
 mod agent_calls;
 mod auth;
+mod bounds;
 mod cli;
 mod connections;
 mod dashboard;

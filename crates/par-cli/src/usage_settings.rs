@@ -1,0 +1,40 @@
+//! `--usage-retention-days` and `--usage-size-warning-mb`: how the ledger stays bounded.
+
+use std::time::Duration;
+
+use crate::cli::ServeArgs;
+
+/// Defaults: 90 days of records, a warning past 1 GiB.
+const RETENTION_DAYS: u64 = 90;
+const SIZE_WARNING_MB: u64 = 1024;
+/// Longer than any ledger will live; keeps the arithmetic far from overflow.
+const MAX_DAYS: u64 = 100 * 365;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerBounds {
+    /// `None`: kept forever.
+    pub retention: Option<Duration>,
+    /// `None`: no warning.
+    pub size_warning_bytes: Option<u64>,
+}
+
+pub fn resolve(a: &ServeArgs, f: &ServeArgs, errors: &mut Vec<String>) -> LedgerBounds {
+    let days = a
+        .usage_retention_days
+        .or(f.usage_retention_days)
+        .unwrap_or(RETENTION_DAYS);
+    if days > MAX_DAYS {
+        errors.push(format!(
+            "--usage-retention-days / {}: at most {MAX_DAYS} (0 keeps records forever)",
+            crate::env_names::USAGE_RETENTION_DAYS
+        ));
+    }
+    let mb = a
+        .usage_size_warning_mb
+        .or(f.usage_size_warning_mb)
+        .unwrap_or(SIZE_WARNING_MB);
+    LedgerBounds {
+        retention: (days > 0).then(|| Duration::from_secs(days.min(MAX_DAYS) * 86_400)),
+        size_warning_bytes: (mb > 0).then(|| mb.saturating_mul(1 << 20)),
+    }
+}
