@@ -261,6 +261,9 @@ pub struct ServeArgs {
     /// private or link-local (comma-separated; `*` in the host, e.g. `*.openai.com:443`).
     #[arg(long, env = env::EGRESS_ALLOW, value_delimiter = ',')]
     pub egress_allow: Option<Vec<String>>,
+    /// Reports of failed loads kept (`GET /runtime/packages`); the oldest go first.
+    #[arg(long, env = env::MAX_FAILED_REPORTS)]
+    pub max_failed_reports: Option<usize>,
     /// Days usage records are kept in the ledger (0: forever).
     #[arg(long, env = env::USAGE_RETENTION_DAYS)]
     pub usage_retention_days: Option<u64>,

@@ -266,6 +266,13 @@ fn apply_runtime_limits(
         env::MAX_CALL_DEPTH,
         errors,
     );
+    rt.max_failed_reports = positive(
+        a.max_failed_reports.or(f.max_failed_reports),
+        rt.max_failed_reports,
+        "--max-failed-reports",
+        env::MAX_FAILED_REPORTS,
+        errors,
+    );
     rt.worker_startup_timeout = seconds(
         a.worker_startup_timeout.or(f.worker_startup_timeout),
         60.0,

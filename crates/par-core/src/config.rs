@@ -25,6 +25,8 @@ pub struct RuntimeConfig {
     /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
     /// calls fail with `call_depth_exceeded`, which also stops call cycles.
     pub max_call_depth: usize,
+    /// Reports of failed loads kept; the oldest are forgotten first.
+    pub max_failed_reports: usize,
     pub install_timeout: Duration,
     /// Largest frame (request or result) between runtime and worker.
     pub max_frame_bytes: usize,
@@ -58,6 +60,7 @@ impl RuntimeConfig {
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: Duration::from_secs(60),
             max_call_depth: 8,
+            max_failed_reports: crate::reports::DEFAULT_MAX_FAILED,
             install_timeout: Duration::from_secs(600),
             max_frame_bytes: 64 * 1024 * 1024,
             worker_env_allow: default_env_allow(),
