@@ -68,6 +68,13 @@ pub const TENANT_CLAIM: &str = "PAR_TENANT_CLAIM";
 pub const POLICY: &str = "PAR_POLICY";
 pub const API_KEYS: &str = "PAR_API_KEYS";
 pub const EGRESS_ALLOW: &str = "PAR_EGRESS_ALLOW";
+pub const USAGE_RETENTION_DAYS: &str = "PAR_USAGE_RETENTION_DAYS";
+pub const USAGE_SIZE_WARNING_MB: &str = "PAR_USAGE_SIZE_WARNING_MB";
+pub const MAX_FAILED_REPORTS: &str = "PAR_MAX_FAILED_REPORTS";
+pub const MAX_CONNECTIONS: &str = "PAR_MAX_CONNECTIONS";
+pub const HEADER_READ_TIMEOUT: &str = "PAR_HEADER_READ_TIMEOUT_SECS";
+pub const KEEP_ALIVE_TIMEOUT: &str = "PAR_KEEP_ALIVE_TIMEOUT_SECS";
+pub const BODY_READ_TIMEOUT: &str = "PAR_BODY_READ_TIMEOUT_SECS";
 /// Standard locations used for the default cache directory.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const HOME: &str = "HOME";

@@ -5,6 +5,7 @@
 mod auth_settings;
 mod cli;
 mod client;
+mod connection_settings;
 mod env_names;
 mod inspect;
 mod logging;
@@ -16,6 +17,7 @@ mod sandbox_settings;
 mod serve;
 mod settings;
 mod usage;
+mod usage_settings;
 mod verify;
 
 use std::process::ExitCode;

@@ -126,9 +126,15 @@ async fn run(
             listener.into_std()?,
             state,
             files,
+            settings.connections.clone(),
             stopped,
         )),
-        None => tokio::spawn(par_http::serve(listener, state, stopped)),
+        None => tokio::spawn(par_http::serve(
+            listener,
+            state,
+            settings.connections.clone(),
+            stopped,
+        )),
     };
     tokio::select! {
         _ = shutdown_signal() => {}
@@ -170,7 +176,11 @@ impl Services {
         settings: &ServeSettings,
         metrics: par_telemetry::Metrics,
     ) -> anyhow::Result<Services> {
-        let usage = open_usage(settings.usage_db.as_deref(), &metrics)?;
+        let usage = open_usage(
+            settings.usage_db.as_deref(),
+            settings.usage_bounds,
+            &metrics,
+        )?;
         let shipper = start_shipper(settings.usage_ship.clone(), usage.as_deref(), &metrics)?;
         let spans = start_span_export(settings.otlp.clone(), &metrics)?;
         let runs = crate::runs_settings::open_store(&settings.runs)?;
@@ -335,6 +345,7 @@ async fn access_control(
 /// Opens the usage ledger, creating its folder; `None` when metering is off.
 fn open_usage(
     path: Option<&std::path::Path>,
+    bounds: crate::usage_settings::LedgerBounds,
     metrics: &par_telemetry::Metrics,
 ) -> anyhow::Result<Option<std::sync::Arc<par_telemetry::UsageLedger>>> {
     let Some(path) = path else {
@@ -347,11 +358,17 @@ fn open_usage(
     }
     let config = par_telemetry::usage::UsageConfig {
         counters: metrics.usage_counters(),
+        retention: bounds.retention,
+        size_warning_bytes: bounds.size_warning_bytes,
         ..Default::default()
     };
     let ledger = par_telemetry::UsageLedger::open(path, config)
         .map_err(|e| anyhow::anyhow!("cannot open usage ledger {}: {e}", path.display()))?;
-    tracing::info!(path = %path.display(), "usage ledger open");
+    tracing::info!(
+        path = %path.display(),
+        retention_days = bounds.retention.map_or(0, |d| d.as_secs() / 86_400),
+        "usage ledger open"
+    );
     Ok(Some(std::sync::Arc::new(ledger)))
 }
 

@@ -29,6 +29,8 @@ pub struct RuntimeConfig {
     /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
     /// calls fail with `call_depth_exceeded`, which also stops call cycles.
     pub max_call_depth: usize,
+    /// Reports of failed loads kept; the oldest are forgotten first.
+    pub max_failed_reports: usize,
     pub install_timeout: Duration,
     /// Largest frame (request or result) between runtime and worker.
     pub max_frame_bytes: usize,
@@ -63,6 +65,7 @@ impl RuntimeConfig {
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: defaults::CALL_TIMEOUT,
             max_call_depth: defaults::MAX_CALL_DEPTH,
+            max_failed_reports: defaults::MAX_FAILED_REPORTS,
             install_timeout: defaults::INSTALL_TIMEOUT,
             max_frame_bytes: defaults::MAX_FRAME_BYTES,
             worker_env_allow: defaults::worker_env_allow(),

@@ -27,6 +27,8 @@ pub const MAX_CALL_DEPTH: usize = 8;
 pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// Largest frame between the runtime and a worker.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Reports of failed loads kept; the oldest failure is forgotten first.
+pub const MAX_FAILED_REPORTS: usize = 100;
 /// Packages prepared at the same time.
 pub const LOAD_CONCURRENCY: usize = 4;
 /// Worker processes per package.

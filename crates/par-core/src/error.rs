@@ -30,6 +30,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request contradicts the resource's state (cancelling a run that has ended).
     Conflict,
+    /// The client stopped sending the request body (`--body-read-timeout`).
+    RequestTimeout,
     Internal,
 }
 
@@ -57,6 +59,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use par_registry::{FetchError, Fetcher, Source};
+use par_registry::{FetchError, Fetcher, Source, SourceKind};
 
 use crate::error::{LoadError, LoadPhase};
 use crate::runtime::Runtime;
@@ -41,7 +41,9 @@ impl Runtime {
         source: &Source,
     ) -> Option<SourceFile> {
         self.reports.loading(label);
-        match fetcher.fetch(source).await {
+        let fetched = fetcher.fetch(source).await;
+        self.forget_upload(source);
+        match fetched {
             Ok(fetched) => {
                 // Pinned until the package is retired: eviction never takes a blob
                 // that a mounted (or about to be mounted) package came from.
@@ -65,6 +67,21 @@ impl Runtime {
             Err(e) => {
                 self.fail(label, &LoadError::new(phase_of(&e), label, &e));
                 None
+            }
+        }
+    }
+}
+
+impl Runtime {
+    /// An uploaded package (`<cache>/uploads/<sha256>.apkg`) is copied into the blob cache
+    /// by its fetch: the upload itself is needed no more, whatever the load's outcome.
+    fn forget_upload(&self, source: &Source) {
+        let SourceKind::Local(path) = &source.kind else {
+            return;
+        };
+        if path.parent() == Some(self.config.cache_dir.join("uploads").as_path()) {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::debug!(path = %path.display(), error = %e, "upload already removed");
             }
         }
     }

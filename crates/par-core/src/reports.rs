@@ -7,12 +7,29 @@ use crate::error::LoadError;
 use crate::error::LoadPhase;
 use crate::package::{Package, PackageReport, PackageState};
 
-#[derive(Default)]
+/// Failed reports kept by default: every source that keeps failing (uploads, a typo'd
+/// path retried by a script) would otherwise add one for good.
+pub const DEFAULT_MAX_FAILED: usize = crate::defaults::MAX_FAILED_REPORTS;
+
 pub struct Reports {
     entries: Mutex<Vec<PackageReport>>,
+    max_failed: usize,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports::new(DEFAULT_MAX_FAILED)
+    }
 }
 
 impl Reports {
+    pub fn new(max_failed: usize) -> Self {
+        Reports {
+            entries: Mutex::new(Vec::new()),
+            max_failed,
+        }
+    }
+
     pub fn set(&self, report: PackageReport) {
         let mut entries = self.entries.lock().expect("reports poisoned");
         match entries.iter_mut().find(|r| r.source == report.source) {
@@ -58,7 +75,20 @@ impl Reports {
         report.phase = None;
         report.failed_phase = Some(error.phase);
         report.error = Some(error.reason.clone());
-        self.set(report);
+        let mut entries = self.entries.lock().expect("reports poisoned");
+        // The newest failure goes last, so the oldest are the ones forgotten.
+        entries.retain(|r| r.source != source);
+        entries.push(report);
+        let failed = entries
+            .iter()
+            .filter(|r| r.state == PackageState::Failed)
+            .count();
+        let mut excess = failed.saturating_sub(self.max_failed);
+        entries.retain(|r| {
+            let forget = excess > 0 && r.state == PackageState::Failed;
+            excess -= usize::from(forget);
+            !forget
+        });
     }
 
     /// Marks every report of these bytes as draining.
@@ -182,6 +212,22 @@ mod tests {
         let r = reports.find("/p/a.apkg").unwrap();
         assert_eq!(r.state, PackageState::Loading);
         assert!(r.error.is_none() && r.failed_phase.is_none());
+    }
+
+    #[test]
+    fn only_the_newest_failures_are_kept() {
+        let reports = Reports::new(2);
+        reports.loading("/p/ok.apkg");
+        let error = LoadError::new(LoadPhase::Fetch, "x", "gone");
+        for source in ["/p/a.apkg", "/p/b.apkg", "/p/c.apkg", "/p/a.apkg"] {
+            reports.failed(source, &error);
+        }
+        let sources: Vec<String> = reports
+            .snapshot(&[])
+            .into_iter()
+            .map(|r| r.source)
+            .collect();
+        assert_eq!(sources, ["/p/ok.apkg", "/p/c.apkg", "/p/a.apkg"]);
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl RuntimeBuilder {
     /// sender, and returns the complete runtime.
     pub fn build(self) -> std::io::Result<Arc<Runtime>> {
         let config = self.config;
+        let max_failed_reports = config.max_failed_reports;
         let swept = par_worker::socket_dir::sweep_stale(&std::env::temp_dir());
         if swept > 0 {
             tracing::info!(
@@ -97,7 +98,7 @@ impl RuntimeBuilder {
             envs,
             worker_script,
             routing: Routing::new(self.metrics),
-            reports: Reports::default(),
+            reports: Reports::new(max_failed_reports),
             jobs: Jobs::default(),
             startup_sources: Mutex::new(Vec::new()),
             events,

@@ -24,6 +24,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         // Only agent code sees this code (as an exception); 508 if it ever surfaces.
         ErrorCode::CallDepthExceeded => StatusCode::LOOP_DETECTED,
@@ -126,6 +127,7 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
         401 => ErrorCode::Unauthorized,
         403 => ErrorCode::Forbidden,
         405 => ErrorCode::MethodNotAllowed,
+        408 => ErrorCode::RequestTimeout,
         409 => ErrorCode::Conflict,
         413 => ErrorCode::TooLarge,
         415 => ErrorCode::UnsupportedMediaType,

@@ -4,7 +4,9 @@
 mod a2a;
 mod accounting;
 mod auth;
+mod body_limit;
 mod caller_headers;
+mod conn;
 mod error;
 mod guard;
 mod jsonrpc;
@@ -22,6 +24,7 @@ mod tls;
 mod upload;
 
 pub use auth::AccessControl;
+pub use conn::ConnectionLimits;
 pub use error::{status_of, ApiError};
 pub use guard::{SiteRules, UPLOAD_HEADER};
 pub use server::{app, serve};

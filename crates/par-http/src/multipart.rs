@@ -26,22 +26,21 @@ pub async fn read(
     file_limit: u64,
     field_limit: usize,
 ) -> Result<(Bytes, tempfile::TempDir), ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
+    let bad = |e: axum::extract::multipart::MultipartError| multipart_error(&e);
+    // The whole form: every file, every text field, and the parts' own headers.
+    let whole = file_limit.saturating_add(field_limit as u64 * 2);
+    let request = crate::body_limit::limit(request, whole, "form")?;
     let mut multipart = Multipart::from_request(request, &())
         .await
-        .map_err(|e| bad(e.body_text()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let folder = upload_folder(parent)?;
     let mut body = Map::new();
     let mut files = Vec::new();
     let mut total = 0u64;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad(e.body_text()))?
-    {
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or("").to_string();
         let Some(filename) = field.file_name().map(str::to_string) else {
-            let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+            let text = field.text().await.map_err(bad)?;
             if text.len() > field_limit {
                 return Err(ApiError::new(
                     ErrorCode::TooLarge,
@@ -91,7 +90,7 @@ async fn store(
         .await
         .map_err(|e| bad(e.to_string()))?;
     let mut size = 0u64;
-    while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
         size += chunk.len() as u64;
         *total += chunk.len() as u64;
         if *total > file_limit {
@@ -106,6 +105,16 @@ async fn store(
     }
     out.flush().await.map_err(|e| bad(e.to_string()))?;
     Ok(size)
+}
+
+/// A multipart read error as the API answers it: 413 when the form went over its limit.
+pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::BadRequest
+    };
+    ApiError::new(code, e.body_text())
 }
 
 /// The uploaded name without any directory part or odd characters.

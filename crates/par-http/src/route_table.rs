@@ -143,7 +143,8 @@ fn agent_routes() -> Vec<Route> {
         ),
         route(
             "/agents/{id}/invoke",
-            post(invoke::invoke),
+            // Invoke bodies have their own limits (`--max-body-bytes`, `--max-upload-bytes`).
+            post(invoke::invoke).layer(DefaultBodyLimit::disable()),
             vec![Op::new(
                 "post",
                 "invoke",

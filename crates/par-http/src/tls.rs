@@ -5,7 +5,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use axum_server::tls_rustls::RustlsConfig;
+use tokio::net::TcpStream;
+
+use crate::conn::{ConnectionLimits, Handshake, Watched};
 
 use crate::server::app;
 use crate::state::AppState;
@@ -24,6 +29,7 @@ pub async fn serve_tls<F>(
     listener: std::net::TcpListener,
     state: AppState,
     files: TlsFiles,
+    limits: ConnectionLimits,
     shutdown: F,
 ) -> std::io::Result<()>
 where
@@ -33,23 +39,39 @@ where
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let config = RustlsConfig::from_pem_file(&files.cert, &files.key).await?;
     tokio::spawn(watch(config.clone(), files));
-    let handle = axum_server::Handle::new();
-    let (runtime, draining, stopper) = (state.runtime.clone(), state.clone(), handle.clone());
-    tokio::spawn(async move {
+    let (runtime, draining) = (state.runtime.clone(), state.clone());
+    let signal = async move {
         shutdown.await;
         draining.start_draining();
         tracing::info!("shutting down: draining in-flight requests");
-        stopper.graceful_shutdown(None);
-    });
+    };
     listener.set_nonblocking(true)?;
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
-        .serve(service)
-        .await;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    crate::conn::serve(listener, app(state), Tls(config), limits, signal).await;
     runtime.shutdown().await;
     tracing::info!("all workers stopped");
-    result
+    Ok(())
+}
+
+/// The TLS handshake with the current certificate (reloads apply to new connections).
+#[derive(Clone)]
+struct Tls(RustlsConfig);
+
+impl Handshake for Tls {
+    type Io = tokio_rustls::server::TlsStream<Watched<TcpStream>>;
+
+    async fn handshake(&self, tcp: Watched<TcpStream>) -> std::io::Result<Self::Io> {
+        let mut config = (*self.0.get_inner()).clone();
+        // The serve loop speaks HTTP/1.1 only.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+            .accept(tcp)
+            .await
+    }
+
+    fn plain(&self) -> bool {
+        false
+    }
 }
 
 /// Reloads the certificate and key when either file's modification time changes.

@@ -158,6 +158,12 @@ impl Watched {
                     child.wait().await
                 }
             };
+            // Whatever it started in its process group (plain forks, double forks) goes
+            // with it, however it ended: stopped politely, crashed or killed. The group id
+            // cannot be reused while any member lives. Only a child that left the group
+            // (setsid, setpgid) escapes; under `--sandbox strict` the jail's PID namespace
+            // takes those too.
+            let _ = signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
             let exit = match status {
                 Ok(s) => Exit {
                     code: s.code(),

@@ -27,7 +27,7 @@ use crate::env_names as env;
 
 pub use table::ServeArgs;
 pub use values::usage_db;
-pub(crate) use values::seconds;
+pub(crate) use values::{positive, seconds};
 
 pub struct ServeSettings {
     pub listen: SocketAddr,
@@ -52,6 +52,10 @@ pub struct ServeSettings {
     pub sandbox: crate::sandbox_settings::SandboxSettings,
     /// Durable runs: store, retention, deadline.
     pub runs: crate::runs_settings::RunSettings,
+    /// Retention and size warning of the ledger.
+    pub usage_bounds: crate::usage_settings::LedgerBounds,
+    /// Connection cap and timeouts of the HTTP listener.
+    pub connections: par_http::ConnectionLimits,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -101,6 +105,8 @@ pub fn resolve(
     let network = crate::network_settings::resolve(&s, &mut errors);
     let sandbox = crate::sandbox_settings::resolve(&s, &mut errors);
     let runs = crate::runs_settings::resolve(&s, vars, &mut errors);
+    let connections = crate::connection_settings::resolve(&s, &mut errors);
+    let usage_bounds = crate::usage_settings::resolve(&s, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -121,6 +127,8 @@ pub fn resolve(
         network,
         sandbox,
         runs,
+        usage_bounds,
+        connections,
     })
 }
 

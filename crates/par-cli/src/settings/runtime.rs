@@ -132,6 +132,13 @@ fn timeouts(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
         errors,
     );
     apply_health_and_idle(s, rt, errors);
+    rt.max_failed_reports = positive(
+        s,
+        |a| a.max_failed_reports,
+        "--max-failed-reports",
+        env::MAX_FAILED_REPORTS,
+        errors,
+    );
 }
 
 /// Worker health checks, and when idle packages stop (`0`: never).

@@ -246,6 +246,21 @@ serve_settings! {
     /// Largest package accepted by POST /runtime/packages (bytes).
     max_upload_bytes: u64, env = env::MAX_UPLOAD,
         default = par_http::HttpLimits::default().max_upload_bytes;
+    /// HTTP connections open at once; a new one beyond it gets 503 and is closed.
+    max_connections: usize, env = env::MAX_CONNECTIONS,
+        default = par_http::ConnectionLimits::default().max_connections;
+    /// Seconds a client has to send a complete request head (a new connection: its first).
+    header_read_timeout: f64, env = env::HEADER_READ_TIMEOUT,
+        default = par_http::ConnectionLimits::default().header_read_timeout.as_secs_f64();
+    /// Seconds an idle keep-alive connection is kept open.
+    keep_alive_timeout: f64, env = env::KEEP_ALIVE_TIMEOUT,
+        default = par_http::ConnectionLimits::default().keep_alive_timeout.as_secs_f64();
+    /// Seconds a request body may pause between two reads before the call fails with 408.
+    body_read_timeout: f64, env = env::BODY_READ_TIMEOUT,
+        default = par_http::ConnectionLimits::default().body_read_timeout.as_secs_f64();
+    /// Reports of failed loads kept (`GET /runtime/packages`); the oldest go first.
+    max_failed_reports: usize, env = env::MAX_FAILED_REPORTS,
+        default = par_core::defaults::MAX_FAILED_REPORTS;
     /// URLs receiving lifecycle events (comma-separated).
     webhook_urls: Vec<String>, env = env::WEBHOOK_URLS, clap(value_delimiter = ',');
     /// Key for the events' HMAC-SHA256 signature header (x-par-signature).
@@ -260,6 +275,10 @@ serve_settings! {
     run_retention_hours: f64, env = env::RUN_RETENTION, default = 168.0;
     /// Seconds a durable run may take at most (a run may ask for less).
     run_timeout: f64, env = env::RUN_TIMEOUT, default = 3600.0;
+    /// Days usage records are kept in the ledger (0: forever).
+    usage_retention_days: u64, env = env::USAGE_RETENTION_DAYS, default = 90;
+    /// A warning is logged hourly while the ledger file is larger than this (MiB; 0: off).
+    usage_size_warning_mb: u64, env = env::USAGE_SIZE_WARNING_MB, default = 1024;
     /// PostgreSQL URL the usage ledger is copied to (fleet billing); off by default.
     usage_postgres_url: String, env = env::USAGE_POSTGRES_URL, clap(hide_env_values = true);
     /// Seconds between shipping passes to PostgreSQL.

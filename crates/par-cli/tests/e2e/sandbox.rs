@@ -489,3 +489,58 @@ async fn httpx_works_through_the_proxy_and_its_bytes_land_on_the_calls_usage_rec
     assert_eq!(forged["tokens"], 1, "{usage}");
     assert!(forged.get("par.egress_bytes_up").is_none(), "{usage}");
 }
+
+/// Asks kit-escape to leave a sleeping process behind; its pid.
+async fn leave_child(rt: &TestRuntime, how: &str) -> u32 {
+    let (status, body) = rt
+        .invoke("kit-escape", json!({"try": "spawn", "how": how}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let pid = body["data"]["pid"].as_u64().unwrap() as u32;
+    assert!(alive(pid), "{how} child {pid} not running");
+    pid
+}
+
+fn wait_gone(pids: &[u32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still running {:?}",
+            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn without_the_sandbox_forked_children_die_at_unload_and_at_shutdown() {
+    let start = || {
+        TestRuntime::builder()
+            .fixture("kit-escape")
+            .args(&["--sandbox", "off"])
+            .start()
+    };
+    let rt = start().await;
+    let left = vec![
+        leave_child(&rt, "plain").await,
+        leave_child(&rt, "double").await,
+    ];
+    let r = rt
+        .client
+        .delete(rt.url("/runtime/packages/kit-escape"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    wait_gone(&left, "after unload");
+    drop(rt);
+
+    let mut rt = start().await;
+    let left = vec![
+        leave_child(&rt, "plain").await,
+        leave_child(&rt, "double").await,
+    ];
+    assert!(rt.terminate().success());
+    wait_gone(&left, "after shutdown");
+}

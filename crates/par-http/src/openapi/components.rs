@@ -10,7 +10,7 @@ pub const ERROR_STATUSES: [u16; 13] = [
 ];
 
 /// Every error code, in the order of `par_core::ErrorCode`.
-const CODES: [ErrorCode; 22] = [
+const CODES: [ErrorCode; 23] = [
     ErrorCode::AgentNotFound,
     ErrorCode::NotInvocable,
     ErrorCode::BadRequest,
@@ -32,6 +32,7 @@ const CODES: [ErrorCode; 22] = [
     ErrorCode::UnsupportedMediaType,
     ErrorCode::MethodNotAllowed,
     ErrorCode::Conflict,
+    ErrorCode::RequestTimeout,
     ErrorCode::Internal,
 ];
 
@@ -43,7 +44,7 @@ fn listed(code: ErrorCode) {
         AgentNotFound | NotInvocable | BadRequest | TooLarge | InvalidInput | Unauthorized
         | Forbidden | AgentError | WorkerCrashed | AppUnavailable | Timeout | Overloaded
         | Starting | Draining | Disabled | NotFound | CallDepthExceeded | ResultTooLarge
-        | UnsupportedMediaType | MethodNotAllowed | Conflict | Internal => {}
+        | UnsupportedMediaType | MethodNotAllowed | Conflict | RequestTimeout | Internal => {}
     }
 }
 

@@ -39,6 +39,9 @@ impl LoadOptions {
     }
 }
 
+/// Room for a form's boundaries, part headers and option fields around an uploaded file.
+const FORM_ROOM: u64 = 64 * 1024;
+
 /// `POST /runtime/packages`: JSON `{"source", "sha256"?, "replace"?, "force"?}`, a raw
 /// `.apkg` body (`application/octet-stream`, options in the query), or multipart with a
 /// `file` field. Answers 202 with the load id to poll.
@@ -54,6 +57,16 @@ pub async fn load(
         .unwrap_or("")
         .to_ascii_lowercase();
     let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
+    if !content_type.starts_with("application/json") {
+        // An upload (raw or in a form, whose part headers need a little room).
+        let limit = state.limits.max_upload_bytes.saturating_add(FORM_ROOM);
+        if crate::body_limit::declared_length(&request).is_some_and(|n| n > limit) {
+            return Err(crate::body_limit::too_large(
+                state.limits.max_upload_bytes,
+                "upload",
+            ));
+        }
+    }
     let load = if content_type.starts_with("application/json") {
         let Json(options) = Json::<LoadOptions>::from_request(request, &())
             .await
@@ -100,7 +113,7 @@ async fn multipart_load(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| bad(e.body_text()))?
+        .map_err(|e| crate::multipart::multipart_error(&e))?
     {
         match field.name().unwrap_or("") {
             "file" => {

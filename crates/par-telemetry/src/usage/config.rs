@@ -52,6 +52,14 @@ pub struct UsageConfig {
     pub max_reported_bytes: usize,
     /// Where written and dropped records are counted.
     pub counters: UsageCounters,
+    /// Records older than this are deleted (and their pages returned to the file system)
+    /// by the writer's maintenance pass; `None` keeps them forever.
+    pub retention: Option<Duration>,
+    /// A warning is logged at each maintenance pass while the ledger file (with its WAL)
+    /// is larger than this.
+    pub size_warning_bytes: Option<u64>,
+    /// Time between maintenance passes (the first runs when the ledger opens).
+    pub maintenance_interval: Duration,
 }
 
 impl Default for UsageConfig {
@@ -63,6 +71,10 @@ impl Default for UsageConfig {
             synchronous: Synchronous::Normal,
             max_reported_bytes: 4096,
             counters: UsageCounters::default(),
+            // Kept forever unless the caller says otherwise (`par serve`: 90 days).
+            retention: None,
+            size_warning_bytes: None,
+            maintenance_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -74,6 +86,8 @@ impl UsageConfig {
             Some(("capacity", "must be at least 1"))
         } else if self.batch_size == 0 {
             Some(("batch_size", "must be at least 1"))
+        } else if self.maintenance_interval.is_zero() {
+            Some(("maintenance_interval", "must be longer than zero"))
         } else if self.flush_interval.is_zero() {
             Some(("flush_interval", "must be longer than zero"))
         } else {

@@ -56,6 +56,8 @@ mod sink;
 mod writer;
 
 #[cfg(test)]
+mod retention_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{Synchronous, UsageConfig, UsageCounters};

@@ -54,6 +54,10 @@ pub(crate) const INSERT: &str = "INSERT INTO usage_records (request_id, caller_s
     bytes_out, reported, caller_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
     ?13)";
 
+/// One chunk of a retention pass, oldest first.
+pub(crate) const DELETE_OLD: &str = "DELETE FROM usage_records WHERE id IN \
+    (SELECT id FROM usage_records WHERE started_at_ms < ?1 ORDER BY started_at_ms LIMIT ?2)";
+
 /// Brings a version-1 ledger (before agent-to-agent records) to version 2.
 const MIGRATE_FROM_1: &str = "ALTER TABLE usage_records ADD COLUMN caller_agent TEXT;";
 
@@ -64,12 +68,46 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// and the current layout.
 pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, UsageError> {
     let mut conn = Connection::open(path).map_err(UsageError::sqlite(path))?;
+    ensure_incremental_vacuum(&conn, path)?;
     configure_writer(&conn, sync).map_err(UsageError::sqlite(path))?;
     if user_version(&conn, path)? != SCHEMA_VERSION {
         upgrade(&mut conn, path)?;
     }
     ensure_ledger_id(&conn).map_err(UsageError::sqlite(path))?;
     Ok(conn)
+}
+
+/// Retention frees pages with `incremental_vacuum`, which needs `auto_vacuum =
+/// INCREMENTAL`. A new file gets it before its first table; a file made before retention
+/// existed is converted once with a full `VACUUM` (a copy of the file, once).
+fn ensure_incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), UsageError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+        .map_err(UsageError::sqlite(path))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(UsageError::sqlite(path))?;
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(UsageError::sqlite(path))?;
+    if tables > 0 {
+        tracing::info!(path = %path.display(), "usage ledger: converting to incremental vacuum (once)");
+        conn.execute_batch("VACUUM")
+            .map_err(UsageError::sqlite(path))?;
+    }
+    Ok(())
+}
+
+/// Returns the free pages of a retention pass to the file system.
+pub(crate) fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    // The pragma returns a row per freed page: step through them all.
+    let mut statement = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = statement.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 /// Generated once per file. Checked at every open, so deleting the row (for a restored or

@@ -17,6 +17,18 @@ pub trait UsageSink: Send + 'static {
     /// Stores every record of `records` or none of them. On error the ledger keeps the
     /// batch and retries it at the next flush.
     fn write_batch(&mut self, records: &[UsageRecord]) -> Result<(), UsageError>;
+
+    /// Deletes records that started before `before_ms` (Unix milliseconds); how many.
+    /// Sinks without retention keep everything.
+    fn prune(&mut self, before_ms: i64) -> Result<u64, UsageError> {
+        let _ = before_ms;
+        Ok(0)
+    }
+
+    /// Bytes the store takes on disk, when it knows.
+    fn size_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The embedded SQLite store.
@@ -74,4 +86,35 @@ impl UsageSink for SqliteSink {
                 source,
             })
     }
+
+    /// Deletes in bounded chunks (each its own short transaction, so calls recorded
+    /// meanwhile are not held up), then hands the freed pages back to the file system.
+    fn prune(&mut self, before_ms: i64) -> Result<u64, UsageError> {
+        let path = self.path.clone();
+        let mut deleted = 0u64;
+        loop {
+            let n = self
+                .conn
+                .execute(schema::DELETE_OLD, params![before_ms, PRUNE_CHUNK])
+                .map_err(UsageError::sqlite(&path))?;
+            deleted += n as u64;
+            if n < PRUNE_CHUNK as usize {
+                break;
+            }
+        }
+        if deleted > 0 {
+            schema::incremental_vacuum(&self.conn).map_err(UsageError::sqlite(&path))?;
+        }
+        Ok(deleted)
+    }
+
+    fn size_bytes(&self) -> Option<u64> {
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Some(len(&self.path) + len(Path::new(&wal)))
+    }
 }
+
+/// Rows deleted per statement by a retention pass.
+const PRUNE_CHUNK: i64 = 10_000;

@@ -33,6 +33,10 @@ pub(crate) struct Writer {
     batch_size: usize,
     capacity: usize,
     counters: UsageCounters,
+    retention: Option<Duration>,
+    size_warning_bytes: Option<u64>,
+    maintenance_interval: Duration,
+    next_maintenance: Instant,
 }
 
 impl Writer {
@@ -46,12 +50,21 @@ impl Writer {
             batch_size: config.batch_size,
             capacity: config.capacity,
             counters: config.counters.clone(),
+            retention: config.retention,
+            size_warning_bytes: config.size_warning_bytes,
+            maintenance_interval: config.maintenance_interval,
+            // The first pass runs as soon as the writer starts.
+            next_maintenance: Instant::now(),
         }
     }
 
     /// Runs until closed or until every handle is gone, committing what is left either way.
     pub(crate) fn run(mut self, queue: Receiver<Msg>) {
         loop {
+            // Checked on every turn so a steady stream of records cannot starve it.
+            if self.next_maintenance <= Instant::now() {
+                self.maintain();
+            }
             match self.next(&queue) {
                 Next::Msg(Msg::Record(record)) => self.push(*record),
                 Next::Msg(Msg::Flush(reply)) => {
@@ -63,7 +76,9 @@ impl Writer {
                     return;
                 }
                 Next::Deadline => {
-                    let _ = self.commit();
+                    if self.deadline.is_some_and(|d| d <= Instant::now()) {
+                        let _ = self.commit();
+                    }
                 }
                 Next::Disconnected => {
                     let _ = self.finish();
@@ -74,13 +89,42 @@ impl Writer {
     }
 
     fn next(&self, queue: &Receiver<Msg>) -> Next {
-        let Some(deadline) = self.deadline else {
-            return queue.recv().map_or(Next::Disconnected, Next::Msg);
+        let wake = match self.deadline {
+            Some(deadline) => deadline.min(self.next_maintenance),
+            None => self.next_maintenance,
         };
-        match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match queue.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(msg) => Next::Msg(msg),
             Err(RecvTimeoutError::Timeout) => Next::Deadline,
             Err(RecvTimeoutError::Disconnected) => Next::Disconnected,
+        }
+    }
+
+    /// Retention and the size warning; failures are logged and retried next time.
+    fn maintain(&mut self) {
+        self.next_maintenance = Instant::now() + self.maintenance_interval;
+        if let Some(keep) = self.retention {
+            let now_ms = super::record::unix_ms(time::OffsetDateTime::now_utc());
+            let cutoff = now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+            match self.sink.prune(cutoff) {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    retention_days = keep.as_secs() / 86_400,
+                    "usage records past their retention deleted"
+                ),
+                Err(error) => tracing::error!(%error, "usage retention pass failed"),
+            }
+        }
+        if let (Some(limit), Some(size)) = (self.size_warning_bytes, self.sink.size_bytes()) {
+            if size > limit {
+                tracing::warn!(
+                    size_bytes = size,
+                    warning_bytes = limit,
+                    "usage ledger is larger than --usage-size-warning-mb: shorten \
+                     --usage-retention-days or export and archive it"
+                );
+            }
         }
     }
 
