@@ -114,7 +114,7 @@ pub fn invoke_success() -> Value {
                 "required": ["status", "data"],
                 "properties": {"status": {"const": "success"}, "data": {}, "error": {"type": "null"}},
             }},
-            "text/event-stream": {"schema": {"type": "string"}},
+            "text/event-stream": {"schema": {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}}}},
         },
     })
 }
