@@ -39,7 +39,7 @@ pub use config::RuntimeConfig;
 pub use convergence::RegistrySettings;
 pub use error::{ErrorCode, InvokeError, LoadError, LoadPhase};
 pub use idle::AppVisit;
-pub use invoke::{dispatched_action, ActiveCall, CallMeta, InvokeOutput, StreamEvent};
+pub use invoke::{dispatched_action, json_array, ActiveCall, CallMeta, InvokeOutput, StreamEvent};
 pub use jobs::{JobState, LoadJob, LoadRequest};
 pub use metering::{CallRecord, CallerIdentity, Metering};
 pub use package::{Package, PackageReport, PackageState};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{workspace_root, TestRuntime};
+use crate::harness::{wait_for_load, workspace_root, TestRuntime};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -76,19 +76,6 @@ fn a_retention_beyond_a_century_is_refused_naming_the_setting() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PAR_USAGE_RETENTION_DAYS"), "{err}");
-}
-
-async fn wait_for_load(rt: &TestRuntime, id: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = rt.get(&format!("/runtime/loads/{id}")).await;
-        assert_eq!(status, 200, "{job}");
-        if job["state"] != "loading" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "load {id} did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -398,3 +398,17 @@ pub async fn marker_text(marker: &Path, limit: Duration) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The load job `id` once it is no longer `loading` (`GET /runtime/loads/{id}`).
+pub async fn wait_for_load(rt: &TestRuntime, id: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, job) = rt.get(&format!("/runtime/loads/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "loading" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "load {id} did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

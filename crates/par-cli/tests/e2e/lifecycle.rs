@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{alive, fixture, wait_dead, wait_until, TestRuntime};
-
-async fn wait_for_load(rt: &TestRuntime, id: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = rt.get(&format!("/runtime/loads/{id}")).await;
-        assert_eq!(status, 200, "{job}");
-        if job["state"] != "loading" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "load {id} did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::harness::{alive, fixture, wait_dead, wait_for_load, wait_until, TestRuntime};
 
 async fn post_json(rt: &TestRuntime, path: &str, body: Value) -> (u16, Value) {
     rt.post_raw(path, body.to_string()).await

@@ -142,6 +142,12 @@ fn event_stream(mut call: ActiveCall, rid: String, record: CallRecord) -> Respon
         drop(call);
         record.finish(code, bytes_out);
     });
+    sse_response(rx)
+}
+
+/// A server-sent-events response streaming the frames sent into `rx`'s channel, with the
+/// headers that keep proxies from caching or buffering it.
+pub(crate) fn sse_response(rx: tokio::sync::mpsc::Receiver<Result<Bytes, Infallible>>) -> Response {
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut response = body.into_response();
     let headers = response.headers_mut();

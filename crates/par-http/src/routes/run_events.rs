@@ -5,17 +5,16 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::Bytes;
 use par_core::ErrorCode;
 use par_runs::{EventKind, RunEvent, Runs};
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
-use crate::routes::invoke::HEARTBEAT;
+use crate::routes::invoke::{sse_response, HEARTBEAT};
 use crate::runs;
 use crate::state::AppState;
 
@@ -58,16 +57,7 @@ fn stream_events(runs: Runs, run_id: String, after: i64) -> Response {
             tracing::debug!(run_id, reason = e, "run event stream ended early");
         }
     });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    sse_response(rx)
 }
 
 /// Sends stored events after `cursor`, then waits for more, until the last event is sent

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use par_core::{ActiveCall, InvokeError, StreamEvent};
+use par_core::{json_array, ActiveCall, InvokeError, StreamEvent};
 use par_runs::{RunEnd, RunHandle, RunStatus};
 
 use crate::accounting::CallRecord;
@@ -105,17 +105,4 @@ fn finish(handle: &RunHandle, end: &RunEnd) -> bool {
         tracing::error!(run_id = handle.run_id(), error = %e, "recording a run's end");
         false
     })
-}
-
-fn json_array(items: &[Bytes]) -> Bytes {
-    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    out.push(b']');
-    out.into()
 }
