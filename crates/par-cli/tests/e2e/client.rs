@@ -1,6 +1,6 @@
-//! The client commands (`par agents`, `invoke`, `load`, `unload`, `usage`) against a real
+//! The client commands (`par agents`, `invoke`, `load`, `unload`, `usage`, `runs`) against a real
 //! `par serve`: JSON output parsed, tables read, errors as one line with their exit code.
-//! (`par runs` needs the durable runs API, which this server does not have yet.)
+//! `par runs` lists and shows durable runs.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -220,4 +220,45 @@ async fn usage_shows_the_calls_made() {
         "{text}"
     );
     assert!(text.contains("total: 2 calls, 0 errors"), "{text}");
+}
+
+#[tokio::test]
+async fn runs_lists_and_shows_a_finished_run() {
+    let rt = examples().await;
+    let (status, run) = rt
+        .post_raw("/agents/greeter/runs", json!({"name": "Ada"}).to_string())
+        .await;
+    assert_eq!(status, 202, "{run}");
+    let id = run["run_id"].as_str().unwrap().to_string();
+    // `par runs ID --json` until the run has ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let shown = stdout_json(&par(&rt.base, &["runs", &id, "--json"]));
+        if shown["status"] == "succeeded" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "run never succeeded: {shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (&shown["run_id"], &shown["agent"]),
+        (&json!(id), &json!("greeter"))
+    );
+    let listed = stdout_json(&par(&rt.base, &["runs", "--agent", "greeter", "--json"]));
+    let ids: Vec<&str> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["run_id"].as_str())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{listed}");
+    let table = par(&rt.base, &["runs"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{}", describe(&table));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&id) && l.contains("succeeded")),
+        "{text}"
+    );
+    assert_fails(&par(&rt.base, &["runs", "no-such-run"]), 4, "no-such-run");
 }
