@@ -747,3 +747,43 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit() {
     let _ = child.wait();
     assert_ne!(raised.0, "256", "{raised:?}");
 }
+
+/// The routes added with runs, A2A, MCP and OpenAPI authenticate like every other route
+/// but the probes: 401 without credentials. A granted key reaches each (not 401), so the
+/// refusal is the authentication, not a missing route.
+#[tokio::test]
+async fn runs_protocols_and_the_api_document_need_credentials() {
+    let (rt, _dir) = with_api_keys(&[]).await;
+    let rpc = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let routes: [(reqwest::Method, &str, Option<Value>); 10] = [
+        (reqwest::Method::GET, "/openapi.json", None),
+        (
+            reqwest::Method::POST,
+            "/agents/kit-minimal/runs",
+            Some(json!({})),
+        ),
+        (reqwest::Method::GET, "/runs", None),
+        (reqwest::Method::GET, "/runs/some-run", None),
+        (reqwest::Method::GET, "/runs/some-run/events", None),
+        (
+            reqwest::Method::POST,
+            "/runs/some-run/cancel",
+            Some(json!({})),
+        ),
+        (reqwest::Method::POST, "/mcp", Some(rpc.clone())),
+        (reqwest::Method::POST, "/mcp/kit-minimal", Some(rpc.clone())),
+        (reqwest::Method::POST, "/a2a/kit-minimal", Some(rpc)),
+        (
+            reqwest::Method::GET,
+            "/a2a/kit-minimal/.well-known/agent-card.json",
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let (status, answer) = send(&rt, method.clone(), path, None, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path} without credentials: {answer}");
+        assert_eq!(answer["code"], "unauthorized", "{method} {path}: {answer}");
+        let (status, answer) = send(&rt, method.clone(), path, Some("ops-key-1"), body).await;
+        assert_ne!(status, 401, "{method} {path} with a key: {answer}");
+    }
+}
