@@ -9,12 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+/// The repository root.
+pub use par_test_venv::workspace_root;
 
 /// A fixture package built by `scripts/build-fixtures.py` with the real kits.
 pub fn fixture(name: &str) -> PathBuf {
@@ -30,17 +26,8 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
-pub fn uv() -> PathBuf {
-    if let Ok(uv) = std::env::var("PAR_UV") {
-        return uv.into();
-    }
-    let local = workspace_root().join(".par-tools/bin/uv");
-    if local.exists() {
-        local
-    } else {
-        "uv".into()
-    }
-}
+/// `PAR_UV`, else the repository's `.par-tools/bin/uv`, else `uv` on `PATH`.
+pub use par_test_venv::uv;
 
 /// A cache shared by tests, so environments are built once per run (they are keyed by
 /// dependency set and locked, so sharing is exactly what production does).
