@@ -105,7 +105,11 @@ impl Runtime {
             active.outcalls = Some(Outcalls::new(self, meta.clone(), target.id.clone()));
             active.agent = target.id.clone();
             active.version = target.package.version().to_string();
-            active.meter_egress(self.metrics(), target.package.name());
+            // Only jailed packages reach the network through the metered proxy; without
+            // the sandbox there is nothing to attribute, so the call skips the registry.
+            if self.config.sandbox.is_some() {
+                active.meter_egress(self.metrics(), target.package.name());
+            }
             return Ok(active);
         }
         Err(InvokeError::new(
