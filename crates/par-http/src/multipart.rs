@@ -66,7 +66,7 @@ pub async fn read(
 
 /// A new folder for one call's files, under the package's uploads folder, which its
 /// jail sees (created at load; again here in case it was removed).
-fn upload_folder(parent: &std::path::Path) -> Result<tempfile::TempDir, ApiError> {
+pub(crate) fn upload_folder(parent: &std::path::Path) -> Result<tempfile::TempDir, ApiError> {
     let _ = std::fs::create_dir_all(parent);
     tempfile::Builder::new()
         .prefix("par-upload-")
@@ -118,7 +118,7 @@ pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError
 }
 
 /// The uploaded name without any directory part or odd characters.
-fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("file");
     let cleaned: String = base
         .chars()

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::TestRuntime;
+use std::time::Duration;
+
+use crate::harness::{wait_until, TestRuntime};
 use crate::protocol_clients;
 
 async fn runtime() -> TestRuntime {
@@ -109,6 +111,79 @@ async fn post(rt: &TestRuntime, path: &str, version: Option<&str>, body: String)
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The handler's view of a file part: kit-minimal reads every listed file's head back.
+fn handler_files(task: &Value) -> &Vec<Value> {
+    artifact_data(task)["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files in {task}"))
+}
+
+#[tokio::test]
+async fn file_parts_reach_the_handler_as_files_in_both_versions() {
+    let rt = runtime().await;
+    for version in ["1.0", "0.3"] {
+        let file =
+            json!({"filename": "notes.txt", "media_type": "text/plain", "content": "file body"});
+        let sent = client(&rt, "kit-minimal", version, "file", file).await;
+        assert_eq!(
+            sent["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{version}: {sent}"
+        );
+        let files = handler_files(&sent["task"]);
+        assert_eq!(files.len(), 1, "{version}: {sent}");
+        assert_eq!(files[0]["head"], "file body", "{version}: {sent}");
+        assert_eq!(files[0]["filename"], "notes.txt");
+        assert_eq!(files[0]["content_type"], "text/plain");
+        // Protobuf Struct numbers come back as doubles through the SDK.
+        assert_eq!(files[0]["size"].as_f64(), Some(9.0), "{sent}");
+        // The data part travels beside the file, as form fields do in multipart.
+        assert_eq!(
+            artifact_data(&sent["task"])["fields"]["note"],
+            "with a file"
+        );
+        // The file is gone once the run has ended (the run's record held its folder).
+        let path = std::path::PathBuf::from(files[0]["path"].as_str().unwrap());
+        wait_until("the A2A upload is removed", Duration::from_secs(10), || {
+            let gone = !path.exists();
+            async move { gone.then_some(()) }
+        })
+        .await;
+    }
+    // A file given by URL is listed, never fetched by the runtime.
+    let body = rpc(
+        "message/send",
+        json!({"message": {"role": "user", "messageId": "m", "parts": [
+            {"kind": "data", "data": {"print": "x"}},
+            {"kind": "file", "file": {"uri": "http://127.0.0.1:1/secret", "name": "r.bin"}}
+        ]}}),
+    );
+    let (_, answer) = post(&rt, "/a2a/kit-minimal", None, body).await;
+    assert_eq!(answer["result"]["status"]["state"], "failed", "{answer}");
+    let failure = answer["result"]["status"]["message"]["parts"][0]["text"].to_string();
+    assert!(
+        failure.contains("'path'"),
+        "the handler saw no path: {answer}"
+    );
+    // Inline files count against --max-upload-bytes.
+    let limited = TestRuntime::builder()
+        .fixture("kit-minimal")
+        .args(&["--max-upload-bytes", "4"])
+        .start()
+        .await;
+    let body = rpc(
+        "message/send",
+        json!({"message": {"role": "user", "messageId": "m", "parts": [
+            {"kind": "file", "file": {"bytes": "aGVsbG8gd29ybGQ=", "name": "big.txt"}}
+        ]}}),
+    );
+    let (_, answer) = post(&limited, "/a2a/kit-minimal", None, body).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        answer["error"]["message"].to_string().contains("too_large"),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn bad_input_gets_the_specs_error_codes() {
     let rt = TestRuntime::builder()
@@ -154,9 +229,17 @@ async fn bad_input_gets_the_specs_error_codes() {
             Some("1.0"),
             rpc(
                 "SendMessage",
-                json!({"message": {"parts": [{"url": "file:///x"}]}}),
+                json!({"message": {"parts": [{"raw": "not base64!"}]}}),
             ),
-            -32005,
+            -32602,
+        ),
+        (
+            None,
+            rpc(
+                "message/send",
+                json!({"message": {"parts": [{"kind": "file", "file": {"name": "x"}}]}}),
+            ),
+            -32602,
         ),
         (
             Some("1.0"),

@@ -4,6 +4,7 @@
 //! the request and can be fetched, listed, cancelled and re-subscribed.
 
 mod card;
+mod files;
 mod stream;
 mod wire;
 
@@ -120,7 +121,7 @@ async fn dispatch(ask: &Ask<'_>, rpc: &RpcRequest, id: &Value) -> Result<Answer,
     match (ask.version, method) {
         (Version::V1, "SendMessage") | (Version::V03, "message/send") => send(ask, rpc).await,
         (Version::V1, "SendStreamingMessage") | (Version::V03, "message/stream") => {
-            let run = start(ask, &rpc.params)?;
+            let run = start(ask, &rpc.params).await?;
             Ok(Answer::Stream(stream::events(
                 store(ask)?.clone(),
                 run.run_id,
@@ -177,12 +178,11 @@ fn store<'a>(ask: &'a Ask<'_>) -> Result<&'a par_runs::Runs, RpcError> {
 }
 
 /// Starts a run for the message in `params` (`params.message`).
-fn start(ask: &Ask<'_>, params: &Value) -> Result<RunRecord, RpcError> {
+async fn start(ask: &Ask<'_>, params: &Value) -> Result<RunRecord, RpcError> {
     let message = wire::params(params)?
         .get("message")
         .ok_or_else(|| RpcError::new(INVALID_PARAMS, "params.message is required"))?;
-    let payload = wire::payload(message)?;
-    let body = Bytes::from(serde_json::to_vec(&payload).expect("JSON serialises"));
+    let wire::Incoming { mut payload, files } = wire::incoming(message)?;
     let as_error = |e: ApiError| {
         RpcError::new(
             INVALID_PARAMS,
@@ -190,6 +190,11 @@ fn start(ask: &Ask<'_>, params: &Value) -> Result<RunRecord, RpcError> {
         )
     };
     call_input::check_not_draining(ask.state).map_err(as_error)?;
+    let package = ask.target.package.name();
+    let uploads = files::attach(ask.state, package, files, &mut payload)
+        .await
+        .map_err(as_error)?;
+    let body = Bytes::from(serde_json::to_vec(&payload).expect("JSON serialises"));
     call_input::check_body(ask.state, &ask.caller, &ask.target, &body).map_err(as_error)?;
     let mut record = CallRecord::start(
         ask.state,
@@ -199,6 +204,7 @@ fn start(ask: &Ask<'_>, params: &Value) -> Result<RunRecord, RpcError> {
     );
     record.set_caller(ask.caller.as_ref());
     record.bytes_in = body.len() as u64;
+    record.uploads = uploads;
     let input = CallInput {
         body,
         caller: ask.caller.clone(),
@@ -218,7 +224,7 @@ fn start(ask: &Ask<'_>, params: &Value) -> Result<RunRecord, RpcError> {
 /// `SendMessage`: waits for the task to end (unless `returnImmediately`), then answers
 /// with it.
 async fn send(ask: &Ask<'_>, rpc: &RpcRequest) -> Result<Answer, RpcError> {
-    let run = start(ask, &rpc.params)?;
+    let run = start(ask, &rpc.params).await?;
     let immediately = rpc.params.pointer("/configuration/returnImmediately") == Some(&json!(true))
         || rpc.params.pointer("/configuration/blocking") == Some(&json!(false));
     let runs = store(ask)?;

@@ -18,50 +18,111 @@ pub const TASK_NOT_FOUND: i64 = -32001;
 pub const TASK_NOT_CANCELABLE: i64 = -32002;
 pub const PUSH_NOT_SUPPORTED: i64 = -32003;
 pub const UNSUPPORTED_OPERATION: i64 = -32004;
-pub const CONTENT_TYPE_NOT_SUPPORTED: i64 = -32005;
 pub const EXTENDED_CARD_NOT_CONFIGURED: i64 = -32007;
 pub const VERSION_NOT_SUPPORTED: i64 = -32009;
 
-/// The handler's payload from a message: its first `data` part holding a JSON object,
-/// else its text parts joined as `{"text": ...}`. File parts are not taken here.
-pub fn payload(message: &Value) -> Result<Value, RpcError> {
+/// What a message carries for the handler: the payload (its first `data` part holding a
+/// JSON object, else its text parts joined as `{"text": ...}`, else `{}` when it holds
+/// only files) and its file parts, which the caller stores before the call.
+#[derive(Debug)]
+pub struct Incoming {
+    pub payload: Map<String, Value>,
+    pub files: Vec<FilePart>,
+}
+
+/// A file part: inline bytes (1.0 `raw`, 0.3 `file.bytes`, base64 on the wire) or a
+/// reference (1.0 `url`, 0.3 `file.uri`), which the runtime never fetches.
+#[derive(Debug)]
+pub struct FilePart {
+    pub filename: Option<String>,
+    pub media_type: Option<String>,
+    pub content: FileContent,
+}
+
+#[derive(Debug)]
+pub enum FileContent {
+    Inline(Vec<u8>),
+    Url(String),
+}
+
+pub fn incoming(message: &Value) -> Result<Incoming, RpcError> {
     let Some(parts) = message.get("parts").and_then(Value::as_array) else {
         return Err(RpcError::new(
             INVALID_PARAMS,
             "message.parts must be a list",
         ));
     };
+    let mut data = None;
     let mut texts = Vec::new();
+    let mut files = Vec::new();
     for part in parts {
-        if let Some(data) = part.get("data") {
+        if let Some(value) = part.get("data") {
             // 0.3 nests nothing; 1.0 may carry the object directly too.
-            if data.is_object() {
-                return Ok(data.clone());
-            }
+            let Value::Object(object) = value else {
+                return Err(RpcError::new(
+                    INVALID_PARAMS,
+                    "a data part must hold a JSON object",
+                ));
+            };
+            data.get_or_insert_with(|| object.clone());
+        } else if let Some(text) = part.get("text").and_then(Value::as_str) {
+            texts.push(text.to_string());
+        } else if let Some(file) = file_part(part)? {
+            files.push(file);
+        }
+    }
+    let payload = match data {
+        Some(object) => object,
+        None if !texts.is_empty() => Map::from_iter([("text".into(), json!(texts.join("\n")))]),
+        None if !files.is_empty() => Map::new(),
+        None => {
             return Err(RpcError::new(
                 INVALID_PARAMS,
-                "a data part must hold a JSON object",
-            ));
+                "the message has no data, text or file part",
+            ))
         }
-        if let Some(text) = part.get("text").and_then(Value::as_str) {
-            texts.push(text.to_string());
-        } else if part.get("file").is_some()
-            || part.get("raw").is_some()
-            || part.get("url").is_some()
-        {
-            return Err(RpcError::new(
-                CONTENT_TYPE_NOT_SUPPORTED,
-                "file parts are not accepted over A2A here; send the data as a data part",
-            ));
-        }
-    }
-    if texts.is_empty() {
+    };
+    Ok(Incoming { payload, files })
+}
+
+/// A part as a file, if it is one: 1.0 puts `raw`/`url` beside `filename`/`mediaType`,
+/// 0.3 nests `{bytes|uri, name, mimeType}` under `file`.
+fn file_part(part: &Value) -> Result<Option<FilePart>, RpcError> {
+    let (holder, bytes, url, name, media) = match part.get("file") {
+        Some(file) => (file, "bytes", "uri", "name", "mimeType"),
+        None => (part, "raw", "url", "filename", "mediaType"),
+    };
+    let text = |key: &str| holder.get(key).and_then(Value::as_str).map(str::to_string);
+    let content = if let Some(encoded) = holder.get(bytes) {
+        let encoded = encoded.as_str().unwrap_or_default();
+        FileContent::Inline(decode_base64(encoded)?)
+    } else if let Some(url) = text(url) {
+        FileContent::Url(url)
+    } else if part.get("file").is_some() {
         return Err(RpcError::new(
             INVALID_PARAMS,
-            "the message has no data or text part",
+            "a file part needs bytes or a uri",
         ));
-    }
-    Ok(json!({ "text": texts.join("\n") }))
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(FilePart {
+        filename: text(name),
+        media_type: text(media),
+        content,
+    }))
+}
+
+fn decode_base64(encoded: &str) -> Result<Vec<u8>, RpcError> {
+    use base64::Engine;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+    ];
+    engines
+        .iter()
+        .find_map(|engine| engine.decode(encoded.trim()).ok())
+        .ok_or_else(|| RpcError::new(INVALID_PARAMS, "a file part's bytes are not base64"))
 }
 
 fn state(version: Version, status: RunStatus) -> &'static str {
