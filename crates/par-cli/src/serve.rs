@@ -152,7 +152,7 @@ async fn run(
         tokio::time::sleep(settings.drain_grace).await;
     }
     let _ = stop_tx.send(());
-    drain(server, &runtime, settings.shutdown_grace).await?;
+    drain(server, &api, &runtime, settings.shutdown_grace).await?;
     services.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -255,9 +255,12 @@ async fn http_config(
     })
 }
 
-/// Lets in-flight requests finish within `grace`; past it, stops the workers anyway.
+/// Lets in-flight requests and runs finish within `grace`; past it, interrupts the runs
+/// still going (recorded `interrupted`, not failed by their workers' stop) and stops the
+/// workers anyway.
 async fn drain(
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    state: &AppState,
     runtime: &Runtime,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
@@ -268,6 +271,7 @@ async fn drain(
                 grace_secs = grace.as_secs_f64(),
                 "grace period over; stopping workers"
             );
+            par_http::interrupt_runs(state);
             runtime.shutdown().await;
         }
     }

@@ -27,6 +27,6 @@ pub use auth::AccessControl;
 pub use conn::ConnectionLimits;
 pub use error::{status_of, ApiError};
 pub use guard::{SiteRules, UPLOAD_HEADER};
-pub use server::{app, serve};
+pub use server::{app, interrupt_runs, serve};
 pub use state::{AppState, HttpConfig, HttpLimits, LogControl};
 pub use tls::{serve_tls, TlsFiles};

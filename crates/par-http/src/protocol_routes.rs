@@ -56,7 +56,7 @@ fn run_routes() -> Vec<Route> {
             )
             .body(json!({"application/json": {"schema": {"type": "object"}}}))
             .answers(202, run())
-            .errors(&[400, 404, 413, 415, 422, 503])],
+            .errors(&[400, 404, 409, 413, 415, 422, 503])],
         ),
         route(
             "/runs",

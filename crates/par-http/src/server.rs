@@ -70,21 +70,33 @@ where
     let signal = async move {
         shutdown.await;
         draining.start_draining();
-        // Runs in flight are interrupted now, not awaited: they may take an hour, and
-        // their event streams end with them instead of holding the drain open.
-        if let Some(runs) = &draining.runs {
-            match runs.interrupt_all() {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(runs = n, "runs in flight interrupted by shutdown"),
-                Err(e) => tracing::error!(error = %e, "interrupting runs at shutdown"),
-            }
-        }
-        tracing::info!("shutting down: draining in-flight requests");
+        tracing::info!("shutting down: draining in-flight requests and runs");
     };
+    let runs = state.runs.clone();
     // TCP_NODELAY is set on every accepted socket: without it, Nagle's algorithm and
     // delayed ACKs hold small keep-alive responses for ~40 ms.
     crate::conn::serve(listener, app(state), crate::conn::Plain, limits, signal).await;
+    finish_draining(runs, &runtime).await;
+    Ok(())
+}
+
+/// Once no connection is left: waits for the runs in flight, then stops every worker.
+/// Runs belong to no connection, so they drain like calls here, within the shutdown grace
+/// the caller bounds this with; past it the caller interrupts them (`interrupt_runs`).
+pub(crate) async fn finish_draining(runs: Option<par_runs::Runs>, runtime: &par_core::Runtime) {
+    if let Some(runs) = runs {
+        runs.wait_idle().await;
+    }
     runtime.shutdown().await;
     tracing::info!("all workers stopped");
-    Ok(())
+}
+
+/// Ends every run still in flight as `interrupted`: shutdown's grace is over.
+pub fn interrupt_runs(state: &AppState) {
+    let Some(runs) = &state.runs else { return };
+    match runs.interrupt_all() {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "runs in flight interrupted by shutdown"),
+        Err(e) => tracing::error!(error = %e, "interrupting runs at shutdown"),
+    }
 }

@@ -43,13 +43,13 @@ where
     let signal = async move {
         shutdown.await;
         draining.start_draining();
-        tracing::info!("shutting down: draining in-flight requests");
+        tracing::info!("shutting down: draining in-flight requests and runs");
     };
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let runs = state.runs.clone();
     crate::conn::serve(listener, app(state), Tls(config), limits, signal).await;
-    runtime.shutdown().await;
-    tracing::info!("all workers stopped");
+    crate::server::finish_draining(runs, &runtime).await;
     Ok(())
 }
 

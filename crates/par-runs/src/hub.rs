@@ -23,6 +23,8 @@ struct Live {
 struct Shared {
     store: RunStore,
     live: Mutex<HashMap<String, Live>>,
+    /// How many runs are in flight, for shutdown to wait on.
+    in_flight: watch::Sender<usize>,
     retention: Duration,
 }
 
@@ -48,6 +50,7 @@ impl Runs {
             shared: Arc::new(Shared {
                 store,
                 live: Mutex::new(HashMap::new()),
+                in_flight: watch::channel(0).0,
                 retention,
             }),
         };
@@ -93,8 +96,11 @@ impl Runs {
         }
         let (changed, _) = watch::channel(0);
         let (cancel, cancelled) = watch::channel(false);
-        self.live()
-            .insert(run.run_id.clone(), Live { changed, cancel });
+        {
+            let mut live = self.live();
+            live.insert(run.run_id.clone(), Live { changed, cancel });
+            self.shared.in_flight.send_replace(live.len());
+        }
         let handle = RunHandle {
             runs: self.clone(),
             run_id: run.run_id.clone(),
@@ -146,6 +152,13 @@ impl Runs {
         Ok(count)
     }
 
+    /// Resolves once no run is in flight (shutdown lets runs finish within its grace).
+    pub async fn wait_idle(&self) {
+        let mut count = self.shared.in_flight.subscribe();
+        // The sender lives in `shared`, which `self` keeps alive: this cannot fail.
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
         self.shared.live.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -159,9 +172,11 @@ impl Runs {
     /// The run has ended: wake its readers and stop its task. Readers that subscribe
     /// from now on find every event in the store.
     fn signal_end(&self, run_id: &str) {
-        if let Some(live) = self.live().remove(run_id) {
-            live.changed.send_modify(|n| *n += 1);
-            let _ = live.cancel.send(true);
+        let mut live = self.live();
+        if let Some(ended) = live.remove(run_id) {
+            self.shared.in_flight.send_replace(live.len());
+            ended.changed.send_modify(|n| *n += 1);
+            let _ = ended.cancel.send(true);
         }
     }
 }
@@ -198,6 +213,17 @@ impl RunHandle {
         let ended = self.runs.shared.store.finish(&self.run_id, end)?;
         self.runs.signal_end(&self.run_id);
         Ok(ended)
+    }
+
+    /// How the run ended, as the store has it (after a cancel or a shutdown ended it).
+    pub fn status(&self) -> Option<RunStatus> {
+        match self.runs.shared.store.get(&self.run_id) {
+            Ok(run) => run.map(|r| r.status),
+            Err(e) => {
+                tracing::error!(run_id = %self.run_id, error = %e, "reading a run's status");
+                None
+            }
+        }
     }
 
     /// Resolves once the run was ended from outside (cancel, shutdown).

@@ -78,6 +78,9 @@ pub struct NewRun {
     pub agent: String,
     pub owner: String,
     pub idempotency_key: Option<String>,
+    /// What the run was asked (agent and body, hashed): a replayed idempotency key must
+    /// come with the same request.
+    pub request_digest: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

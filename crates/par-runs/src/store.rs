@@ -21,6 +21,10 @@ pub enum StoreError {
         path: String,
         source: rusqlite::Error,
     },
+    /// The idempotency key names a run made from a different request (another agent or
+    /// body): replaying it would answer a question the caller did not ask.
+    #[error("idempotency key already used for a different request (run {run_id})")]
+    KeyReused { run_id: String },
 }
 
 pub struct RunStore {
@@ -36,6 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     owner TEXT NOT NULL,
     idempotency_key TEXT,
+    request_digest TEXT,
     created_ms INTEGER NOT NULL,
     started_ms INTEGER,
     finished_ms INTEGER,
@@ -61,6 +66,19 @@ const COLUMNS: &str = "run_id, agent, version, status, owner, idempotency_key, c
 
 const UNFINISHED: &str = "status IN ('queued', 'running')";
 
+/// Stores made before request digests were kept get the column (empty for old runs).
+fn add_request_digest(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'request_digest'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE runs ADD COLUMN request_digest TEXT")?;
+    }
+    Ok(())
+}
+
 impl RunStore {
     /// Opens (creating) the store at `path`. Its folder must exist.
     pub fn open(path: &Path) -> Result<RunStore, StoreError> {
@@ -77,6 +95,7 @@ impl RunStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        add_request_digest(&conn).map_err(wrap)?;
         Ok(RunStore {
             conn: Mutex::new(conn),
             path: path.display().to_string(),
@@ -121,8 +140,17 @@ impl RunStore {
                     )
                     .optional()?;
                 if let Some(run) = existing {
+                    let digest: Option<String> = tx.query_row(
+                        "SELECT request_digest FROM runs WHERE run_id = ?1",
+                        params![run.run_id],
+                        |row| row.get(0),
+                    )?;
                     tx.commit()?;
-                    return Ok((run, false));
+                    // Stores from before digests were kept hold none: those replay.
+                    if digest.is_some_and(|d| d != new.request_digest) {
+                        return Ok(Err(run.run_id));
+                    }
+                    return Ok(Ok((run, false)));
                 }
             }
             let run = RunRecord {
@@ -139,13 +167,22 @@ impl RunStore {
                 error: None,
             };
             tx.execute(
-                "INSERT INTO runs (run_id, agent, status, owner, idempotency_key, created_ms)
-                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
-                params![run.run_id, run.agent, run.owner, run.idempotency_key, now],
+                "INSERT INTO runs (run_id, agent, status, owner, idempotency_key, request_digest,
+                                   created_ms)
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
+                params![
+                    run.run_id,
+                    run.agent,
+                    run.owner,
+                    run.idempotency_key,
+                    new.request_digest,
+                    now
+                ],
             )?;
             tx.commit()?;
-            Ok((run, true))
-        })
+            Ok(Ok((run, true)))
+        })?
+        .map_err(|run_id| StoreError::KeyReused { run_id })
     }
 
     /// Queued → running, once a worker took the call. False when the run already ended

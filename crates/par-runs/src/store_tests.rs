@@ -11,7 +11,48 @@ fn new_run(owner: &str, key: Option<&str>) -> NewRun {
         agent: "a".into(),
         owner: owner.into(),
         idempotency_key: key.map(str::to_string),
+        request_digest: "d1".into(),
     }
+}
+
+#[test]
+fn a_replayed_key_must_come_with_the_same_request() {
+    let (_dir, store) = store();
+    let (first, created) = store.create(&new_run("me", Some("k")), 60_000).unwrap();
+    assert!(created);
+    let (again, created) = store.create(&new_run("me", Some("k")), 60_000).unwrap();
+    assert!(!created);
+    assert_eq!(again.run_id, first.run_id);
+    let mut other = new_run("me", Some("k"));
+    other.request_digest = "d2".into();
+    match store.create(&other, 60_000) {
+        Err(StoreError::KeyReused { run_id }) => assert_eq!(run_id, first.run_id),
+        got => panic!("a different request under the same key: {got:?}"),
+    }
+    // Another owner's key is its own.
+    let mut elsewhere = other;
+    elsewhere.owner = "you".into();
+    assert!(store.create(&elsewhere, 60_000).unwrap().1);
+}
+
+#[test]
+fn a_store_without_digests_gains_the_column_and_replays_old_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.sqlite3");
+    let old = Connection::open(&path).unwrap();
+    old.execute_batch(&SCHEMA.replace("    request_digest TEXT,\n", ""))
+        .unwrap();
+    old.execute(
+        "INSERT INTO runs (run_id, agent, status, owner, idempotency_key, created_ms)
+         VALUES ('r1', 'a', 'succeeded', 'me', 'k', ?1)",
+        params![now_ms()],
+    )
+    .unwrap();
+    drop(old);
+    let store = RunStore::open(&path).unwrap();
+    let (run, created) = store.create(&new_run("me", Some("k")), 60_000).unwrap();
+    assert!(!created);
+    assert_eq!(run.run_id, "r1");
 }
 
 #[test]

@@ -162,12 +162,23 @@ async fn an_idempotency_key_returns_the_same_run() {
     let key = [("idempotency-key", "order-42")];
     let (status, first, _) = start(&rt, "kit-minimal", json!({"a": 1}), &key).await;
     assert_eq!(status, 202, "{first}");
-    let (status, again, location) = start(&rt, "kit-minimal", json!({"a": 2}), &key).await;
+    let (status, again, location) = start(&rt, "kit-minimal", json!({"a": 1}), &key).await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["run_id"], first["run_id"]);
     assert_eq!(
         location.unwrap(),
         format!("/runs/{}", first["run_id"].as_str().unwrap())
+    );
+    // The same key with another body is a mistake, not a replay: 409, nothing started.
+    let (status, reused, _) = start(&rt, "kit-minimal", json!({"a": 2}), &key).await;
+    assert_eq!(status, 409, "{reused}");
+    assert_eq!(reused["code"], "conflict");
+    assert!(
+        reused["error"]
+            .as_str()
+            .unwrap()
+            .contains(first["run_id"].as_str().unwrap()),
+        "{reused}"
     );
     let other = [("idempotency-key", "order-43")];
     let (_, third, _) = start(&rt, "kit-minimal", json!({"a": 3}), &other).await;

@@ -8,7 +8,14 @@ use crate::harness::TestRuntime;
 use crate::run_client::{cancel, events_after, first_events, get_with, start, start_ok, wait_end};
 
 async fn with_store(db: &Path, fixtures: &[&str]) -> TestRuntime {
-    let mut builder = TestRuntime::builder().args(&["--runs-db", db.to_str().unwrap()]);
+    // The ledger beside the run store, so usage outlives the runtime too.
+    let ledger = db.with_file_name("usage.sqlite3");
+    let mut builder = TestRuntime::builder().usage_db(&ledger).args(&[
+        "--runs-db",
+        db.to_str().unwrap(),
+        "--shutdown-grace",
+        "6",
+    ]);
     for f in fixtures {
         builder = builder.fixture(f);
     }
@@ -32,6 +39,9 @@ async fn finished_runs_survive_a_stop_and_runs_in_flight_become_interrupted() {
     assert_eq!(before["status"], "succeeded");
     let done_events = events_after(&rt, &done, None).await;
     let cut = long_run(&rt).await;
+    // A run that ends within the shutdown grace is let finish, as calls in flight are.
+    let short = start_ok(&rt, "kit-stream", json!({"n": 8, "gap": 0.25})).await;
+    first_events(&rt, &short, 1).await;
     assert!(rt.terminate().success());
 
     let rt = with_store(&db, &["kit-stream"]).await;
@@ -50,6 +60,29 @@ async fn finished_runs_survive_a_stop_and_runs_in_flight_become_interrupted() {
     let resumed = events_after(&rt, &cut, Some(last.id - 1)).await;
     assert_eq!(resumed, vec![last.clone()]);
     assert_eq!(cancel(&rt, &cut, &[]).await.0, 409);
+    let finished = wait_end(&rt, &short).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["result"].as_array().map(Vec::len), Some(8));
+    // Metered as what happened: the finished run ok, the cut one interrupted (not cancelled).
+    let (status, usage) = rt.get("/runtime/usage?agent=kit-stream&limit=100").await;
+    assert_eq!(status, 200, "{usage}");
+    let outcomes: Vec<&str> = usage["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "interrupted").count(),
+        1,
+        "{usage}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "ok").count(),
+        2,
+        "{usage}"
+    );
+    assert!(!outcomes.contains(&"cancelled"), "{usage}");
 }
 
 #[tokio::test]

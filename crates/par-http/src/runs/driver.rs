@@ -12,8 +12,15 @@ use par_runs::{RunEnd, RunHandle, RunStatus};
 use crate::accounting::CallRecord;
 use crate::state::AppState;
 
-/// Outcome recorded for a run ended from outside (cancelled, or the runtime stopped).
-const ENDED_ELSEWHERE: &str = "cancelled";
+/// The outcome metered for a run ended from outside: `interrupted` when shutdown ended
+/// it, else `cancelled`.
+fn ended_elsewhere(handle: &RunHandle) -> String {
+    match handle.status() {
+        Some(RunStatus::Interrupted) => "interrupted",
+        _ => "cancelled",
+    }
+    .to_string()
+}
 
 pub fn spawn(
     state: AppState,
@@ -24,10 +31,10 @@ pub fn spawn(
     timeout: Duration,
 ) {
     tokio::spawn(async move {
-        let ended_elsewhere = handle.ended_elsewhere();
+        let ended = handle.ended_elsewhere();
         let (code, bytes_out) = tokio::select! {
             outcome = drive(&state, &handle, &mut record, &id, &body, timeout) => outcome,
-            () = ended_elsewhere => (ENDED_ELSEWHERE.to_string(), 0),
+            () = ended => (ended_elsewhere(&handle), 0),
         };
         record.finish(&code, bytes_out);
     });
@@ -79,24 +86,27 @@ async fn follow(handle: &RunHandle, call: &mut ActiveCall) -> (String, u64) {
                 let result = plain.unwrap_or_else(|| json_array(&items));
                 let end = RunEnd::succeeded(String::from_utf8_lossy(&result).into_owned());
                 let code = if finish(handle, &end) {
-                    "ok"
+                    "ok".to_string()
                 } else {
-                    ENDED_ELSEWHERE
+                    ended_elsewhere(handle)
                 };
-                return (code.to_string(), bytes_out);
+                return (code, bytes_out);
             }
             StreamEvent::Failed(error) => return (fail(handle, &error), bytes_out),
         }
     }
 }
 
+/// Ends the run failed; the outcome to meter is how it really ended (a cancel or
+/// shutdown that got there first wins, e.g. workers stopped after an interrupt).
 fn fail(handle: &RunHandle, error: &InvokeError) -> String {
     let code = error.code.as_str();
-    finish(
-        handle,
-        &RunEnd::error(RunStatus::Failed, code, &error.message),
-    );
-    code.to_string()
+    let end = RunEnd::error(RunStatus::Failed, code, &error.message);
+    if finish(handle, &end) {
+        code.to_string()
+    } else {
+        ended_elsewhere(handle)
+    }
 }
 
 /// Records the end unless a cancel got there first; returns whether this ended the run.

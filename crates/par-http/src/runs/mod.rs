@@ -70,6 +70,16 @@ pub fn store_error(error: par_runs::StoreError) -> ApiError {
     ApiError::new(ErrorCode::Internal, "the run store failed")
 }
 
+/// The digest of what a run is asked: the agent and the body as the handler will get it.
+fn request_digest(agent: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(agent.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
 /// Creates the run and starts driving it, or returns the run this caller already made
 /// with the same idempotency key (`false`: nothing new started).
 pub fn start_run(
@@ -88,9 +98,20 @@ pub fn start_run(
         agent: id.to_string(),
         owner: owner_of(&input.caller),
         idempotency_key: options.idempotency_key,
+        request_digest: request_digest(id, &input.body),
     };
     let (run, handle) = match runs.create(&new) {
         Ok(created) => created,
+        Err(par_runs::StoreError::KeyReused { run_id }) => {
+            record.discard();
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the Idempotency-Key was used for a different request (run {run_id}); \
+                     use a new key"
+                ),
+            ));
+        }
         Err(error) => {
             record.finish(ErrorCode::Internal.as_str(), 0);
             return Err(store_error(error));
