@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates docs/images/console-{agents,invoke,usage,runs,packages}.png: runs the web
+# Regenerates docs/images/console-{agents,invoke,usage,runs,packages,live}.png: runs the web
 # console's browser test (crates/par-cli/tests/e2e/console.rs) with PAR_CONSOLE_SCREENSHOTS
 # set, so headless Chromium captures each main view (Page.captureScreenshot) on real data
 # from the real runtime the test drives. A docs tool; CI runs the same test without pictures.

@@ -7,9 +7,9 @@ use axum::middleware;
 use axum::routing::{any, delete, get, post, put, MethodRouter};
 use serde_json::json;
 
+use crate::console;
 use crate::openapi::components as schema;
 use crate::openapi::{self, Access, Described, Op};
-use crate::console;
 use crate::routes::{agents, invoke, management, observe, runtime, surface};
 use crate::state::AppState;
 
@@ -62,11 +62,14 @@ fn console_routes() -> Vec<Route> {
         route(
             "/console/",
             secured(get(console::index)),
-            vec![
-                Op::new("get", "console", "console", "The web console (admin data calls)")
-                    .access(Access::Open)
-                    .ok(200, html),
-            ],
+            vec![Op::new(
+                "get",
+                "console",
+                "console",
+                "The web console (admin data calls)",
+            )
+            .access(Access::Open)
+            .ok(200, html)],
         ),
         route(
             "/console/{file}",

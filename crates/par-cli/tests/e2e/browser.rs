@@ -133,7 +133,9 @@ impl Browser {
         let start = Instant::now();
         loop {
             let value = self
-                .eval(&format!("(() => {{ try {{ return {expression}; }} catch (e) {{ return null; }} }})()"))
+                .eval(&format!(
+                    "(() => {{ try {{ return {expression}; }} catch (e) {{ return null; }} }})()"
+                ))
                 .await;
             let truthy = match &value {
                 Value::Null => false,
@@ -146,8 +148,13 @@ impl Browser {
                 return value;
             }
             if start.elapsed() > limit {
-                let text = self.eval("document.body ? document.body.innerText : ''").await;
-                panic!("{what}: not within {limit:?}; the page shows:\n{}", text.as_str().unwrap_or(""));
+                let text = self
+                    .eval("document.body ? document.body.innerText : ''")
+                    .await;
+                panic!(
+                    "{what}: not within {limit:?}; the page shows:\n{}",
+                    text.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -19,6 +19,12 @@ use crate::harness::{fixture, workspace_root, TestRuntime};
 const ADMIN_KEY: &str = "console-admin-key";
 const USER_KEY: &str = "console-user-key";
 const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
+/// Navigation and paint timings of the page, for the test's output (never asserted).
+const TIMINGS: &str = "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+    const t = {response: n.responseEnd, dom_interactive: n.domInteractive, \
+    dom_content_loaded: n.domContentLoadedEventEnd}; \
+    for (const p of performance.getEntriesByType('paint')) t[p.name] = p.startTime; \
+    return JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]))); })()";
 const LIMIT: Duration = Duration::from_secs(20);
 
 const POLICY: &str = r#"
@@ -80,11 +86,22 @@ async fn send(
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn admin_agents(rt: &TestRuntime) -> Vec<Value> {
-    let (status, body) = send(rt, Method::GET, "/runtime/agents", Some(ADMIN_KEY), &[], None).await;
+    let (status, body) = send(
+        rt,
+        Method::GET,
+        "/runtime/agents",
+        Some(ADMIN_KEY),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["agents"].as_array().unwrap().clone()
 }
@@ -140,6 +157,8 @@ async fn the_console_in_a_real_browser() {
         LIMIT,
     )
     .await;
+    // Reported, not asserted (no timings in tests): the first paint on loopback.
+    eprintln!("console timings, cold browser (ms): {}", b.eval(TIMINGS).await);
 
     // A valid key without the admin role is turned away with a reason.
     b.eval(&type_into("#credential", USER_KEY)).await;
@@ -152,7 +171,10 @@ async fn the_console_in_a_real_browser() {
             LIMIT,
         )
         .await;
-    assert!(refused.as_str().unwrap().contains("no admin role"), "{refused}");
+    assert!(
+        refused.as_str().unwrap().contains("no admin role"),
+        "{refused}"
+    );
 
     // The admin key: the agents list.
     b.eval(&type_into("#credential", ADMIN_KEY)).await;
@@ -168,7 +190,10 @@ async fn the_console_in_a_real_browser() {
     let stored = b
         .eval("sessionStorage.getItem('par.console.credential')")
         .await;
-    assert_eq!(stored, ADMIN_KEY, "the key is kept in the tab's sessionStorage");
+    assert_eq!(
+        stored, ADMIN_KEY,
+        "the key is kept in the tab's sessionStorage"
+    );
     let cookies = b.eval("document.cookie").await;
     assert_eq!(cookies, "", "the console sets no cookie");
 
@@ -258,7 +283,8 @@ async fn the_console_in_a_real_browser() {
     .await;
     b.wait_for(
         "the run listed as succeeded",
-        "document.querySelector('#runs-table tr.selected .badge.succeeded')",
+        "document.querySelector('#runs-table tr.selected .badge.succeeded') \
+         && document.querySelector('#run-facts .badge.succeeded')",
         LIMIT,
     )
     .await;
@@ -285,38 +311,68 @@ async fn the_console_in_a_real_browser() {
         LIMIT,
     )
     .await;
+    shots.take(&mut b, "live").await;
 
     // Disable and enable an agent from the list.
     b.eval("location.hash = '#agents'").await;
     let disable = "#agents-table tr[data-agent=\"echo\"] td.actions button";
-    b.wait_for("the agents list", &format!("document.querySelector({})", json!(disable)), LIMIT)
-        .await;
+    b.wait_for(
+        "the agents list",
+        &format!("document.querySelector({})", json!(disable)),
+        LIMIT,
+    )
+    .await;
     shots.take(&mut b, "agents").await;
     b.eval(&click(disable)).await;
     b.wait_for(
         "echo disabled",
-        &format!("document.querySelector({}).textContent === 'Enable'", json!(disable)),
+        &format!(
+            "document.querySelector({}).textContent === 'Enable'",
+            json!(disable)
+        ),
         LIMIT,
     )
     .await;
     let agents = admin_agents(&rt).await;
     assert_eq!(agent(&agents, "echo").unwrap()["enabled"], false);
-    let (status, body) = send(&rt, Method::POST, "/agents/echo/invoke", Some(ADMIN_KEY), &JSON, Some("{}")).await;
-    assert_eq!((status, body["code"].as_str()), (503, Some("disabled")), "{body}");
+    let (status, body) = send(
+        &rt,
+        Method::POST,
+        "/agents/echo/invoke",
+        Some(ADMIN_KEY),
+        &JSON,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("disabled")),
+        "{body}"
+    );
     b.eval(&click(disable)).await;
     b.wait_for(
         "echo enabled again",
-        &format!("document.querySelector({}).textContent === 'Disable'", json!(disable)),
+        &format!(
+            "document.querySelector({}).textContent === 'Disable'",
+            json!(disable)
+        ),
         LIMIT,
     )
     .await;
-    assert_eq!(agent(&admin_agents(&rt).await, "echo").unwrap()["enabled"], true);
+    assert_eq!(
+        agent(&admin_agents(&rt).await, "echo").unwrap()["enabled"],
+        true
+    );
 
     // Unload a package: two clicks (the first arms the button), then it is gone.
     b.eval("location.hash = '#packages'").await;
     let unload = "#packages-table tr[data-package=\"kit-schema\"] button.danger";
-    b.wait_for("the packages list", &format!("document.querySelector({})", json!(unload)), LIMIT)
-        .await;
+    b.wait_for(
+        "the packages list",
+        &format!("document.querySelector({})", json!(unload)),
+        LIMIT,
+    )
+    .await;
     shots.take(&mut b, "packages").await;
     b.eval(&click(unload)).await;
     b.eval(&click(unload)).await;
@@ -328,8 +384,23 @@ async fn the_console_in_a_real_browser() {
     )
     .await;
     let agents = admin_agents(&rt).await;
-    assert!(agent(&agents, "kit-schema").is_none(), "unloaded: {agents:?}");
+    assert!(
+        agent(&agents, "kit-schema").is_none(),
+        "unloaded: {agents:?}"
+    );
     assert!(agent(&agents, "echo").is_some());
+
+    // A reload keeps the tab signed in (sessionStorage), straight to the agents list.
+    b.eval("window.previousDocument = true").await;
+    b.navigate(&rt.url("/console/?reloaded#agents")).await;
+    b.wait_for(
+        "the agents list after a reload",
+        "!window.previousDocument && document.body.dataset.ready === '1' \
+         && document.querySelector('#agents-table tr[data-agent=\"echo\"]')",
+        LIMIT,
+    )
+    .await;
+    eprintln!("console timings, warm browser (ms): {}", b.eval(TIMINGS).await);
 
     // Signing out forgets the key.
     b.eval(&click("#logout")).await;
@@ -355,7 +426,12 @@ async fn console_files_are_public_with_strict_headers_and_its_data_is_admin_only
         let header = |name: &str| headers[name].to_str().unwrap().to_string();
         assert!(header("content-type").starts_with(content_type), "{path}");
         let csp = header("content-security-policy");
-        for directive in ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
         assert_eq!(header("x-frame-options"), "DENY");
@@ -363,8 +439,19 @@ async fn console_files_are_public_with_strict_headers_and_its_data_is_admin_only
         assert_eq!(header("referrer-policy"), "no-referrer");
         assert!(!headers.contains_key("set-cookie"), "no cookie, so no CSRF");
     }
-    let page = rt.client.get(rt.url("/console/")).send().await.unwrap().text().await.unwrap();
-    assert!(!page.contains(ADMIN_KEY) && !page.contains("echo"), "the shell holds no data");
+    let page = rt
+        .client
+        .get(rt.url("/console/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains(ADMIN_KEY) && !page.contains("echo"),
+        "the shell holds no data"
+    );
     let redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -376,7 +463,11 @@ async fn console_files_are_public_with_strict_headers_and_its_data_is_admin_only
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.headers()["location"], "/console/");
     let (status, body) = send(&rt, Method::GET, "/console/secrets.txt", None, &[], None).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
 
     // Every data call the console makes needs credentials...
     for (method, path) in [
@@ -389,19 +480,39 @@ async fn console_files_are_public_with_strict_headers_and_its_data_is_admin_only
         (Method::POST, "/runtime/reload"),
     ] {
         let (status, body) = send(&rt, method.clone(), path, None, &[], None).await;
-        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{method} {path}: {body}"
+        );
         // ...and the admin role: a valid non-admin key is forbidden.
         let (status, body) = send(&rt, method.clone(), path, Some(USER_KEY), &[], None).await;
         if path == "/runs" {
             assert_eq!(status, 200, "anyone may list their own runs: {body}");
         } else {
-            assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{method} {path}: {body}");
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (403, Some("forbidden")),
+                "{method} {path}: {body}"
+            );
         }
     }
-    let (status, body) = send(&rt, Method::GET, "/runtime/agents", Some(ADMIN_KEY), &[], None).await;
+    let (status, body) = send(
+        &rt,
+        Method::GET,
+        "/runtime/agents",
+        Some(ADMIN_KEY),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let schema = &agent(body["agents"].as_array().unwrap(), "kit-schema").unwrap()["input_schema"];
-    assert_eq!(schema["required"], json!(["text"]), "the declared schema: {schema}");
+    assert_eq!(
+        schema["required"],
+        json!(["text"]),
+        "the declared schema: {schema}"
+    );
     assert_unchanged(&rt).await;
 }
 
@@ -412,8 +523,14 @@ async fn console_files_are_public_with_strict_headers_and_its_data_is_admin_only
 #[tokio::test]
 async fn forged_console_requests_are_refused_and_change_nothing() {
     let (rt, _dir) = secured().await;
-    let evil = [("origin", "http://evil.example"), ("content-type", "application/json")];
-    let cross_site = [("sec-fetch-site", "cross-site"), ("content-type", "application/json")];
+    let evil = [
+        ("origin", "http://evil.example"),
+        ("content-type", "application/json"),
+    ];
+    let cross_site = [
+        ("sec-fetch-site", "cross-site"),
+        ("content-type", "application/json"),
+    ];
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let text = [("content-type", "text/plain")];
     let multipart = [("content-type", "multipart/form-data; boundary=x")];
@@ -426,12 +543,17 @@ async fn forged_console_requests_are_refused_and_change_nothing() {
         ] {
             for forged in [&evil[..], &cross_site[..]] {
                 let (status, body) = send(&rt, method.clone(), path, key, forged, Some("{}")).await;
-                assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{method} {path} {forged:?}: {body}");
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (403, Some("forbidden")),
+                    "{method} {path} {forged:?}: {body}"
+                );
             }
             if method == Method::POST {
                 for simple in [&form[..], &text[..], &multipart[..]] {
                     let body_text = r#"{"source": "/tmp/x.apkg"}"#;
-                    let (status, body) = send(&rt, method.clone(), path, key, simple, Some(body_text)).await;
+                    let (status, body) =
+                        send(&rt, method.clone(), path, key, simple, Some(body_text)).await;
                     let refused = (status == 415 && body["code"] == "unsupported_media_type")
                         || (key.is_none() && status == 401);
                     assert!(refused, "{method} {path} {simple:?}: {status} {body}");
@@ -449,6 +571,14 @@ async fn assert_unchanged(rt: &TestRuntime) {
         let found = agent(&agents, id).unwrap_or_else(|| panic!("{id} gone: {agents:?}"));
         assert_eq!(found["enabled"], true, "{id}");
     }
-    let (status, body) = send(rt, Method::POST, "/agents/echo/invoke", Some(ADMIN_KEY), &JSON, Some(r#"{"x": 1}"#)).await;
+    let (status, body) = send(
+        rt,
+        Method::POST,
+        "/agents/echo/invoke",
+        Some(ADMIN_KEY),
+        &JSON,
+        Some(r#"{"x": 1}"#),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 }

@@ -42,11 +42,9 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "app.js" => file("text/javascript; charset=utf-8", APP_JS),
         "app.css" => file("text/css; charset=utf-8", APP_CSS),
-        _ => ApiError::new(
-            ErrorCode::NotFound,
-            format!("no console file '{name}'"),
-        )
-        .into_response(),
+        _ => {
+            ApiError::new(ErrorCode::NotFound, format!("no console file '{name}'")).into_response()
+        }
     }
 }
 
@@ -100,7 +98,13 @@ mod tests {
     fn index_names_only_its_own_assets() {
         assert!(INDEX_HTML.contains("src=\"app.js\""));
         assert!(INDEX_HTML.contains("href=\"app.css\""));
-        assert!(!INDEX_HTML.contains("style=\""), "inline styles break the CSP");
-        assert!(!INDEX_HTML.contains("onclick"), "inline handlers break the CSP");
+        assert!(
+            !INDEX_HTML.contains("style=\""),
+            "inline styles break the CSP"
+        );
+        assert!(
+            !INDEX_HTML.contains("onclick"),
+            "inline handlers break the CSP"
+        );
     }
 }

@@ -236,11 +236,13 @@ async function setEnabled(id, enabled) {
   } catch (e) { flash(e.message, "error"); }
 }
 
-function sandboxText(s) {
-  if (!s) return "–";
+function sandboxCell(s) {
+  if (!s) return el("td", { text: "–" });
   const limits = Object.entries(s.limits || {}).filter(([, l]) => l.max !== null && l.max !== undefined)
-    .map(([k, l]) => `${k} ${l.max}`);
-  return `${s.mode} · network ${s.network}` + (limits.length ? " · " + limits.join(", ") : "");
+    .map(([k, l]) => `${k.replace(/_/g, " ")} ${l.max}`);
+  const egress = (s.egress || []).length ? ` (+${s.egress.length} allowed)` : "";
+  return el("td", {}, badge(s.mode, s.mode === "off" ? "failed" : "info"), `network ${s.network}${egress}`,
+    el("div", { class: "hint", text: limits.join(" · ") }));
 }
 
 async function loadPackages() {
@@ -259,8 +261,8 @@ async function loadPackages() {
       el("td", { class: "num", text: (p.workers || []).length ? `${p.workers.length} (pid ${p.workers.join(", ")})` : "0" }),
       el("td", { class: "num", text: `${p.inflight ?? 0} running, ${p.queued ?? 0} queued` }),
       el("td", { class: "num", text: `${p.restarts ?? 0} / ${p.crashes ?? 0} crashes` }),
-      el("td", { class: "desc", text: sandboxText(p.sandbox) }),
-      el("td", { class: "desc mono", text: p.source, title: p.sha256 || "" }),
+      sandboxCell(p.sandbox),
+      el("td", { class: "desc mono", text: p.source.split("/").pop(), title: `${p.source}\nsha256 ${p.sha256 || "–"}` }),
       el("td", { class: "actions" }, unload));
   });
   fill($("#packages-table tbody"), rows, "No packages.");
@@ -421,8 +423,16 @@ function svg(tag, attrs, text) {
   return node;
 }
 
+// Drawn at the element's own pixel size, so text is never stretched.
+function frame(target) {
+  const w = Math.max(300, Math.round(target.getBoundingClientRect().width)), h = 140;
+  target.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  return [w, h];
+}
+
 function drawLine(target, values, title) {
-  const w = 600, h = 120, max = Math.max(1e-9, ...values);
+  const [w, h] = frame(target), max = Math.max(1e-9, ...values);
+  if (values.length < 2) return target.replaceChildren(svg("text", { x: 12, y: 20, class: "axis" }, `${title} · collecting samples…`));
   const step = w / Math.max(values.length - 1, 1);
   const points = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 14 - (v / max) * (h - 28)).toFixed(1)}`).join(" ");
   target.replaceChildren(
@@ -431,7 +441,7 @@ function drawLine(target, values, title) {
 }
 
 function drawBars(target, buckets) {
-  const w = 600, h = 140, max = Math.max(1, ...buckets.map((b) => b.calls));
+  const [w, h] = frame(target), max = Math.max(1, ...buckets.map((b) => b.calls));
   const slot = w / Math.max(buckets.length, 1), gap = Math.min(4, slot * 0.2);
   const nodes = [svg("text", { x: 4, y: 12, class: "axis" }, `max ${max} calls`)];
   buckets.forEach((b, i) => {
@@ -503,11 +513,10 @@ function hourly(records, to) {
 async function loadRuns(openId) {
   const status = $("#runs-status").value;
   const data = await api("/runs?limit=100" + (status ? "&status=" + status : ""));
-  const took = (r) => (r.started_at && r.finished_at ? fmtMs(new Date(r.finished_at) - new Date(r.started_at)) : "–");
   fill($("#runs-table tbody"), data.runs.map((r) =>
     el("tr", { dataset: { run: r.run_id }, class: "clickable", onclick: () => { location.hash = "runs/" + r.run_id; } },
       el("td", { class: "mono", text: r.run_id.slice(0, 8) }), el("td", { text: r.agent }),
-      el("td", {}, badge(r.status)), el("td", { text: fmtTime(r.created_at) }), el("td", { class: "num", text: took(r) }))),
+      el("td", {}, badge(r.status)), el("td", { text: fmtTime(r.created_at) }), el("td", { class: "num", text: runTook(r) }))),
   "No runs yet.");
   if (openId) await openRun(openId);
   else $("#run-detail").hidden = true;
@@ -519,11 +528,8 @@ async function openRun(id) {
   const run = await api("/runs/" + encodeURIComponent(id));
   $("#run-detail").hidden = false;
   $("#run-title").textContent = `Run ${id.slice(0, 8)} · ${run.agent}`;
-  const facts = { status: run.status, version: run.version, created: fmtTime(run.created_at), started: fmtTime(run.started_at), finished: fmtTime(run.finished_at) };
-  if (run.error) facts.error = `${run.error.code}: ${run.error.error}`;
-  $("#run-facts").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  showRunFacts(run);
   const cancel = $("#run-cancel");
-  cancel.hidden = !["queued", "running"].includes(run.status);
   cancel.onclick = async () => {
     try { await api(`/runs/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} }); flash("Cancel requested."); }
     catch (e) { flash(e.message, "error"); }
@@ -536,14 +542,26 @@ async function openRun(id) {
   if (!response.ok) return flash(`events: HTTP ${response.status}`, "error");
   readEvents(response, (e) => {
     list.append(eventItem(e));
-    if (e.event === "done" || e.event === "error") { cancel.hidden = true; loadRunsRowOnly(id); }
+    if (e.event === "done" || e.event === "error") refreshRun(id);
   }).catch(() => {});
 }
 
-async function loadRunsRowOnly(id) {
+const runTook = (r) => (r.started_at && r.finished_at ? fmtMs(new Date(r.finished_at) - new Date(r.started_at)) : "–");
+
+function showRunFacts(run) {
+  const facts = { status: run.status, version: run.version, created: fmtTime(run.created_at), started: fmtTime(run.started_at), finished: fmtTime(run.finished_at), took: runTook(run) };
+  if (run.error) facts.error = `${run.error.code}: ${run.error.error}`;
+  $("#run-facts").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, k === "status" ? badge(v) : v)]));
+  $("#run-cancel").hidden = !["queued", "running"].includes(run.status);
+}
+
+// The stream ended: the run's final facts, in the detail and in its row.
+async function refreshRun(id) {
   const run = await api("/runs/" + encodeURIComponent(id)).catch(() => null);
-  const row = run && $(`#runs-table tr[data-run="${CSS.escape(id)}"]`);
-  if (row) row.children[2].replaceChildren(badge(run.status));
+  if (!run) return;
+  showRunFacts(run);
+  const row = $(`#runs-table tr[data-run="${CSS.escape(id)}"]`);
+  if (row) { row.children[2].replaceChildren(badge(run.status)); row.children[4].textContent = runTook(run); }
 }
 
 function eventItem(e) {
