@@ -151,19 +151,14 @@ async fn the_console_in_a_real_browser() {
     let shots = Shots::from_env();
     let mut b = Browser::start().await;
     b.navigate(&rt.url("/console/")).await;
-    b.wait_for(
-        "the login form",
-        "document.body.dataset.ready === '1' && !document.querySelector('#view-login').hidden",
-        LIMIT,
-    )
-    .await;
-    // Reported, not asserted (no timings in tests): the first paint on loopback.
-    eprintln!("console timings, cold browser (ms): {}", b.eval(TIMINGS).await);
 
     // A valid key without the admin role is turned away with a reason.
-    b.eval(&type_into("#credential", USER_KEY)).await;
-    b.eval("document.querySelector('#login-form').requestSubmit()")
-        .await;
+    sign_in(&mut b, USER_KEY).await;
+    // Reported, not asserted (no timings in tests): the first paint on loopback.
+    eprintln!(
+        "console timings, cold browser (ms): {}",
+        b.eval(TIMINGS).await
+    );
     let refused = b
         .wait_for(
             "the non-admin refusal",
@@ -177,9 +172,7 @@ async fn the_console_in_a_real_browser() {
     );
 
     // The admin key: the agents list.
-    b.eval(&type_into("#credential", ADMIN_KEY)).await;
-    b.eval("document.querySelector('#login-form').requestSubmit()")
-        .await;
+    sign_in(&mut b, ADMIN_KEY).await;
     b.wait_for(
         "the agents list",
         "document.querySelector('#agents-table tr[data-agent=\"kit-schema\"]') \
@@ -400,7 +393,10 @@ async fn the_console_in_a_real_browser() {
         LIMIT,
     )
     .await;
-    eprintln!("console timings, warm browser (ms): {}", b.eval(TIMINGS).await);
+    eprintln!(
+        "console timings, warm browser (ms): {}",
+        b.eval(TIMINGS).await
+    );
 
     // Signing out forgets the key.
     b.eval(&click("#logout")).await;
@@ -581,4 +577,74 @@ async fn assert_unchanged(rt: &TestRuntime) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Signs in through the login form and waits for the agents list (or the login error).
+async fn sign_in(b: &mut Browser, credential: &str) {
+    b.wait_for(
+        "the login form",
+        "document.body.dataset.ready === '1' && !document.querySelector('#view-login').hidden",
+        LIMIT,
+    )
+    .await;
+    b.eval(&type_into("#credential", credential)).await;
+    b.eval("document.querySelector('#login-form').requestSubmit()")
+        .await;
+}
+
+/// The login takes a bearer token as well as an API key: an OIDC access token from a real
+/// provider, with the admin role (`ops`) — and one without it is told why it cannot enter.
+#[tokio::test]
+async fn the_console_signs_in_with_an_oidc_token() {
+    let provider = crate::oidc::provider();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let rt = TestRuntime::builder()
+        .source(workspace_root().join("target/examples/echo.apkg"))
+        .args(&["--auth", "oidc", "--oidc-issuer", &provider.issuer])
+        .args(&["--oidc-audience", crate::oidc::AUDIENCE])
+        .args(&["--policy", policy.to_str().unwrap()])
+        .start()
+        .await;
+    let mut b = Browser::start().await;
+    b.navigate(&rt.url("/console/")).await;
+    sign_in(&mut b, &provider.token("par-test").await).await;
+    let refused = b
+        .wait_for(
+            "the non-admin refusal",
+            "document.querySelector('#login-error').textContent",
+            LIMIT,
+        )
+        .await;
+    assert!(
+        refused.as_str().unwrap().contains("no admin role"),
+        "{refused}"
+    );
+    sign_in(&mut b, &provider.token("par-ops").await).await;
+    b.wait_for(
+        "the agents list",
+        "document.querySelector('#agents-table tr[data-agent=\"echo-upper\"]')",
+        LIMIT,
+    )
+    .await;
+}
+
+/// On loopback with auth off (the examples' default) the console opens without asking.
+#[tokio::test]
+async fn the_console_opens_without_sign_in_when_auth_is_off() {
+    let rt = TestRuntime::builder()
+        .source(workspace_root().join("target/examples/echo.apkg"))
+        .start()
+        .await;
+    let mut b = Browser::start().await;
+    b.navigate(&rt.url("/console/")).await;
+    b.wait_for(
+        "the agents list without signing in",
+        "document.querySelector('#agents-table tr[data-agent=\"echo\"]') \
+         && document.querySelector('#view-login').hidden \
+         && document.querySelector('#who').textContent.includes('auth off')",
+        LIMIT,
+    )
+    .await;
 }
