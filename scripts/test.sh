@@ -42,6 +42,10 @@ step "tools: A2A and MCP clients for the protocol tests (a2a-sdk 1.3.0, mcp 2.3.
 PAR_PROTOCOL_PYTHON="$(bash scripts/install-protocol-clients.sh)"
 export PAR_PROTOCOL_PYTHON
 
+step "tools: headless Chromium for the web console's browser test (Debian chromium)"
+PAR_CHROMIUM="$(bash scripts/install-browser.sh)"
+export PAR_CHROMIUM
+
 step "fixtures: real packages built by pixell-kit 0.4.12, 0.3.5 and pixell-sdk 0.5.4"
 python3 scripts/build-fixtures.py --if-stale
 

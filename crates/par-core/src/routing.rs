@@ -141,7 +141,7 @@ impl Routing {
         Ok(target)
     }
 
-    fn is_disabled(&self, id: &str) -> bool {
+    pub(crate) fn is_disabled(&self, id: &str) -> bool {
         self.disabled
             .read()
             .expect("disabled poisoned")

@@ -175,6 +175,11 @@ impl Runtime {
         self.routing.public_agent(id)
     }
 
+    /// False while the management API has the agent disabled.
+    pub fn is_enabled(&self, id: &str) -> bool {
+        !self.routing.is_disabled(id)
+    }
+
     /// Disabled agents answer 503 `disabled` until enabled again. False for unknown ids.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
         self.routing.set_enabled(id, enabled)

@@ -7,6 +7,7 @@ mod auth;
 mod body_limit;
 mod caller_headers;
 mod conn;
+mod console;
 mod error;
 mod guard;
 mod jsonrpc;

@@ -3,9 +3,11 @@
 //! list, so a route cannot be added without being described.
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{any, delete, get, post, put, MethodRouter};
 use serde_json::json;
 
+use crate::console;
 use crate::openapi::components as schema;
 use crate::openapi::{self, Access, Described, Op};
 use crate::routes::{agents, invoke, management, observe, runtime, surface};
@@ -40,7 +42,44 @@ pub fn route_table() -> Vec<Route> {
     table.extend(crate::protocol_routes::routes());
     table.extend(surface_routes());
     table.extend(management_routes());
+    table.extend(console_routes());
     table
+}
+
+/// The web console's files: public (they hold no data; every data call the page makes
+/// needs the admin credential), each answer with the console's security headers.
+fn console_routes() -> Vec<Route> {
+    let secured = |handler: MethodRouter<AppState>| {
+        handler.layer(middleware::map_response(console::security_headers))
+    };
+    let html = json!({"description": "The console page",
+        "content": {"text/html": {"schema": {"type": "string"}}}});
+    let file = json!({"description": "A console script or style sheet",
+        "content": {"text/javascript": {"schema": {"type": "string"}},
+                    "text/css": {"schema": {"type": "string"}}}});
+    vec![
+        route("/console", secured(get(console::redirect)), vec![]),
+        route(
+            "/console/",
+            secured(get(console::index)),
+            vec![Op::new(
+                "get",
+                "console",
+                "console",
+                "The web console (admin data calls)",
+            )
+            .access(Access::Open)
+            .ok(200, html)],
+        ),
+        route(
+            "/console/{file}",
+            secured(get(console::asset)),
+            vec![Op::new("get", "console_file", "console", "A console asset")
+                .access(Access::Open)
+                .ok(200, file)
+                .errors(&[404])],
+        ),
+    ]
 }
 
 fn probes() -> Vec<Route> {
@@ -264,6 +303,12 @@ fn management_routes() -> Vec<Route> {
             Op::new("post", "shutdown", "management", "Drain, then exit 0 (as SIGTERM)")
                 .ok(202, accepted(json!({"type": "object"})))
                 .errors(&[415]),
+        ]),
+        admin("/runtime/agents", get(management::agents), vec![
+            Op::new("get", "list_agents_admin", "management",
+                "Public agents with their enabled flag and declared input schema")
+                .answers(200, json!({"type": "object", "required": ["agents"],
+                    "properties": {"agents": {"type": "array", "items": schema::admin_agent()}}})),
         ]),
         admin("/runtime/agents/{id}/enable", post(management::enable), vec![agent_switch("enable")]),
         admin("/runtime/agents/{id}/disable", post(management::disable), vec![agent_switch("disable")]),

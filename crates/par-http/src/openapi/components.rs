@@ -134,6 +134,19 @@ pub fn agent() -> Value {
     })
 }
 
+/// An agent as the management API lists it: [`agent`] plus `enabled` and the declared
+/// `input_schema` (`null` when the agent takes any object).
+pub fn admin_agent() -> Value {
+    let mut schema = agent();
+    schema["required"]
+        .as_array_mut()
+        .expect("required")
+        .extend([json!("enabled"), json!("input_schema")]);
+    schema["properties"]["enabled"] = json!({"type": "boolean"});
+    schema["properties"]["input_schema"] = json!({"type": ["object", "boolean", "null"]});
+    schema
+}
+
 pub fn package_report() -> Value {
     let phases = [
         "fetch",

@@ -177,6 +177,24 @@ pub async fn reload(State(state): State<AppState>) -> Response {
     (StatusCode::ACCEPTED, Json(json!({"status": "reloading"}))).into_response()
 }
 
+/// `GET /runtime/agents`: the public agents with what the console needs besides
+/// `GET /agents` — whether each is enabled and the input schema it declares (`null`: any
+/// JSON object).
+pub async fn agents(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let runtime = &state.runtime;
+    let agents: Vec<serde_json::Value> = runtime
+        .agents()
+        .into_iter()
+        .map(|agent| {
+            let mut entry = serde_json::to_value(&agent).unwrap_or_default();
+            entry["enabled"] = json!(runtime.is_enabled(&agent.id));
+            entry["input_schema"] = runtime.input_schema(&agent.id).unwrap_or_default();
+            entry
+        })
+        .collect();
+    Json(json!({"agents": agents}))
+}
+
 /// `POST /runtime/agents/{id}/enable` and `/disable`.
 pub async fn enable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
     set_enabled(state, id, true)
