@@ -6,6 +6,7 @@
 //! compiled into this crate and written out by [`script::materialize`].
 
 pub mod child;
+pub mod log_budget;
 mod error;
 mod health;
 mod jail;

@@ -15,6 +15,7 @@ mod environments;
 mod examples;
 mod fleet;
 mod hardening;
+mod hardening_limits;
 mod health;
 mod hostile;
 mod idle;
