@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use crate::env_names as env;
 use crate::settings::ServeArgs;
 
-pub fn resolve(s: &ServeArgs, sources: &[String], errors: &mut Vec<String>) -> par_core::SourcePolicy {
+pub fn resolve(
+    s: &ServeArgs,
+    sources: &[String],
+    errors: &mut Vec<String>,
+) -> par_core::SourcePolicy {
     let roots = match &s.source_roots {
         Some(roots) => roots.clone(),
         None => startup_dirs(sources),

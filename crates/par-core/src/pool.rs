@@ -265,7 +265,8 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                 _ = stop.wait_for(|s| *s) => return,
             };
             let reason = match ended {
-                Ended::Stuck(reason) => match replace_stuck(&shared, index, &worker, &reason).await {
+                Ended::Stuck(reason) => match replace_stuck(&shared, index, &worker, &reason).await
+                {
                     Ok(()) => continue,
                     Err(failed) => failed,
                 },
@@ -369,9 +370,8 @@ fn stuck(shared: &Shared, worker: &Worker) -> Option<String> {
         ));
     }
     let grace = shared.settings.abandoned_call_grace?;
-    (oldest >= grace).then(|| {
-        format!("an abandoned call has held a thread for {oldest:?} (grace {grace:?})")
-    })
+    (oldest >= grace)
+        .then(|| format!("an abandoned call has held a thread for {oldest:?} (grace {grace:?})"))
 }
 
 /// Puts a new worker in the slot, then kills the stuck one (its process group), so the

@@ -94,7 +94,8 @@ impl RuntimeBuilder {
         let envs = EnvManager::new(config.uv.clone(), config.envs_dir(), config.install_timeout);
         let events = crate::webhook::Webhooks::start(&config.webhooks);
         let metering = Metering::new(self.metrics.clone(), self.usage, self.spans);
-        let log_budgets = crate::log_budgets::LogBudgets::new(config.log_rate, self.metrics.clone());
+        let log_budgets =
+            crate::log_budgets::LogBudgets::new(config.log_rate, self.metrics.clone());
         Ok(Arc::new(Runtime {
             config,
             log_budgets,

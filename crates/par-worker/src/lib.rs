@@ -6,10 +6,10 @@
 //! compiled into this crate and written out by [`script::materialize`].
 
 pub mod child;
-pub mod log_budget;
 mod error;
 mod health;
 mod jail;
+pub mod log_budget;
 mod outcall;
 pub mod output;
 pub mod protocol;

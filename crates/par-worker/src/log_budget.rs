@@ -85,8 +85,8 @@ impl LogBudget {
     fn take_token(&self) -> bool {
         let mut bucket = self.bucket.lock().expect("log budget poisoned");
         let now = Instant::now();
-        let refill = now.duration_since(bucket.refilled).as_secs_f64()
-            * f64::from(self.rate.lines_per_sec);
+        let refill =
+            now.duration_since(bucket.refilled).as_secs_f64() * f64::from(self.rate.lines_per_sec);
         let cap = f64::from(self.rate.burst.max(1));
         bucket.tokens = (bucket.tokens + refill).min(cap);
         bucket.refilled = now;

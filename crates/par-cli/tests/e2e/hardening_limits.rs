@@ -30,12 +30,20 @@ async fn management_sources_must_lie_under_a_root_and_reach_no_private_host() {
         .start()
         .await;
     let pinned = format!("/etc/passwd#sha256={}", "a".repeat(64));
-    for secret in ["/etc/shadow", "/proc/self/environ", &pinned, "../../../../etc/hosts"] {
+    for secret in [
+        "/etc/shadow",
+        "/proc/self/environ",
+        &pinned,
+        "../../../../etc/hosts",
+    ] {
         assert_refused(&load(&rt, secret).await, "not under a source root");
     }
     let beside = fixture("kit-async").display().to_string();
     let (status, body) = load(&rt, &beside).await;
-    assert_eq!(status, 202, "a package beside the startup one loads: {body}");
+    assert_eq!(
+        status, 202,
+        "a package beside the startup one loads: {body}"
+    );
     crate::harness::wait_for_load(&rt, body["load_id"].as_u64().unwrap()).await;
     let own_port = rt.addr().rsplit(':').next().unwrap().to_string();
     for url in [
@@ -49,7 +57,10 @@ async fn management_sources_must_lie_under_a_root_and_reach_no_private_host() {
     // Nothing refused was even attempted: no report names it.
     let (_, packages) = rt.get("/runtime/packages").await;
     let text = packages.to_string();
-    assert!(!text.contains("/etc/") && !text.contains("169.254"), "{text}");
+    assert!(
+        !text.contains("/etc/") && !text.contains("169.254"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +84,7 @@ async fn configured_roots_resolve_symlinks_and_the_allow_flag_opens_loopback() {
     let (status, body) = load(&rt, &format!("{root_arg}/kit-async.apkg")).await;
     assert_eq!(status, 202, "{body}");
     let job = crate::harness::wait_for_load(&rt, body["load_id"].as_u64().unwrap()).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["state"], "ready", "{job}");
     // Allowed: a loopback URL is accepted (and fails as a fetch, not as a refusal).
     let url = format!("http://{}/no-such.apkg", rt.addr());
     let (status, body) = load(&rt, &url).await;
@@ -106,16 +117,26 @@ async fn a_package_flooding_the_log_is_rate_limited_and_its_drops_counted() {
     assert_eq!(status, 200, "{body}");
     let logged = |rt: &TestRuntime| rt.logs().matches("flood line ").count() as u64;
     // Every line is either logged or counted as dropped, once the summary has run.
-    let (kept, lost) = wait_until("every flood line logged or counted", Duration::from_secs(30), || async {
-        let (kept, lost) = (logged(&rt), dropped(&rt.metrics().await));
-        (kept + lost == FLOOD).then_some((kept, lost))
-    })
+    let (kept, lost) = wait_until(
+        "every flood line logged or counted",
+        Duration::from_secs(30),
+        || async {
+            let (kept, lost) = (logged(&rt), dropped(&rt.metrics().await));
+            (kept + lost == FLOOD).then_some((kept, lost))
+        },
+    )
     .await;
     let allowed = BURST + RATE * (started.elapsed().as_secs() + 1);
-    assert!(kept <= allowed, "{kept} lines logged, the budget allows {allowed}");
+    assert!(
+        kept <= allowed,
+        "{kept} lines logged, the budget allows {allowed}"
+    );
     assert!(lost >= FLOOD - allowed, "{lost} dropped");
-    rt.wait_log(&["log lines over its rate were dropped", "kit-minimal"], Duration::from_secs(10))
-        .await;
+    rt.wait_log(
+        &["log lines over its rate were dropped", "kit-minimal"],
+        Duration::from_secs(10),
+    )
+    .await;
     let (status, health) = rt.get("/runtime/health").await;
     assert_eq!(status, 200, "{health}");
     let (status, body) = rt.invoke("kit-minimal", json!({"n": 1})).await;
@@ -127,31 +148,48 @@ async fn a_worker_whose_threads_are_all_held_by_abandoned_calls_is_replaced() {
     let rt = TestRuntime::builder()
         .fixture("kit-minimal")
         .args(&["--worker-threads", "2", "--call-timeout", "1"])
-        .args(&["--worker-health-interval", "0.2", "--worker-health-timeout", "1.5"])
+        .args(&[
+            "--worker-health-interval",
+            "0.2",
+            "--worker-health-timeout",
+            "1.5",
+        ])
         .start()
         .await;
     let before = rt.package_report("kit-minimal.apkg").await["workers"].clone();
     // Two calls that never return on their own: both time out, both threads stay held.
     let forever = json!({"sleep": 1_000_000});
-    let (a, b) = tokio::join!(rt.invoke("kit-minimal", forever.clone()), rt.invoke("kit-minimal", forever));
+    let (a, b) = tokio::join!(
+        rt.invoke("kit-minimal", forever.clone()),
+        rt.invoke("kit-minimal", forever)
+    );
     assert_eq!((a.0, b.0), (504, 504), "{a:?} {b:?}");
-    let body = wait_until("a normal call to succeed again", Duration::from_secs(30), || async {
-        let (status, body) = rt.invoke("kit-minimal", json!({"n": 1})).await;
-        (status == 200).then_some(body)
-    })
+    let body = wait_until(
+        "a normal call to succeed again",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = rt.invoke("kit-minimal", json!({"n": 1})).await;
+            (status == 200).then_some(body)
+        },
+    )
     .await;
     assert_eq!(body["data"]["echo"]["n"], 1, "{body}");
-    rt.wait_log(&["worker stuck in abandoned calls", "kit-minimal"], Duration::from_secs(5))
-        .await;
+    rt.wait_log(
+        &["worker stuck in abandoned calls", "kit-minimal"],
+        Duration::from_secs(5),
+    )
+    .await;
     let after = rt.package_report("kit-minimal.apkg").await["workers"].clone();
     assert_ne!(before, after, "a new worker serves the package");
     let old = before[0].as_u64().unwrap();
     crate::harness::wait_dead(&[old], Duration::from_secs(10)).await;
     let metrics = rt.metrics().await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("par_worker_stuck_replacements_total{")
-            && l.contains("kit-minimal")
-            && !l.ends_with(" 0")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("par_worker_stuck_replacements_total{")
+                && l.contains("kit-minimal")
+                && !l.ends_with(" 0")),
         "{metrics}"
     );
 }
@@ -162,14 +200,22 @@ async fn an_abandoned_call_past_its_grace_gets_its_worker_replaced() {
         .fixture("kit-minimal")
         .args(&["--worker-threads", "4", "--call-timeout", "1"])
         .args(&["--abandoned-call-grace", "1"])
-        .args(&["--worker-health-interval", "0.2", "--worker-health-timeout", "1.5"])
+        .args(&[
+            "--worker-health-interval",
+            "0.2",
+            "--worker-health-timeout",
+            "1.5",
+        ])
         .start()
         .await;
     let before = rt.package_report("kit-minimal.apkg").await["workers"].clone();
     let (status, body) = rt.invoke("kit-minimal", json!({"sleep": 1_000_000})).await;
     assert_eq!(status, 504, "{body}");
-    rt.wait_log(&["held a thread for", "kit-minimal"], Duration::from_secs(30))
-        .await;
+    rt.wait_log(
+        &["held a thread for", "kit-minimal"],
+        Duration::from_secs(30),
+    )
+    .await;
     let after = wait_until("a new worker", Duration::from_secs(30), || async {
         let workers = rt.package_report("kit-minimal.apkg").await["workers"].clone();
         (workers != before && workers.as_array().is_some_and(|w| !w.is_empty())).then_some(workers)
