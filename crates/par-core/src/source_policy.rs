@@ -71,7 +71,7 @@ impl SourcePolicy {
             return Ok(());
         }
         Err(format!(
-            "local source {} is not under a source root (--source-root)",
+            "local source {} is not under a source root (--source-roots)",
             path.display()
         ))
     }
