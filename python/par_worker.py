@@ -182,6 +182,13 @@ class Worker:
         # Agent-to-agent calls waiting for the host's answer, by reference.
         self.outcalls = {}
         self.next_ref = 1
+        # Sync calls on a pool thread now (call id -> jobs), and those of them the host
+        # gave up on (call id -> when): a thread cannot be cancelled, so an abandoned call
+        # holds it until the handler returns. PONG tells the host, which replaces a worker
+        # whose threads are all held that way.
+        self.sync_lock = threading.Lock()
+        self.running = {}
+        self.abandoned = {}
 
     def send(self, kind, call_id, payload=b""):
         self.writer.write(HEADER.pack(len(payload) + 9, kind, call_id) + payload)
@@ -231,9 +238,37 @@ class Worker:
         task.add_done_callback(lambda _t: self.tasks.pop(call_id, None))
 
     def cancel(self, call_id):
+        with self.sync_lock:
+            if call_id in self.running:
+                self.abandoned.setdefault(call_id, time.monotonic())
         task = self.tasks.get(call_id)
         if task is not None:
             task.cancel()
+
+    def run_sync(self, call_id, context, fn, *args):
+        """Run fn on a pool thread, noting the call while the thread is busy with it."""
+
+        def job():
+            with self.sync_lock:
+                self.running[call_id] = self.running.get(call_id, 0) + 1
+            try:
+                return context.run(fn, *args)
+            finally:
+                with self.sync_lock:
+                    left = self.running.pop(call_id, 1) - 1
+                    if left:
+                        self.running[call_id] = left
+                    else:
+                        self.abandoned.pop(call_id, None)
+
+        return self.loop.run_in_executor(self.pool, job)
+
+    def health(self):
+        """PONG's payload: threads held by calls the host abandoned, and the oldest's age."""
+        with self.sync_lock:
+            count = len(self.abandoned)
+            oldest = time.monotonic() - min(self.abandoned.values()) if self.abandoned else 0.0
+        return _dumps({"abandoned": count, "oldest_s": round(oldest, 3)}).encode()
 
     async def run_call(self, call_id, body):
         try:
@@ -245,18 +280,18 @@ class Worker:
             elif self.is_gen:
                 await self.stream_sync(call_id, payload)
             else:
-                result = await self.invoke(payload)
+                result = await self.invoke(call_id, payload)
                 self.send_reply(RESULT, call_id, _dumps(result).encode())
         except asyncio.CancelledError:
             self.send(ERROR, call_id, _dumps({"type": "CancelledError", "message": "cancelled"}).encode())
         except BaseException as exc:  # agent code may raise anything; report, never die
             self.send(ERROR, call_id, _error_payload(exc))
 
-    async def invoke(self, payload):
+    async def invoke(self, call_id, payload):
         if self.is_async:
             return await self.handler(payload)
         context = contextvars.copy_context()
-        result = await self.loop.run_in_executor(self.pool, context.run, self.handler, payload)
+        result = await self.run_sync(call_id, context, self.handler, payload)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -277,7 +312,7 @@ class Worker:
         iterator = context.run(self.handler, payload)
         done = object()
         while True:
-            item = await self.loop.run_in_executor(self.pool, context.run, next, iterator, done)
+            item = await self.run_sync(call_id, context, next, iterator, done)
             if item is done:
                 break
             if not self.send_reply(ITEM, call_id, _dumps(item).encode()):
@@ -327,7 +362,7 @@ async def _read_loop(reader, worker, max_frame):
         elif kind in (OUT_RESULT, OUT_ERROR):
             worker.answer_outcall(call_id, kind, body)
         elif kind == PING:
-            worker.send(PONG, call_id)  # the health check: this loop still runs
+            worker.send(PONG, call_id, worker.health())  # the health check: this loop still runs
         elif kind == SHUTDOWN:
             return 0
         await worker.writer.drain()

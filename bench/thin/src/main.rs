@@ -94,6 +94,7 @@ fn spec(args: &Args, script: PathBuf) -> WorkerSpec {
             cwd: args.root.clone(),
             startup_timeout: Duration::from_secs(60),
             jail: None,
+            log_budget: par_worker::log_budget::LogBudget::unlimited("thin"),
         },
         entrypoint: args.entrypoint.clone(),
         max_frame: 64 * 1024 * 1024,

@@ -16,6 +16,7 @@ mod runs_settings;
 mod sandbox_settings;
 mod serve;
 mod settings;
+mod source_settings;
 mod usage;
 mod usage_settings;
 mod verify;

@@ -252,6 +252,7 @@ async fn http_config(
         log_control: Some(log_control),
         runs: Some(services.runs.clone()),
         run_timeout: settings.runs.timeout,
+        sources: settings.source_policy.clone(),
     })
 }
 

@@ -45,6 +45,8 @@ pub struct RuntimeConfig {
     pub redactor: crate::redact::Redactor,
     /// `--sandbox strict`: every package process in a jail; `None` is `off`.
     pub sandbox: Option<crate::sandbox::SandboxConfig>,
+    /// Log lines a package's processes may write together (`--log-lines-per-sec`).
+    pub log_rate: par_worker::log_budget::LogRate,
 }
 
 impl RuntimeConfig {
@@ -74,6 +76,10 @@ impl RuntimeConfig {
             webhooks: crate::webhook::WebhookConfig::default(),
             redactor: crate::redact::Redactor::new(&[]).expect("built-in patterns compile"),
             sandbox: None,
+            log_rate: par_worker::log_budget::LogRate {
+                lines_per_sec: defaults::LOG_LINES_PER_SEC,
+                burst: defaults::LOG_BURST_LINES,
+            },
         }
     }
 

@@ -19,6 +19,13 @@ pub const WORKER_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const WORKER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Time a worker may stay silent before it is killed and replaced.
 pub const WORKER_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a sync call the runtime abandoned may keep a worker thread before the worker is
+/// replaced (zero: replaced only once every thread is stuck).
+pub const ABANDONED_CALL_GRACE: Duration = Duration::from_secs(300);
+/// Log lines per second one package's processes may write together (0: unlimited).
+pub const LOG_LINES_PER_SEC: u32 = 1000;
+/// Log lines a package may write at once above its rate.
+pub const LOG_BURST_LINES: u32 = 5000;
 /// Time a call may run.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How deep agent-to-agent calls may nest.

@@ -82,6 +82,7 @@ impl Runtime {
             envs: &self.envs,
             worker_script: &self.worker_script,
             reports: &self.reports,
+            log_budgets: &self.log_budgets,
         };
         loader.load(file).await
     }

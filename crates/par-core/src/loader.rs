@@ -28,6 +28,8 @@ pub struct Loader<'a> {
     pub worker_script: &'a Path,
     /// Told each phase as it starts (the package report shows it while loading).
     pub reports: &'a crate::reports::Reports,
+    /// Each package's log budget, shared by its processes.
+    pub(crate) log_budgets: &'a crate::log_budgets::LogBudgets,
 }
 
 impl Loader<'_> {
@@ -293,6 +295,7 @@ impl Loader<'_> {
             cwd: self.work_dir(manifest, root),
             startup_timeout: self.config.worker_startup_timeout,
             jail,
+            log_budget: self.log_budgets.for_package(&manifest.name),
         }
     }
 

@@ -31,6 +31,9 @@ pub struct PoolSettings {
     pub health_interval: Duration,
     /// A worker silent this long (no PONG, no frame) is killed and replaced.
     pub health_timeout: Duration,
+    /// A worker holding a sync call the runtime abandoned this long is replaced (`None`:
+    /// only when abandoned calls hold every thread).
+    pub abandoned_call_grace: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -45,6 +48,7 @@ impl Default for PoolSettings {
             memory_check_interval: Duration::from_millis(500),
             health_interval: crate::defaults::WORKER_HEALTH_INTERVAL,
             health_timeout: crate::defaults::WORKER_HEALTH_TIMEOUT,
+            abandoned_call_grace: Some(crate::defaults::ABANDONED_CALL_GRACE),
         }
     }
 }
@@ -177,7 +181,10 @@ impl WorkerPool {
     }
 
     fn least_busy(&self) -> Option<Arc<Worker>> {
-        self.live().into_iter().min_by_key(|w| w.inflight())
+        // Threads held by abandoned calls are busy too.
+        self.live()
+            .into_iter()
+            .min_by_key(|w| w.inflight() + w.abandoned_calls().0)
     }
 
     fn live(&self) -> Vec<Arc<Worker>> {
@@ -253,9 +260,17 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
     let mut recent: VecDeque<Instant> = VecDeque::new();
     loop {
         if let Some(worker) = shared.slots[index].load_full() {
-            let reason = tokio::select! {
-                reason = watch_worker(&shared, &worker) => reason,
+            let ended = tokio::select! {
+                ended = watch_worker(&shared, &worker) => ended,
                 _ = stop.wait_for(|s| *s) => return,
+            };
+            let reason = match ended {
+                Ended::Stuck(reason) => match replace_stuck(&shared, index, &worker, &reason).await
+                {
+                    Ok(()) => continue,
+                    Err(failed) => failed,
+                },
+                Ended::Exited(reason) => reason,
             };
             shared.slots[index].store(None);
             shared.generation.send_modify(|g| *g += 1);
@@ -309,25 +324,81 @@ fn backoff(settings: &PoolSettings, crashes_in_window: usize) -> Duration {
     (settings.backoff_base * factor).min(settings.backoff_max)
 }
 
-/// Resolves when the worker has exited, or was killed for its memory use or for not
-/// answering health checks; says why.
-async fn watch_worker(shared: &Shared, worker: &Worker) -> String {
+/// How a watched worker's time ended.
+enum Ended {
+    /// It exited, or was killed (memory, silence); says why.
+    Exited(String),
+    /// Still running, but abandoned sync calls hold its threads: to be replaced.
+    Stuck(String),
+}
+
+/// Resolves when the worker has exited, was killed for its memory use or for not
+/// answering health checks, or is stuck in abandoned calls.
+async fn watch_worker(shared: &Shared, worker: &Worker) -> Ended {
     let settings = &shared.settings;
     let mut memory = tokio::time::interval(settings.memory_check_interval);
     let mut health = tokio::time::interval(settings.health_interval);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let killed = tokio::select! {
-            status = worker.exited() => return status,
+            status = worker.exited() => return Ended::Exited(status),
             _ = memory.tick(), if settings.memory_limit_bytes.is_some() => over_memory(shared, worker),
-            _ = health.tick() => unresponsive(shared, worker),
+            _ = health.tick() => match stuck(shared, worker) {
+                Some(reason) => return Ended::Stuck(reason),
+                None => unresponsive(shared, worker),
+            },
         };
         if let Some(reason) = killed {
             worker.kill_now();
             let status = worker.exited().await;
-            return format!("{reason}; {status}");
+            return Ended::Exited(format!("{reason}; {status}"));
         }
     }
+}
+
+/// Why the worker must be replaced, if abandoned sync calls hold all its threads or one
+/// has held its thread past the grace.
+fn stuck(shared: &Shared, worker: &Worker) -> Option<String> {
+    let (abandoned, oldest) = worker.abandoned_calls();
+    if abandoned == 0 {
+        return None;
+    }
+    let threads = shared.spec.threads.max(1);
+    if abandoned >= threads {
+        return Some(format!(
+            "all {threads} threads held by abandoned calls (oldest {oldest:?})"
+        ));
+    }
+    let grace = shared.settings.abandoned_call_grace?;
+    (oldest >= grace)
+        .then(|| format!("an abandoned call has held a thread for {oldest:?} (grace {grace:?})"))
+}
+
+/// Puts a new worker in the slot, then kills the stuck one (its process group), so the
+/// package keeps a worker throughout. Not a crash. If no new worker starts, the stuck one
+/// is killed anyway and the slot restarts as after a crash (the error says why).
+async fn replace_stuck(
+    shared: &Shared,
+    index: usize,
+    stuck: &Worker,
+    reason: &str,
+) -> Result<(), String> {
+    let label = &shared.spec.program.label;
+    tracing::warn!(package = %label, pid = stuck.pid(), reason, "worker stuck in abandoned calls: replacing it");
+    shared.metrics.worker_stuck_replaced(&shared.package);
+    let replacement = Worker::spawn(&shared.spec).await;
+    if let Ok(worker) = &replacement {
+        tracing::info!(package = %label, old_pid = stuck.pid(), pid = worker.info().pid, "stuck worker replaced");
+    }
+    let started = replacement.map(|worker| {
+        shared.slots[index].store(Some(Arc::new(worker)));
+        shared.metrics.worker_started(&shared.package);
+        shared.generation.send_modify(|g| *g += 1);
+    });
+    stuck.kill_now();
+    let status = stuck.exited().await;
+    shared.report_live();
+    started.map_err(|e| format!("{reason}; no replacement started ({e}); {status}"))
 }
 
 /// Why the worker must go, if it is over its memory limit.

@@ -28,6 +28,7 @@ pub struct Runtime {
     pub(crate) worker_script: PathBuf,
     pub(crate) routing: Routing,
     pub(crate) reports: Reports,
+    pub(crate) log_budgets: crate::log_budgets::LogBudgets,
     pub(crate) jobs: Jobs,
     /// The sources given at startup, re-read by a reload.
     pub(crate) startup_sources: Mutex<Vec<String>>,
@@ -93,8 +94,11 @@ impl RuntimeBuilder {
         let envs = EnvManager::new(config.uv.clone(), config.envs_dir(), config.install_timeout);
         let events = crate::webhook::Webhooks::start(&config.webhooks);
         let metering = Metering::new(self.metrics.clone(), self.usage, self.spans);
+        let log_budgets =
+            crate::log_budgets::LogBudgets::new(config.log_rate, self.metrics.clone());
         Ok(Arc::new(Runtime {
             config,
+            log_budgets,
             envs,
             worker_script,
             routing: Routing::new(self.metrics),

@@ -43,6 +43,9 @@ pub struct HttpConfig {
     pub runs: Option<par_runs::Runs>,
     /// The longest a run may take (`--run-timeout`); a run may ask for less.
     pub run_timeout: std::time::Duration,
+    /// Which sources `POST /runtime/packages` callers may name (default: no local path,
+    /// no private host).
+    pub sources: par_core::SourcePolicy,
 }
 
 /// Shared by every handler.
@@ -56,6 +59,7 @@ pub struct AppState {
     pub(crate) site: crate::guard::SiteRules,
     pub(crate) runs: Option<par_runs::Runs>,
     pub(crate) run_timeout: std::time::Duration,
+    pub(crate) sources: Arc<par_core::SourcePolicy>,
     draining: Arc<AtomicBool>,
     /// Readiness fails (the first step of a two-step drain) while calls still serve.
     unready: Arc<AtomicBool>,
@@ -72,6 +76,7 @@ impl AppState {
             access: config.access,
             site: config.site,
             runs: config.runs,
+            sources: Arc::new(config.sources),
             run_timeout: if config.run_timeout.is_zero() {
                 DEFAULT_RUN_TIMEOUT
             } else {

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 // Lines are read with the worker's capped reader: an over-long line is cut at
 // `par_worker::output::MAX_LINE` so a process printing without newlines cannot make the
 // host buffer without bound.
-use par_worker::output::read_capped_line;
+use par_worker::log_budget::LogBudget;
+use par_worker::output::{printable, read_capped_line};
 /// Lines of stderr kept for error reports (an import error's traceback fits).
 const TAIL_LINES: usize = 40;
 
@@ -34,9 +35,9 @@ impl Tail {
     }
 }
 
-/// Forwards `reader` into the log as `target: par::surface_output` events, and keeps its
-/// last lines.
-pub fn forward<R>(reader: R, label: String, stream: &'static str) -> Tail
+/// Forwards `reader` into the log as `target: par::surface_output` events (within the
+/// package's log budget), and keeps its last lines.
+pub fn forward<R>(reader: R, label: String, stream: &'static str, budget: Arc<LogBudget>) -> Tail
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -49,18 +50,20 @@ where
     tokio::spawn(async move {
         let mut reader = BufReader::new(reader);
         let mut line = Vec::with_capacity(256);
-        while read_capped_line(&mut reader, &mut line).await {
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end();
-            if text.is_empty() {
+        while let Some(cut) = read_capped_line(&mut reader, &mut line).await {
+            let Some(text) = printable(&line, cut) else {
                 continue;
+            };
+            if budget.admit() {
+                tracing::info!(target: "par::surface_output", package = %label, stream, "{text}");
             }
-            tracing::info!(target: "par::surface_output", package = %label, stream, "{text}");
+            // The tail is kept whatever the budget: it is bounded, and a startup error
+            // report needs it.
             let mut kept = lines.lock().expect("tail poisoned");
             if kept.len() == TAIL_LINES {
                 kept.pop_front();
             }
-            kept.push_back(text.to_string());
+            kept.push_back(text);
         }
         let _ = closed_tx.send(true);
     });
@@ -78,6 +81,7 @@ mod tests {
             std::io::Cursor::new(input.into_bytes()),
             "t".into(),
             "stderr",
+            LogBudget::unlimited("t"),
         );
         tail.finished(std::time::Duration::from_secs(5)).await;
         let lines = tail.lines();

@@ -75,11 +75,13 @@ impl SurfaceProcess {
             child.stdout.take().expect("piped"),
             spec.program.label.clone(),
             "stdout",
+            spec.program.log_budget.clone(),
         );
         let stderr = output::forward(
             child.stderr.take().expect("piped"),
             spec.program.label.clone(),
             "stderr",
+            spec.program.log_budget.clone(),
         );
         let process = Watched::start(child, spec.program.label.clone(), "http app");
         let pid = process.pid();

@@ -30,6 +30,8 @@ pub struct Program {
     pub startup_timeout: std::time::Duration,
     /// Run the process in this jail (`None`: unconfined).
     pub jail: Option<Arc<Jail>>,
+    /// The package's log budget, shared by all its processes.
+    pub log_budget: Arc<crate::log_budget::LogBudget>,
 }
 
 impl Program {

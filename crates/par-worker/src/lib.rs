@@ -9,6 +9,7 @@ pub mod child;
 mod error;
 mod health;
 mod jail;
+pub mod log_budget;
 mod outcall;
 pub mod output;
 pub mod protocol;

@@ -53,6 +53,7 @@ pub struct Worker {
 pub(crate) struct Shared {
     pub(crate) outbox: mpsc::Sender<Bytes>,
     pub(crate) heartbeat: crate::health::Heartbeat,
+    pub(crate) abandoned: crate::health::Abandoned,
     max_frame: usize,
     /// `None` once the channel is gone: new calls fail at once instead of hanging.
     calls: CallTable,
@@ -72,11 +73,13 @@ impl Worker {
             child.stdout.take().expect("piped"),
             spec.program.label.clone(),
             "stdout",
+            spec.program.log_budget.clone(),
         );
         output::forward(
             child.stderr.take().expect("piped"),
             spec.program.label.clone(),
             "stderr",
+            spec.program.log_budget.clone(),
         );
         let process = Watched::start(child, spec.program.label.clone(), "worker");
         let stream = accept_worker(
@@ -284,6 +287,7 @@ async fn handshake(
         next_id: AtomicU64::new(1),
         alive: AtomicBool::new(true),
         heartbeat: crate::health::Heartbeat::new(),
+        abandoned: crate::health::Abandoned::default(),
     });
     tokio::spawn(write_loop(write, inbox));
     tokio::spawn(read_loop(
@@ -368,7 +372,9 @@ fn fail_call(shared: &Shared, call_id: u64, reply: Reply) {
 
 fn dispatch(shared: &Shared, frame: Frame, label: &str) {
     if frame.kind == from_worker::PONG {
-        return; // a sign of life, already noted
+        // A sign of life, already noted, with the worker's abandoned calls.
+        shared.abandoned.note(&frame.payload);
+        return;
     }
     let mut calls = shared.calls.lock().expect("call table poisoned");
     let Some(calls) = calls.as_mut() else { return };

@@ -26,6 +26,7 @@ fn spec(root: &Path, entry: &str) -> WorkerSpec {
             cwd: root.to_path_buf(),
             startup_timeout: Duration::from_secs(20),
             jail: None,
+            log_budget: par_worker::log_budget::LogBudget::unlimited("test@0"),
         },
         entrypoint: entry.into(),
         max_frame: 1 << 20,

@@ -56,6 +56,8 @@ pub struct ServeSettings {
     pub usage_bounds: crate::usage_settings::LedgerBounds,
     /// Connection cap and timeouts of the HTTP listener.
     pub connections: par_http::ConnectionLimits,
+    /// What management-API callers may name as a source.
+    pub source_policy: par_core::SourcePolicy,
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
@@ -107,6 +109,8 @@ pub fn resolve(
     let runs = crate::runs_settings::resolve(&s, vars, &mut errors);
     let connections = crate::connection_settings::resolve(&s, &mut errors);
     let usage_bounds = crate::usage_settings::resolve(&s, &mut errors);
+    let sources = values::collect_sources(&s, vars);
+    let source_policy = crate::source_settings::resolve(&s, &sources, &mut errors);
     let Some(auth) = auth.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
@@ -118,7 +122,7 @@ pub fn resolve(
         usage_ship,
         otlp,
         listen,
-        sources: values::collect_sources(&s, vars),
+        sources,
         runtime,
         http,
         log_format: s.log_format,
@@ -129,6 +133,7 @@ pub fn resolve(
         runs,
         usage_bounds,
         connections,
+        source_policy,
     })
 }
 

@@ -132,6 +132,7 @@ fn timeouts(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
         errors,
     );
     apply_health_and_idle(s, rt, errors);
+    log_rate(rt, s);
     rt.max_failed_reports = positive(
         s,
         |a| a.max_failed_reports,
@@ -157,6 +158,17 @@ fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec
         env::HEALTH_TIMEOUT,
         errors,
     );
+    // Zero is meaningful: replace only when every thread is stuck.
+    rt.pool.abandoned_call_grace = match s.abandoned_call_grace {
+        Some(0.0) => None,
+        _ => Some(seconds(
+            s,
+            |a| a.abandoned_call_grace,
+            "--abandoned-call-grace",
+            env::ABANDONED_CALL_GRACE,
+            errors,
+        )),
+    };
     if rt.pool.health_timeout <= rt.pool.health_interval {
         errors.push("--worker-health-timeout must be longer than --worker-health-interval".into());
     }
@@ -169,6 +181,14 @@ fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec
             env::IDLE_TIMEOUT,
             errors,
         )),
+    };
+}
+
+/// `--log-lines-per-sec` (0: unlimited) and `--log-burst-lines` (at least one line).
+fn log_rate(rt: &mut RuntimeConfig, s: &ServeArgs) {
+    rt.log_rate = par_worker::log_budget::LogRate {
+        lines_per_sec: s.log_lines_per_sec.expect("a default"),
+        burst: s.log_burst_lines.expect("a default").max(1),
     };
 }
 

@@ -154,6 +154,10 @@ serve_settings! {
     /// Seconds a worker may go without answering before it is killed and replaced.
     worker_health_timeout: f64, env = env::HEALTH_TIMEOUT,
         default = par_core::defaults::WORKER_HEALTH_TIMEOUT.as_secs_f64();
+    /// Seconds a sync call the runtime abandoned (timed out, cancelled) may keep its
+    /// worker thread before the worker is replaced (0: only when every thread is stuck).
+    abandoned_call_grace: f64, env = env::ABANDONED_CALL_GRACE,
+        default = par_core::defaults::ABANDONED_CALL_GRACE.as_secs_f64();
     /// Seconds without calls after which a package's processes stop (0: never); the
     /// next call starts them again.
     idle_timeout: f64, env = env::IDLE_TIMEOUT, default = 0.0;
@@ -200,6 +204,11 @@ serve_settings! {
     ca_bundle: PathBuf, env = env::CA_BUNDLE;
     /// Allow http:// sources on non-loopback hosts.
     allow_insecure_http: bool, env = env::ALLOW_INSECURE_HTTP, default = false;
+    /// Directories local sources named through the management API must be under
+    /// (symlinks resolved; comma-separated); default: the startup sources' directories.
+    source_roots: Vec<PathBuf>, env = env::SOURCE_ROOTS, clap(value_delimiter = ',');
+    /// Let management-API sources fetch from loopback, private and link-local addresses.
+    allow_private_sources: bool, env = env::ALLOW_PRIVATE_SOURCES, default = false;
     /// Largest package download in bytes.
     max_download_bytes: u64, env = env::MAX_DOWNLOAD,
         default = par_registry::FetchConfig::DEFAULT_MAX_DOWNLOAD_BYTES;
@@ -230,6 +239,13 @@ serve_settings! {
     public_ui: Vec<String>, env = env::PUBLIC_UI, clap(value_delimiter = ',');
 
     // Lifecycle, limits and events
+    /// Log lines per second one package's processes may write together (0: unlimited);
+    /// lines over it are dropped and counted.
+    log_lines_per_sec: u32, env = env::LOG_LINES_PER_SEC,
+        default = par_core::defaults::LOG_LINES_PER_SEC;
+    /// Log lines a package may write at once above its rate before lines are dropped.
+    log_burst_lines: u32, env = env::LOG_BURST_LINES,
+        default = par_core::defaults::LOG_BURST_LINES;
     /// Calls one package runs at once.
     max_concurrent_calls: usize, env = env::MAX_CONCURRENT,
         default = par_core::defaults::MAX_CONCURRENT_CALLS;
@@ -321,7 +337,7 @@ macro_rules! show_by_display {
     )*};
 }
 
-show_by_display!(usize, u64, f64, bool, String, SocketAddr);
+show_by_display!(usize, u32, u64, f64, bool, String, SocketAddr);
 
 #[cfg(test)]
 impl ShowDefault for PathBuf {

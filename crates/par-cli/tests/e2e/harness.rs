@@ -51,6 +51,8 @@ pub struct Builder {
     cache: PathBuf,
     usage_db: Option<PathBuf>,
     listen: String,
+    /// Management-API sources as open as the operator's (see `default_source_policy`).
+    open_sources: bool,
 }
 
 impl Builder {
@@ -82,6 +84,14 @@ impl Builder {
         self.cache = dir.to_path_buf();
         self
     }
+    /// Keeps `par serve`'s own limits on management-API sources. Without this, tests
+    /// load fixtures from anywhere and from loopback servers through the API (as before
+    /// those limits existed): the harness adds `--source-roots /` and
+    /// `--allow-private-sources true` unless a test sets either itself.
+    pub fn default_source_policy(mut self) -> Self {
+        self.open_sources = false;
+        self
+    }
     /// Listens on this address (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: &str) -> Self {
         self.listen = addr.into();
@@ -105,6 +115,7 @@ impl Builder {
             .arg("--uv")
             .arg(uv())
             .args(&self.args)
+            .args(self.source_policy_args())
             // Tests stop runtimes often; the two-step drain has its own test.
             .args(if self.args.iter().any(|a| a == "--drain-grace") {
                 &[][..]
@@ -142,6 +153,20 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn source_policy_args(&self) -> Vec<&'static str> {
+        let own = |flag: &str| self.args.iter().any(|a| a == flag);
+        let mut args = Vec::new();
+        if self.open_sources && !own("--source-roots") {
+            args.extend(["--source-roots", "/"]);
+        }
+        if self.open_sources && !own("--allow-private-sources") {
+            args.extend(["--allow-private-sources", "true"]);
+        }
+        args
+    }
+}
+
 fn pump<R: std::io::Read + Send + 'static>(
     reader: R,
     logs: Arc<Mutex<Vec<String>>>,
@@ -173,6 +198,7 @@ impl TestRuntime {
             cache: shared_cache(),
             usage_db: None,
             listen: "127.0.0.1:0".into(),
+            open_sources: true,
         }
     }
 

@@ -17,6 +17,7 @@ mod environments;
 mod examples;
 mod fleet;
 mod hardening;
+mod hardening_limits;
 mod health;
 mod hostile;
 mod idle;

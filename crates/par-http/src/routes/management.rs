@@ -75,6 +75,12 @@ pub async fn load(
             .source
             .clone()
             .ok_or_else(|| bad("field 'source' is required".into()))?;
+        // Only a named source is checked: an upload is stored by PAR itself.
+        state
+            .sources
+            .check(&source)
+            .await
+            .map_err(|reason| ApiError::new(ErrorCode::Forbidden, reason))?;
         options.request(source)
     } else if content_type.starts_with("multipart/form-data") {
         let multipart = Multipart::from_request(request, &())

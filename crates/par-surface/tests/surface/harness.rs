@@ -105,6 +105,7 @@ pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
             cwd: pkg.root.clone(),
             startup_timeout: Duration::from_secs(60),
             jail: None,
+            log_budget: par_worker::log_budget::LogBudget::unlimited("test@1.0.0"),
         },
         mode,
         entry: entry.into(),

@@ -97,6 +97,8 @@ pub(crate) struct Families {
     pub(crate) worker_starts: Bounded<PackageLabels, Counter>,
     pub(crate) worker_crashes: Bounded<PackageLabels, Counter>,
     pub(crate) worker_restarts: Bounded<PackageLabels, Counter>,
+    pub(crate) worker_stuck: Bounded<PackageLabels, Counter>,
+    pub(crate) log_lines_dropped: Bounded<PackageLabels, Counter>,
     pub(crate) workers: Bounded<PackageLabels, Gauge>,
     pub(crate) package_wakes: Bounded<PackageLabels, Counter>,
     pub(crate) package_wake: Histogram,
@@ -139,6 +141,10 @@ impl Families {
             worker_crashes: r.bounded("par_worker_crashes", "Worker processes that exited unexpectedly"),
             // par_worker_restarts_total{package}
             worker_restarts: r.bounded("par_worker_restarts", "Worker processes restarted after a crash"),
+            // par_worker_stuck_replacements_total{package}
+            worker_stuck: r.bounded("par_worker_stuck_replacements", "Workers replaced because abandoned sync calls held their threads"),
+            // par_log_lines_dropped_total{package}
+            log_lines_dropped: r.bounded("par_log_lines_dropped", "Package log lines dropped over the package's log rate"),
             // par_workers{package}
             workers: r.bounded("par_workers", "Live worker processes"),
             // par_package_wakes_total{package}

@@ -97,6 +97,23 @@ impl Metrics {
             .inc();
     }
 
+    /// `par_worker_stuck_replacements_total{package}`: a worker whose threads were held
+    /// by abandoned sync calls, replaced.
+    pub fn worker_stuck_replaced(&self, package: &str) {
+        self.families()
+            .worker_stuck
+            .get(&package_labels(package))
+            .inc();
+    }
+
+    /// `par_log_lines_dropped_total{package}`: lines over the package's log rate.
+    pub fn log_lines_dropped(&self, package: &str, lines: u64) {
+        self.families()
+            .log_lines_dropped
+            .get(&package_labels(package))
+            .inc_by(lines);
+    }
+
     /// `par_worker_restarts_total{package}`.
     pub fn worker_restarted(&self, package: &str) {
         self.families()
