@@ -46,6 +46,9 @@ pub struct SandboxReport {
     pub egress: Vec<String>,
     /// Each limit with how it is enforced.
     pub limits: serde_json::Value,
+    /// The seccomp filter the jail installs (`None` under `off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<par_sandbox::seccomp::FilterSummary>,
     /// Set under `off`: the package runs unconfined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -61,6 +64,7 @@ impl Default for SandboxReport {
             network: "host",
             egress: Vec::new(),
             limits: serde_json::json!({}),
+            seccomp: None,
             warning: Some(OFF_WARNING.into()),
         }
     }
@@ -137,6 +141,7 @@ pub fn report(
             "core_dumps": {"max": 0, "by": "rlimit"},
             "memory_bytes": {"max": memory_limit, "by": "runtime"},
         }),
+        seccomp: Some(par_sandbox::seccomp::summary()),
         warning: None,
     }
 }

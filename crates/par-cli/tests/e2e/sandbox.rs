@@ -185,6 +185,43 @@ async fn a_hostile_package_is_refused_every_escape_while_its_neighbour_serves() 
 }
 
 #[tokio::test]
+async fn the_seccomp_allowlist_lets_ordinary_work_through_and_refuses_the_rest() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .fixture("kit-minimal")
+        .start()
+        .await;
+    let report = rt.package_report("kit-escape.apkg").await;
+    let seccomp = &report["sandbox"]["seccomp"];
+    assert_eq!(seccomp["filter"], "allowlist", "{report}");
+    assert_eq!(seccomp["unlisted_errno"], "ENOSYS", "{report}");
+    assert_eq!(seccomp["denied_errno"], "EPERM", "{report}");
+    assert!(seccomp["allowed"].as_u64().unwrap() > 100, "{report}");
+
+    // Threads, subprocess, multiprocessing, asyncio sockets, FIFOs, mmap: all allowed.
+    let data = attempt(&rt, json!({"try": "workout"})).await;
+    assert_eq!(
+        data["done"],
+        json!({"threads": 285, "subprocess": "42", "multiprocessing": 6,
+               "asyncio": "ping", "mmap": "mapped"}),
+        "{data}"
+    );
+    // Unlisted: ENOSYS (unfiltered, these arguments would give EFAULT or EINVAL).
+    // Denied: EPERM.
+    for (name, errno) in [
+        ("io_uring_setup", "ENOSYS"),
+        ("perf_event_open", "EPERM"),
+        ("add_key", "EPERM"),
+        ("bpf", "EPERM"),
+        ("kexec_load", "EPERM"),
+        ("userfaultfd", "EPERM"),
+    ] {
+        let data = refused(&rt, json!({"try": "syscall", "name": name})).await;
+        assert_eq!(data["errno"], errno, "{name}: {data}");
+    }
+}
+
+#[tokio::test]
 async fn killing_the_runtime_leaves_no_jailed_process() {
     let mut rt = TestRuntime::builder()
         .fixture("kit-minimal")
