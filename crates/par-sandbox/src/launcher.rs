@@ -19,7 +19,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use crate::cgroup::PidsGroup;
+use crate::cgroup::{GroupLimits, JailGroups};
 use crate::egress;
 use crate::error::{JailError, EXIT_SETUP, MARKER};
 use crate::jail::Prepared;
@@ -55,8 +55,13 @@ fn run() -> Result<i32, JailError> {
     let spec: JailSpec =
         serde_json::from_str(&text).map_err(|e| JailError::new("jail spec", e.to_string()))?;
     let mut prepared = Prepared::new(spec)?;
-    let group = match &prepared.spec.pids_cgroup {
-        Some(parent) => Some(PidsGroup::join(parent, prepared.spec.limits.pids)?),
+    let parents = prepared.spec.cgroup_parents();
+    let limits = GroupLimits {
+        pids: prepared.spec.limits.pids,
+        memory_bytes: prepared.spec.limits.memory_bytes,
+    };
+    let group = match parents.version() {
+        Some(_) => Some(JailGroups::join(&parents, limits, std::process::id())?),
         None => None,
     };
     prepared.enter_namespaces()?;
