@@ -258,6 +258,21 @@ impl JailGroups {
         std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(fail)
     }
 
+    /// How many processes the kernel killed for the groups' memory limit (`oom_kill` of
+    /// v2's `memory.events` or v1's `memory.oom_control`).
+    pub fn oom_kills(&self) -> u64 {
+        self.groups
+            .iter()
+            .flat_map(|(dir, _)| ["memory.events", "memory.oom_control"].map(|f| dir.join(f)))
+            .filter_map(|file| std::fs::read_to_string(file).ok())
+            .filter_map(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill "))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .sum()
+    }
+
     /// Moves the launcher back out and removes the (then empty) groups; a group it
     /// cannot leave (v2 without the runtime's leaf) is removed by the next sweep.
     pub fn leave(self) {
@@ -385,6 +400,12 @@ mod tests {
         assert_eq!(read("memory.max"), (1u64 << 26).to_string());
         assert_eq!(read("memory.swap.max"), "0");
         assert_eq!(read("cgroup.procs"), "77");
+        std::fs::write(
+            dir.path().join("par-77/memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert_eq!(_groups.oom_kills(), 1);
         assert_eq!(parents.version(), Some("v2"));
         assert!(parents.bounds_memory() && parents.bounds_pids());
         assert_eq!(CgroupParents::default().version(), None);

@@ -89,6 +89,16 @@ fn run() -> Result<i32, JailError> {
         ForkResult::Parent { child } => supervise(child, &signals),
     };
     if let Some(group) = group {
+        // Say why the jail died when the kernel, not the runtime, enforced the memory
+        // limit: the runtime logs this line with the worker's other output.
+        let kills = group.oom_kills();
+        if kills > 0 {
+            eprintln!(
+                "par-jail: the jail's cgroup memory limit ({} bytes) was reached: \
+                 the kernel killed {kills} process(es)",
+                limits.memory_bytes.unwrap_or_default()
+            );
+        }
         group.leave();
     }
     Ok(code)

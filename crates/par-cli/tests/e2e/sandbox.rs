@@ -358,6 +358,13 @@ async fn jails_get_their_own_cgroups_where_the_host_allows_and_the_report_says_h
     if status == 200 {
         let written = reply["data"]["written_mb"].as_u64().unwrap();
         assert!(written < 96, "{reply}");
+    } else {
+        // The launcher says the kernel enforced the limit, in the runtime's log.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !rt.logs().contains("cgroup memory limit") {
+            assert!(Instant::now() < deadline, "{reply}\n{}", rt.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     // Either way the package serves again.
     let deadline = Instant::now() + Duration::from_secs(60);
