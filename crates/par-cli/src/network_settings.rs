@@ -1,7 +1,8 @@
 //! Network settings: `--network` (the default policy), `--egress-allow`, and the
 //! per-package `[packages.<name>]` tables (`network`, `egress`) of the TOML file, parsed
 //! and validated into [`par_egress::EgressSettings`], which the runtime looks up by
-//! package name. (The sandbox's per-package limits belong in the same table.)
+//! package name. (The sandbox's per-package limits, in the same table, are read by
+//! `sandbox_settings`.)
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,14 @@ pub struct PackageTable {
     pub network: Option<String>,
     /// `host:port` patterns: what `egress` may reach (narrows, never widens).
     pub egress: Option<Vec<String>>,
+    /// The package's own `--max-pids` (read by `sandbox_settings`).
+    pub max_pids: Option<u64>,
+    /// The package's own `--max-disk-mb`.
+    pub max_disk_mb: Option<u64>,
+    /// The package's open-files limit (`RLIMIT_NOFILE`; default 4096).
+    pub max_open_files: Option<u64>,
+    /// The package's own `--worker-memory-limit` (bytes, per worker process tree).
+    pub worker_memory_limit: Option<u64>,
 }
 
 pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> EgressSettings {

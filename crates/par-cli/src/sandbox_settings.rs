@@ -1,9 +1,12 @@
-//! `--sandbox`, `--network`, `--max-pids`, `--max-disk-mb`: validated here; the host is
-//! checked for what `strict` needs (a probe jail) when `serve` starts.
+//! `--sandbox`, `--network`, `--max-pids`, `--max-disk-mb` and the limits of
+//! `[packages.<name>]` tables: validated here; the host is checked for what `strict`
+//! needs (a probe jail, the cgroups the runtime may create) when `serve` starts.
 
 use std::sync::Arc;
 
-use par_core::sandbox::SandboxConfig;
+use std::collections::BTreeMap;
+
+use par_core::sandbox::{PackageLimits, SandboxConfig};
 use par_egress::{EgressObserver, EgressPolicy, EgressSettings, NetworkMode};
 use par_sandbox::{Limits, Network};
 
@@ -14,6 +17,8 @@ use crate::env_names as env;
 pub struct SandboxSettings {
     pub strict: bool,
     pub limits: Limits,
+    /// `[packages.<name>]` limits, by package name.
+    pub package_limits: BTreeMap<String, PackageLimits>,
 }
 
 pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
@@ -54,7 +59,37 @@ pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
             disk_mb,
             ..defaults
         },
+        package_limits: package_limits(&s.packages, errors),
     }
+}
+
+/// The limits of each `[packages.<name>]` table, held to the same minimums as the flags.
+fn package_limits(
+    tables: &BTreeMap<String, crate::network_settings::PackageTable>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, PackageLimits> {
+    let mut out = BTreeMap::new();
+    for (name, table) in tables {
+        let mut at_least = |value: Option<u64>, min: u64, key: &str| match value {
+            Some(v) if v < min => {
+                errors.push(format!(
+                    "--config: [packages.{name}] {key}: must be at least {min}"
+                ));
+                None
+            }
+            other => other,
+        };
+        let limits = PackageLimits {
+            pids: at_least(table.max_pids, 8, "max-pids"),
+            disk_mb: at_least(table.max_disk_mb, 1, "max-disk-mb"),
+            open_files: at_least(table.max_open_files, 64, "max-open-files"),
+            memory_bytes: at_least(table.worker_memory_limit, 1, "worker-memory-limit"),
+        };
+        if limits != PackageLimits::default() {
+            out.insert(name.clone(), limits);
+        }
+    }
+    out
 }
 
 /// Checks the host for `strict` with a probe jail. `Err` is the message for exit 2.
@@ -94,7 +129,9 @@ pub fn check_host(
             })
             .collect(),
         limits: settings.limits.clone(),
+        package_limits: settings.package_limits.clone(),
         pids_cgroup: support.pids_cgroup,
+        cgroups: support.cgroups,
         egress: Arc::new(egress),
     }))
 }
@@ -154,5 +191,46 @@ impl par_worker::child::EgressSink for ProxyEgress {
             )),
             None => par_worker::child::RefuseEgress.serve(label, listener),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_tables_override_limits_and_bad_ones_are_named() {
+        let file: ServeArgs = toml::from_str(
+            r#"
+            max-pids = 100
+            [packages.small]
+            max-pids = 16
+            max-disk-mb = 8
+            max-open-files = 128
+            worker-memory-limit = 67108864
+            [packages.net-only]
+            network = "none"
+            [packages.bad]
+            max-pids = 2
+            "#,
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let s = resolve(&file, &mut errors);
+        assert_eq!(
+            errors,
+            vec!["--config: [packages.bad] max-pids: must be at least 8".to_string()]
+        );
+        assert_eq!(s.limits.pids, 100);
+        assert_eq!(
+            s.package_limits["small"],
+            PackageLimits {
+                pids: Some(16),
+                disk_mb: Some(8),
+                open_files: Some(128),
+                memory_bytes: Some(64 << 20),
+            }
+        );
+        assert!(!s.package_limits.contains_key("net-only"));
     }
 }

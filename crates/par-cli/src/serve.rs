@@ -43,11 +43,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
             network = s.network.as_str(),
             max_pids = s.limits.pids,
             max_disk_mb = s.limits.disk_mb,
-            pids_by = if s.pids_cgroup.is_some() {
-                "cgroup"
-            } else {
-                "rlimit"
-            },
+            cgroup = s.cgroups.version().unwrap_or("none"),
+            packages_with_limits = s.package_limits.len(),
             "sandbox strict"
         ),
         None => tracing::warn!("{}", par_core::sandbox::OFF_WARNING),

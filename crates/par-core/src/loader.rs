@@ -123,6 +123,7 @@ impl Loader<'_> {
             work: &work,
             uploads: &uploads,
             scratch: self.config.jail_dir(),
+            memory_limit: self.config.pool.memory_limit_bytes,
         };
         Some(crate::sandbox::jail(config, &paths))
     }
@@ -343,15 +344,16 @@ impl Loader<'_> {
             max_frame: self.config.max_frame_bytes,
             threads: self.config.worker_threads,
         };
-        WorkerPool::start(
-            spec,
-            self.config.pool.clone(),
+        let mut pool = self.config.pool.clone();
+        pool.memory_limit_bytes = crate::sandbox::memory_limit_of(
+            self.config.sandbox.as_ref(),
             &manifest.name,
-            self.metrics.clone(),
-        )
-        .await
-        .map(Some)
-        .map_err(|e| LoadError::new(LoadPhase::Start, label, e))
+            pool.memory_limit_bytes,
+        );
+        WorkerPool::start(spec, pool, &manifest.name, self.metrics.clone())
+            .await
+            .map(Some)
+            .map_err(|e| LoadError::new(LoadPhase::Start, label, e))
     }
 }
 

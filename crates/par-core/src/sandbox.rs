@@ -20,8 +20,13 @@ pub struct SandboxConfig {
     /// What each package's egress is narrowed to (`[packages.<name>] egress`), as text.
     pub package_egress: std::collections::BTreeMap<String, Vec<String>>,
     pub limits: Limits,
+    /// Operator overrides of the limits by package name (`[packages.<name>]`).
+    pub package_limits: std::collections::BTreeMap<String, PackageLimits>,
     /// A cgroup v1 `pids` folder the runtime may create groups in (else rlimits).
     pub pids_cgroup: Option<PathBuf>,
+    /// Every cgroup hierarchy jails get groups in (none: rlimits and the runtime's own
+    /// memory accounting).
+    pub cgroups: par_sandbox::cgroup::CgroupParents,
     /// Receives each jail's egress listener.
     pub egress: Arc<dyn EgressSink>,
 }
@@ -32,7 +37,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("launcher", &self.launcher)
             .field("network", &self.network)
             .field("limits", &self.limits)
-            .field("pids_cgroup", &self.pids_cgroup)
+            .field("package_limits", &self.package_limits)
+            .field("cgroups", &self.cgroups)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +52,12 @@ pub struct SandboxReport {
     pub egress: Vec<String>,
     /// Each limit with how it is enforced.
     pub limits: serde_json::Value,
+    /// The cgroup hierarchy the package's jails are placed in (`v2`, `v1`; `None`: no
+    /// cgroups, limits by rlimits and the runtime's accounting).
+    pub cgroup: Option<&'static str>,
+    /// The seccomp filter the jail installs (`None` under `off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<par_sandbox::seccomp::FilterSummary>,
     /// Set under `off`: the package runs unconfined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -61,12 +73,37 @@ impl Default for SandboxReport {
             network: "host",
             egress: Vec::new(),
             limits: serde_json::json!({}),
+            cgroup: None,
+            seccomp: None,
             warning: Some(OFF_WARNING.into()),
         }
     }
 }
 
+/// What the operator set for one package's limits (`[packages.<name>]`); unset fields
+/// are the runtime's. Only the operator sets these: nothing in a package can.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackageLimits {
+    pub pids: Option<u64>,
+    pub disk_mb: Option<u64>,
+    pub open_files: Option<u64>,
+    /// Per worker process tree, as `--worker-memory-limit`.
+    pub memory_bytes: Option<u64>,
+}
+
 impl SandboxConfig {
+    /// The limits of package `name`: its overrides, else the runtime's
+    /// (`memory_default`: the runtime's per-worker memory limit).
+    pub fn limits_of(&self, name: &str, memory_default: Option<u64>) -> Limits {
+        let own = self.package_limits.get(name).copied().unwrap_or_default();
+        Limits {
+            pids: own.pids.unwrap_or(self.limits.pids),
+            disk_mb: own.disk_mb.unwrap_or(self.limits.disk_mb),
+            open_files: own.open_files.unwrap_or(self.limits.open_files),
+            memory_bytes: own.memory_bytes.or(memory_default),
+        }
+    }
+
     /// The network of package `name`: its override, else the default.
     pub fn network_of(&self, name: &str) -> Network {
         self.package_networks
@@ -87,6 +124,8 @@ pub struct PackagePaths<'a> {
     pub work: &'a Path,
     pub uploads: &'a Path,
     pub scratch: PathBuf,
+    /// The runtime's per-worker memory limit (a package override replaces it).
+    pub memory_limit: Option<u64>,
 }
 
 /// The jail template for a package's processes.
@@ -101,8 +140,9 @@ pub fn jail(config: &SandboxConfig, paths: &PackagePaths<'_>) -> Arc<Jail> {
         work_dir: paths.work.to_path_buf(),
         scratch: paths.scratch.clone(),
         network: config.network_of(paths.name),
-        limits: config.limits.clone(),
+        limits: config.limits_of(paths.name, paths.memory_limit),
         pids_cgroup: config.pids_cgroup.clone(),
+        cgroups: config.cgroups.clone(),
         exec: Default::default(),
     };
     Arc::new(Jail {
@@ -110,6 +150,16 @@ pub fn jail(config: &SandboxConfig, paths: &PackagePaths<'_>) -> Arc<Jail> {
         spec,
         egress: config.egress.clone(),
     })
+}
+
+/// The memory limit of package `name`'s workers: the operator's override under
+/// `strict`, else the runtime's.
+pub fn memory_limit_of(
+    config: Option<&SandboxConfig>,
+    name: &str,
+    default: Option<u64>,
+) -> Option<u64> {
+    config.map_or(default, |c| c.limits_of(name, default).memory_bytes)
 }
 
 /// The report of package `name` under `config` (`None`: off).
@@ -121,22 +171,31 @@ pub fn report(
     let Some(config) = config else {
         return SandboxReport::default();
     };
-    let pids_by = if config.pids_cgroup.is_some() {
+    let limits = config.limits_of(name, memory_limit);
+    let cgroups = &config.cgroups;
+    let pids_by = if cgroups.bounds_pids() {
         "cgroup"
     } else {
         "rlimit"
+    };
+    let memory_by = match limits.memory_bytes {
+        None => "none",
+        Some(_) if cgroups.bounds_memory() => "cgroup",
+        Some(_) => "runtime",
     };
     SandboxReport {
         mode: "strict",
         network: config.network_of(name).as_str(),
         egress: config.package_egress.get(name).cloned().unwrap_or_default(),
         limits: serde_json::json!({
-            "pids": {"max": config.limits.pids, "by": pids_by},
-            "disk_mb": {"max": config.limits.disk_mb, "by": "tmpfs"},
-            "open_files": {"max": config.limits.open_files, "by": "rlimit"},
+            "pids": {"max": limits.pids, "by": pids_by},
+            "disk_mb": {"max": limits.disk_mb, "by": "tmpfs"},
+            "open_files": {"max": limits.open_files, "by": "rlimit"},
             "core_dumps": {"max": 0, "by": "rlimit"},
-            "memory_bytes": {"max": memory_limit, "by": "runtime"},
+            "memory_bytes": {"max": limits.memory_bytes, "by": memory_by},
         }),
+        cgroup: cgroups.version(),
+        seccomp: Some(par_sandbox::seccomp::summary()),
         warning: None,
     }
 }

@@ -12,12 +12,14 @@ use crate::spec::{Exec, JailSpec, Limits, Network};
 pub struct HostSupport {
     /// A cgroup v1 `pids` folder the runtime may create groups in.
     pub pids_cgroup: Option<PathBuf>,
+    /// Every hierarchy jails can get groups in (v2 when delegated, else v1's).
+    pub cgroups: crate::cgroup::CgroupParents,
 }
 
 impl HostSupport {
     /// How processes are bounded, for package reports.
     pub fn pids_limit_kind(&self) -> &'static str {
-        if self.pids_cgroup.is_some() {
+        if self.cgroups.bounds_pids() {
             "cgroup"
         } else {
             "rlimit"
@@ -34,8 +36,10 @@ pub fn probe(launcher: &Path, scratch_parent: &Path) -> Result<HostSupport, Stri
         .prefix("probe-")
         .tempdir_in(scratch_parent)
         .map_err(|e| format!("{}: {e}", scratch_parent.display()))?;
+    let cgroups = crate::cgroup::CgroupParents::detect();
     let support = HostSupport {
-        pids_cgroup: crate::cgroup::writable_pids_parent(),
+        pids_cgroup: cgroups.v1_pids.clone(),
+        cgroups,
     };
     let spec = probe_spec(dir.path(), &support);
     for sub in ["pkg", "work", "root"] {
@@ -72,6 +76,7 @@ fn probe_spec(dir: &Path, support: &HostSupport) -> JailSpec {
         network: Network::None,
         limits: Limits::default(),
         pids_cgroup: support.pids_cgroup.clone(),
+        cgroups: support.cgroups.clone(),
         exec: Exec {
             program: program.into(),
             ..Exec::default()

@@ -19,7 +19,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use crate::cgroup::PidsGroup;
+use crate::cgroup::{GroupLimits, JailGroups};
 use crate::egress;
 use crate::error::{JailError, EXIT_SETUP, MARKER};
 use crate::jail::Prepared;
@@ -55,8 +55,13 @@ fn run() -> Result<i32, JailError> {
     let spec: JailSpec =
         serde_json::from_str(&text).map_err(|e| JailError::new("jail spec", e.to_string()))?;
     let mut prepared = Prepared::new(spec)?;
-    let group = match &prepared.spec.pids_cgroup {
-        Some(parent) => Some(PidsGroup::join(parent, prepared.spec.limits.pids)?),
+    let parents = prepared.spec.cgroup_parents();
+    let limits = GroupLimits {
+        pids: prepared.spec.limits.pids,
+        memory_bytes: prepared.spec.limits.memory_bytes,
+    };
+    let group = match parents.version() {
+        Some(_) => Some(JailGroups::join(&parents, limits, std::process::id())?),
         None => None,
     };
     prepared.enter_namespaces()?;
@@ -84,6 +89,16 @@ fn run() -> Result<i32, JailError> {
         ForkResult::Parent { child } => supervise(child, &signals),
     };
     if let Some(group) = group {
+        // Say why the jail died when the kernel, not the runtime, enforced the memory
+        // limit: the runtime logs this line with the worker's other output.
+        let kills = group.oom_kills();
+        if kills > 0 {
+            eprintln!(
+                "par-jail: the jail's cgroup memory limit ({} bytes) was reached: \
+                 the kernel killed {kills} process(es)",
+                limits.memory_bytes.unwrap_or_default()
+            );
+        }
         group.leave();
     }
     Ok(code)

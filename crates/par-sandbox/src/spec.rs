@@ -51,6 +51,10 @@ pub struct Limits {
     pub disk_mb: u64,
     /// `RLIMIT_NOFILE`.
     pub open_files: u64,
+    /// The jail's memory (cgroup `memory.max` where delegated; elsewhere the runtime's
+    /// own accounting holds it). `None`: unbounded.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -59,6 +63,7 @@ impl Default for Limits {
             pids: 256,
             disk_mb: 1024,
             open_files: 4096,
+            memory_bytes: None,
         }
     }
 }
@@ -97,6 +102,10 @@ pub struct JailSpec {
     /// Use this cgroup v1 `pids` hierarchy folder (a parent the runtime may write);
     /// `None`: `RLIMIT_NPROC` alone.
     pub pids_cgroup: Option<PathBuf>,
+    /// The cgroup hierarchies to make the jail's groups in (see [`crate::cgroup`]);
+    /// `pids_cgroup` is used when this names none.
+    #[serde(default)]
+    pub cgroups: crate::cgroup::CgroupParents,
     pub exec: Exec,
 }
 
@@ -114,6 +123,15 @@ pub enum SpecError {
 }
 
 impl JailSpec {
+    /// Where the jail's groups go: [`JailSpec::cgroups`], else the v1 `pids_cgroup`.
+    pub fn cgroup_parents(&self) -> crate::cgroup::CgroupParents {
+        let mut parents = self.cgroups.clone();
+        if parents.version().is_none() {
+            parents.v1_pids = self.pids_cgroup.clone();
+        }
+        parents
+    }
+
     /// Every path absolute and not `/` (binding `/` would undo the jail), limits sane.
     pub fn validate(&self) -> Result<(), SpecError> {
         let paths = [
@@ -174,6 +192,7 @@ pub(crate) fn sample() -> JailSpec {
         network: Network::Egress,
         limits: Limits::default(),
         pids_cgroup: None,
+        cgroups: Default::default(),
         exec: Exec {
             program: "/cache/envs/v1-x/bin/python".into(),
             args: vec!["-u".into(), "/cache/worker/par_worker.py".into()],

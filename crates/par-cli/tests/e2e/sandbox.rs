@@ -38,8 +38,13 @@ fn descendants(pid: u32) -> Vec<u32> {
 }
 
 async fn attempt(rt: &TestRuntime, body: Value) -> Value {
-    let (status, reply) = rt.invoke("kit-escape", body.clone()).await;
-    assert_eq!(status, 200, "{body}: {reply}");
+    call(rt, "kit-escape", body).await
+}
+
+/// Invokes `agent` (one of kit-escape's names) and answers its data.
+async fn call(rt: &TestRuntime, agent: &str, body: Value) -> Value {
+    let (status, reply) = rt.invoke(agent, body.clone()).await;
+    assert_eq!(status, 200, "{agent} {body}: {reply}");
     reply["data"].clone()
 }
 
@@ -182,6 +187,195 @@ async fn a_hostile_package_is_refused_every_escape_while_its_neighbour_serves() 
     // The hostile package is still up too: nothing it did took it or the runtime down.
     let who = attempt(&rt, json!({"try": "identity"})).await;
     assert_eq!(who["uid"], 1000);
+}
+
+#[tokio::test]
+async fn the_seccomp_allowlist_lets_ordinary_work_through_and_refuses_the_rest() {
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .fixture("kit-minimal")
+        .start()
+        .await;
+    let report = rt.package_report("kit-escape.apkg").await;
+    let seccomp = &report["sandbox"]["seccomp"];
+    assert_eq!(seccomp["filter"], "allowlist", "{report}");
+    assert_eq!(seccomp["unlisted_errno"], "ENOSYS", "{report}");
+    assert_eq!(seccomp["denied_errno"], "EPERM", "{report}");
+    assert!(seccomp["allowed"].as_u64().unwrap() > 100, "{report}");
+
+    // Threads, subprocess, multiprocessing, asyncio sockets, FIFOs, mmap: all allowed.
+    let data = attempt(&rt, json!({"try": "workout"})).await;
+    assert_eq!(
+        data["done"],
+        json!({"threads": 285, "subprocess": "42", "multiprocessing": 6,
+               "asyncio": "ping", "mmap": "mapped"}),
+        "{data}"
+    );
+    // Unlisted: ENOSYS (unfiltered, these arguments would give EFAULT or EINVAL).
+    // Denied: EPERM.
+    for (name, errno) in [
+        ("io_uring_setup", "ENOSYS"),
+        ("perf_event_open", "EPERM"),
+        ("add_key", "EPERM"),
+        ("bpf", "EPERM"),
+        ("kexec_load", "EPERM"),
+        ("userfaultfd", "EPERM"),
+    ] {
+        let data = refused(&rt, json!({"try": "syscall", "name": name})).await;
+        assert_eq!(data["errno"], errno, "{name}: {data}");
+    }
+}
+
+/// A TOML file in a temp dir, passed with `--config`.
+fn config_file(dir: &Path, text: &str) -> String {
+    let path = dir.join("par.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn two_packages_get_the_limits_their_operator_tables_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        "max-pids = 64\nmax-disk-mb = 32\n\
+         [packages.kit-escape]\nmax-pids = 16\nmax-disk-mb = 8\nmax-open-files = 100\n\
+         [packages.kit-escape-twin]\nmax-pids = 48\nmax-disk-mb = 24\nmax-open-files = 300\n\
+         network = \"none\"\n",
+    );
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .fixture("kit-escape-twin")
+        .args(&["--config", &config])
+        .start()
+        .await;
+    let mut measured = Vec::new();
+    for (name, pids, disk, files, network) in [
+        ("kit-escape", 16, 8, 100, "egress"),
+        ("kit-escape-twin", 48, 24, 300, "none"),
+    ] {
+        let report = rt.package_report(&format!("{name}.apkg")).await;
+        let sandbox = &report["sandbox"];
+        assert_eq!(sandbox["network"], network, "{report}");
+        let limits = &sandbox["limits"];
+        assert_eq!(limits["pids"]["max"], pids, "{report}");
+        assert_eq!(limits["disk_mb"]["max"], disk, "{report}");
+        assert_eq!(limits["open_files"]["max"], files, "{report}");
+
+        let who = call(&rt, name, json!({"try": "identity"})).await;
+        assert_eq!(who["nofile"], files, "{name}: {who}");
+        let bomb = call(&rt, name, json!({"try": "fork_bomb", "limit": 5000})).await;
+        let forked = bomb["forked"].as_u64().unwrap();
+        assert!(forked < pids, "{name}: {bomb}");
+        let fill = call(&rt, name, json!({"try": "fill_disk", "limit_mb": 100})).await;
+        let written = fill["written_mb"].as_u64().unwrap();
+        assert!(written <= disk && written + 4 >= disk, "{name}: {fill}");
+        measured.push(forked);
+    }
+    // The twin's larger allowance is real: it forked more than kit-escape could.
+    assert!(measured[1] > 16, "{measured:?}");
+}
+
+/// Where the host lets the runtime create cgroups (root on this machine: cgroup v1
+/// `pids` and `memory`; v2 where delegated), each jail gets its own group with the
+/// package's limits and the report says `cgroup`; elsewhere it says `rlimit` and
+/// `runtime`.
+#[tokio::test]
+async fn jails_get_their_own_cgroups_where_the_host_allows_and_the_report_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory: u64 = 96 << 20;
+    let config = config_file(
+        dir.path(),
+        &format!(
+            "[packages.kit-escape]\nmax-pids = 24\nmax-disk-mb = 400\n\
+             worker-memory-limit = {memory}\n"
+        ),
+    );
+    let rt = TestRuntime::builder()
+        .fixture("kit-escape")
+        .args(&["--config", &config])
+        .start()
+        .await;
+    let report = rt.package_report("kit-escape.apkg").await;
+    let sandbox = &report["sandbox"];
+    let limits = &sandbox["limits"];
+    assert_eq!(limits["memory_bytes"]["max"], memory, "{report}");
+    let Some(version) = sandbox["cgroup"].as_str() else {
+        assert_eq!(limits["pids"]["by"], "rlimit", "{report}");
+        assert_eq!(limits["memory_bytes"]["by"], "runtime", "{report}");
+        return;
+    };
+    assert_eq!(limits["pids"]["by"], "cgroup", "{report}");
+    assert_eq!(limits["memory_bytes"]["by"], "cgroup", "{report}");
+
+    // The worker's launcher sits in a group of its own holding the package's limits.
+    let launcher = report["workers"][0].as_u64().unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{launcher}/cgroup")).unwrap();
+    let group = |controller: &str| -> std::path::PathBuf {
+        let line = own
+            .lines()
+            .find(|l| match version {
+                "v2" => l.starts_with("0::"),
+                _ => l.split(':').nth(1) == Some(controller),
+            })
+            .unwrap_or_else(|| panic!("no {controller} line in {own}"));
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        assert!(path.ends_with(&format!("/par-{launcher}")), "{own}");
+        let mount = match version {
+            "v2" => "/sys/fs/cgroup/unified".to_string(),
+            _ => format!("/sys/fs/cgroup/{controller}"),
+        };
+        let mount = Path::new(&mount);
+        let mount = if version == "v2" && !mount.exists() {
+            Path::new("/sys/fs/cgroup")
+        } else {
+            mount
+        };
+        mount.join(path.trim_start_matches('/'))
+    };
+    let read = |dir: std::path::PathBuf, file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read(group("pids"), "pids.max"), "24");
+    let memory_file = match version {
+        "v2" => "memory.max",
+        _ => "memory.limit_in_bytes",
+    };
+    assert_eq!(read(group("memory"), memory_file), memory.to_string());
+
+    // Enforced by the kernel: a fork bomb stops below pids.max, and files in the work
+    // dir (a tmpfs: its pages are charged to the group, not to any process's resident
+    // memory, so the runtime's own accounting would never see them) cannot grow past the
+    // memory limit: the write fails or the group's OOM killer ends the worker.
+    let bomb = attempt(&rt, json!({"try": "fork_bomb", "limit": 5000})).await;
+    assert!(bomb["forked"].as_u64().unwrap() < 24, "{bomb}");
+    let (status, reply) = rt
+        .invoke("kit-escape", json!({"try": "fill_disk", "limit_mb": 300}))
+        .await;
+    if status == 200 {
+        let written = reply["data"]["written_mb"].as_u64().unwrap();
+        assert!(written < 96, "{reply}");
+    } else {
+        // The launcher says the kernel enforced the limit, in the runtime's log.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !rt.logs().contains("cgroup memory limit") {
+            assert!(Instant::now() < deadline, "{reply}\n{}", rt.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Either way the package serves again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _) = rt.invoke("kit-escape", json!({"try": "identity"})).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kit-escape did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
@@ -331,6 +525,8 @@ async fn strict_works_for_an_unprivileged_runtime() {
     let sandbox = &packages["packages"][0]["sandbox"];
     assert_eq!(sandbox["mode"], "strict", "{packages}");
     assert_eq!(sandbox["limits"]["pids"]["by"], "rlimit", "{packages}");
+    // An ordinary user may create no cgroups on this kind of host: rlimits only.
+    assert!(sandbox["cgroup"].is_null(), "{packages}");
 }
 
 fn nix_is_root() -> bool {
