@@ -16,7 +16,10 @@ import contextvars
 import importlib
 import inspect
 import json
+import gc
 import os
+import signal
+import socket
 import struct
 import sys
 import threading
@@ -27,9 +30,9 @@ import types
 HEADER = struct.Struct(">IBQ")
 
 # host -> worker
-CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR, PING = 1, 2, 3, 4, 5, 6
+CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR, PING, FORK = 1, 2, 3, 4, 5, 6, 7
 # worker -> host
-READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL, PONG = 10, 11, 12, 13, 14, 15, 16, 17, 18
+READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL, PONG, FORKED = 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
 
 # The call the current code runs for: (call id, request id, traceparent). Tasks and
 # executor threads each see their own, so concurrent calls never mix their usage.
@@ -46,6 +49,7 @@ def _settings():
         "entry": env.pop("PAR_WORKER_ENTRY"),
         "threads": int(env.pop("PAR_WORKER_THREADS", "32")),
         "max_frame": int(env.pop("PAR_WORKER_MAX_FRAME", str(64 * 1024 * 1024))),
+        "zygote": env.pop("PAR_WORKER_ZYGOTE", "") == "1",
     }
     return cfg
 
@@ -287,19 +291,25 @@ class Worker:
         self.send(END, call_id)
 
 
-async def _serve(cfg):
+def _fatal_frame(cfg, exc):
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    print(f"par-worker: cannot load entrypoint {cfg['entry']}: {detail}", file=sys.stderr)
+    payload = _dumps({"type": type(exc).__name__, "message": str(exc)}).encode()
+    return HEADER.pack(len(payload) + 9, FATAL, 0) + payload
+
+
+async def _serve(cfg, handler=None, worker_ref=None):
+    """Serve calls on cfg["socket"]; `handler` is given when a zygote imported it."""
     reader, writer = await asyncio.open_unix_connection(cfg["socket"], limit=1 << 20)
-    worker_ref = {}
-    _install_par_runtime(worker_ref)
-    try:
-        handler = _load_entry(cfg["root"], cfg["entry"])
-    except BaseException as exc:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        print(f"par-worker: cannot load entrypoint {cfg['entry']}: {detail}", file=sys.stderr)
-        payload = _dumps({"type": type(exc).__name__, "message": str(exc)}).encode()
-        writer.write(HEADER.pack(len(payload) + 9, FATAL, 0) + payload)
-        await writer.drain()
-        return 4
+    if handler is None:
+        worker_ref = {}
+        _install_par_runtime(worker_ref)
+        try:
+            handler = _load_entry(cfg["root"], cfg["entry"])
+        except BaseException as exc:
+            writer.write(_fatal_frame(cfg, exc))
+            await writer.drain()
+            return 4
     worker = Worker(handler, writer, cfg["threads"], cfg["max_frame"])
     worker_ref["worker"] = worker
     kind = "asyncgen" if worker.is_asyncgen else "async" if worker.is_async else "sync"
@@ -333,8 +343,82 @@ async def _read_loop(reader, worker, max_frame):
         await worker.writer.drain()
 
 
+def _recv_frame(stream, max_frame):
+    """One frame from a blocking file object, or None at the end of the channel."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    length, kind, call_id = HEADER.unpack(header)
+    if length < 9 or length > max_frame:
+        return None
+    body = stream.read(length - 9)
+    return (kind, call_id, body) if len(body) == length - 9 else None
+
+
+def _zygote(cfg):
+    """A package's zygote: the interpreter with the entrypoint imported, forking workers.
+
+    It runs exactly where a worker would (same jail, environment, sys.path and cwd: the
+    runtime starts it the way it starts a worker), stays single-threaded and runs no event
+    loop, so a fork is a clean copy. Each FORK frame names the socket of a new worker; the
+    child connects there and serves as a worker started fresh would. The zygote exits when
+    the runtime closes its channel.
+    """
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.connect(cfg["socket"])
+    worker_ref = {}
+    _install_par_runtime(worker_ref)
+    try:
+        handler = _load_entry(cfg["root"], cfg["entry"])
+    except BaseException as exc:
+        control.sendall(_fatal_frame(cfg, exc))
+        return 4
+    # Objects alive now are never collected again: forked workers then share their pages
+    # instead of copying them when the collector touches reference counts and links.
+    gc.freeze()
+    # Workers are reaped by the kernel; the zygote never waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": "zygote"}
+    payload = _dumps(info).encode()
+    control.sendall(HEADER.pack(len(payload) + 9, READY, 0) + payload)
+    stream = control.makefile("rb")
+    while True:
+        frame = _recv_frame(stream, cfg["max_frame"])
+        if frame is None or frame[0] == SHUTDOWN:
+            return 0
+        kind, ref, body = frame
+        if kind != FORK:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            stream.close()
+            control.close()
+            _forked_worker(dict(cfg, socket=body.decode()), handler, worker_ref)
+        payload = _dumps({"pid": pid}).encode()
+        control.sendall(HEADER.pack(len(payload) + 9, FORKED, ref) + payload)
+
+
+def _forked_worker(cfg, handler, worker_ref):
+    """In a child of the zygote: become a worker. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setpgid(0, 0)  # its own group: the runtime stops it and what it started, alone
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+        code = asyncio.run(_serve(cfg, handler, worker_ref))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main():
     cfg = _settings()
+    if cfg["zygote"]:
+        code = _zygote(cfg)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     code = asyncio.run(_serve(cfg))
     sys.stdout.flush()
