@@ -106,7 +106,9 @@ impl Zygote {
         .map_err(|_| WorkerError::Gone)?;
         if answer.kind != from_worker::FORKED || answer.call_id != n {
             let kind = answer.kind;
-            return Err(WorkerError::Protocol(format!("zygote answered {kind} to FORK")));
+            return Err(WorkerError::Protocol(format!(
+                "zygote answered {kind} to FORK"
+            )));
         }
         drop(control);
         worker::accept_worker(listener, self.process.exit_receiver(), timeout).await

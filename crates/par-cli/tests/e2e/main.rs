@@ -35,5 +35,5 @@ mod security;
 mod serving;
 mod surfaces;
 mod tracing_export;
-mod zygote;
 mod usage_postgres;
+mod zygote;

@@ -60,7 +60,10 @@ fn assert_isolated_alike(forked: &Value, fresh: &Value) {
     assert_eq!(comparable_env(forked), comparable_env(fresh), "environment");
     assert_eq!(forked["sys_path"], fresh["sys_path"], "sys.path");
     assert_eq!(forked["cwd"], fresh["cwd"], "working dir");
-    assert_eq!(forked["status"], fresh["status"], "uid, no_new_privs, seccomp, capabilities");
+    assert_eq!(
+        forked["status"], fresh["status"],
+        "uid, no_new_privs, seccomp, capabilities"
+    );
     assert_eq!(forked["hostname"], fresh["hostname"]);
     assert_eq!(forked["status"]["NoNewPrivs"], json!(["1"]), "{forked}");
     assert_eq!(forked["status"]["Seccomp"], json!(["2"]), "{forked}");
@@ -117,7 +120,12 @@ fn kill(pid: u64) {
 fn parent_of(pid: u64) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = stat.rsplit(')').next().unwrap();
-    after_name.split_whitespace().nth(1).unwrap().parse().unwrap()
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 async fn answers(rt: &TestRuntime) -> u64 {
