@@ -3,11 +3,17 @@ kit-minimal, then N times: wait until the package reports `idle` (its worker sto
 time one call (the wake starts a worker for the already-built environment and the call
 waits for it), and read the runtime's own `par_package_wake_seconds`.
 
+With --restart: instead of idling, kill the package's worker (SIGKILL) N times and time
+each replacement to its first answer (a forked worker, or with --worker-start fresh a
+new interpreter): the start-to-first-call of a worker for an already-built environment.
+
 Usage: python3 bench/wake.py [--par target/release/par] [--rounds 20] [--sandbox strict|off]
+                             [--worker-start fork|fresh] [--restart]
 Needs the fixtures built (scripts/build-fixtures.py) and uv (PAR_UV or scripts/ensure-uv.sh).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -15,6 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 
@@ -61,44 +68,88 @@ def main():
     ap.add_argument("--par", default="target/release/par")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--sandbox", default="strict")
+    ap.add_argument("--worker-start", default="fork")
+    ap.add_argument("--restart", action="store_true")
     args = ap.parse_args()
     uv = os.environ.get("PAR_UV") or subprocess.check_output(
         ["bash", "scripts/ensure-uv.sh"], text=True
     ).strip()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as cache:
-        server = subprocess.Popen(
-            [args.par, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache,
-             "--uv", uv, "--sandbox", args.sandbox, "--idle-timeout", "1",
-             "target/fixtures/kit-minimal.apkg"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for(lambda: _ready(base), 300)
-            times = []
+        if args.restart:
+            # One crash per server: a pool's second restart in a minute waits a backoff.
+            times, metrics = [], b""
             for _ in range(args.rounds):
-                wait_for(lambda: state(base) == "idle")
-                time.sleep(0.3)  # let the stop finish: measure a start, not a stop
-                start = time.perf_counter()
-                invoke(base)
-                times.append((time.perf_counter() - start) * 1000)
-            _, metrics = get(f"{base}/metrics")
-        finally:
-            server.terminate()
-            server.wait(30)
+                with serving(args, uv, cache) as base:
+                    times.append(restart_to_answer(base))
+        else:
+            with serving(args, uv, cache) as base:
+                times = []
+                for _ in range(args.rounds):
+                    wait_for(lambda: state(base) == "idle")
+                    time.sleep(0.3)  # let the stop finish: measure a start, not a stop
+                    start = time.perf_counter()
+                    invoke(base)
+                    times.append((time.perf_counter() - start) * 1000)
+                _, metrics = get(f"{base}/metrics")
     times.sort()
+    what = "restart" if args.restart else "wake"
     summary = {
+        "scenario": what,
         "sandbox": args.sandbox,
+        "worker_start": args.worker_start,
         "rounds": len(times),
-        "wake_to_answer_ms_p50": round(statistics.median(times), 1),
-        "wake_to_answer_ms_max": round(times[-1], 1),
-        "wake_to_answer_ms_min": round(times[0], 1),
+        f"{what}_to_answer_ms_p50": round(statistics.median(times), 1),
+        f"{what}_to_answer_ms_max": round(times[-1], 1),
+        f"{what}_to_answer_ms_min": round(times[0], 1),
         "runtime_wake_seconds": [l for l in metrics.decode().splitlines()
                                  if l.startswith(("par_package_wake_seconds_sum",
                                                   "par_package_wake_seconds_count"))],
     }
     print(json.dumps(summary, indent=1))
+
+
+@contextlib.contextmanager
+def serving(args, uv, cache):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [args.par, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache,
+         "--uv", uv, "--sandbox", args.sandbox, "--worker-start", args.worker_start,
+         "--idle-timeout", "0" if args.restart else "1",
+         "target/fixtures/kit-minimal.apkg"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _ready(base), 300)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def workers(base):
+    _, body = get(f"{base}/runtime/packages")
+    for p in json.loads(body)["packages"]:
+        if p.get("name") == "kit-minimal":
+            return p.get("workers") or []
+    return []
+
+
+def restart_to_answer(base):
+    """Kill the worker, then time until a call is answered by its replacement."""
+    invoke(base)
+    old = workers(base)
+    time.sleep(0.2)
+    start = time.perf_counter()
+    os.kill(old[0], 9)
+    while True:
+        try:
+            body = json.loads(invoke(base))
+            if body["data"]["pid"] is not None and workers(base) != old:
+                return (time.perf_counter() - start) * 1000
+        except urllib.error.HTTPError:
+            pass  # the call raced the crash: worker_crashed, try again
+        time.sleep(0.001)
 
 
 def _ready(base):

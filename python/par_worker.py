@@ -11,12 +11,17 @@ then the payload (UTF-8 JSON unless stated). See docs/architecture.md for the ki
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import contextvars
 import importlib
 import inspect
 import json
+import gc
 import os
+import queue
+import signal
+import socket
 import struct
 import sys
 import threading
@@ -27,9 +32,9 @@ import types
 HEADER = struct.Struct(">IBQ")
 
 # host -> worker
-CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR, PING = 1, 2, 3, 4, 5, 6
+CALL, CANCEL, SHUTDOWN, OUT_RESULT, OUT_ERROR, PING, FORK = 1, 2, 3, 4, 5, 6, 7
 # worker -> host
-READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL, PONG = 10, 11, 12, 13, 14, 15, 16, 17, 18
+READY, FATAL, RESULT, ERROR, ITEM, END, USAGE, OUTCALL, PONG, FORKED = 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
 
 # The call the current code runs for: (call id, request id, traceparent). Tasks and
 # executor threads each see their own, so concurrent calls never mix their usage.
@@ -46,6 +51,7 @@ def _settings():
         "entry": env.pop("PAR_WORKER_ENTRY"),
         "threads": int(env.pop("PAR_WORKER_THREADS", "32")),
         "max_frame": int(env.pop("PAR_WORKER_MAX_FRAME", str(64 * 1024 * 1024))),
+        "zygote": env.pop("PAR_WORKER_ZYGOTE", "") == "1",
     }
     return cfg
 
@@ -137,7 +143,12 @@ def _install_par_runtime(worker_ref):
         payload = _dumps(counts).encode()
         if len(payload) + 9 > worker.max_frame:
             raise ValueError(f"usage report of {len(payload)} bytes is over the frame limit")
-        worker.loop.call_soon_threadsafe(worker.send, USAGE, current[0], payload)
+        if threading.get_ident() == worker.loop_thread:
+            worker.send(USAGE, current[0], payload)
+        elif current[0] in worker.sync_calls:
+            worker.threads.post(current[0], USAGE, payload)  # ahead of the call's result
+        else:
+            worker.loop.call_soon_threadsafe(worker.send, USAGE, current[0], payload)
 
     def request_id():
         current = _CURRENT.get()
@@ -165,14 +176,153 @@ def _watch_parent(original_ppid):
             os._exit(3)
 
 
+class Channel(asyncio.Protocol):
+    """The runtime's socket: frames cut from buffered reads, written in batches.
+
+    Frames sent during one turn of the event loop leave in one write; `drain` waits
+    while the kernel's buffer is full. `done` resolves with the exit code.
+    """
+
+    def __init__(self, max_frame):
+        self.max_frame = max_frame
+        self.worker = None
+        self.transport = None
+        self.inbuf = bytearray()
+        self.out = bytearray()
+        self.loop = asyncio.get_running_loop()
+        self.done = self.loop.create_future()
+        self.resumed = None  # a future while writing is paused
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        buf = self.inbuf
+        buf += data
+        pos, size = 0, len(buf)
+        while size - pos >= HEADER.size:
+            length, kind, call_id = HEADER.unpack_from(buf, pos)
+            if length < 9 or length > self.max_frame:
+                print(f"par-worker: bad frame length {length}", file=sys.stderr)
+                self.finish(5)
+                return
+            end = pos + 4 + length
+            if end > size:
+                break
+            body = bytes(buf[pos + HEADER.size:end])
+            pos = end
+            if self.worker is not None and self.worker.dispatch(kind, call_id, body):
+                self.finish(0)
+                return
+        del buf[:pos]
+
+    def connection_lost(self, exc):
+        self.finish(0)  # the runtime closed the channel: exit quietly
+
+    def finish(self, code):
+        if not self.done.done():
+            self.done.set_result(code)
+
+    def write(self, data):
+        if not self.out:
+            self.loop.call_soon(self.write_out)
+        self.out += data
+
+    def write_out(self):
+        if self.out:
+            self.transport.write(bytes(self.out))
+            self.out.clear()
+
+    async def drain(self):
+        self.write_out()
+        if self.resumed is not None:
+            await self.resumed
+
+    def pause_writing(self):
+        if self.resumed is None:
+            self.resumed = self.loop.create_future()
+
+    def resume_writing(self):
+        if self.resumed is not None:
+            self.resumed.set_result(None)
+            self.resumed = None
+
+
+class CallThreads:
+    """Threads for sync handlers, fed by a queue: no Task or executor future per call.
+
+    A thread is started when a call finds none free, up to `limit`; a finished result
+    goes back to the event loop in batches (one wake-up for all results ready by then).
+    """
+
+    def __init__(self, worker, limit):
+        self.worker = worker
+        self.limit = limit
+        self.jobs = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.threads = 0
+        self.free = 0
+        self.results = collections.deque()
+        self.flush_pending = False
+
+    def submit(self, call_id, body):
+        with self.lock:
+            if self.free > 0:
+                self.free -= 1
+                start = False
+            else:
+                start = self.threads < self.limit
+                self.threads += start
+        self.jobs.put((call_id, body))
+        if start:
+            threading.Thread(target=self.serve, name="par-call", daemon=True).start()
+
+    def serve(self):
+        worker = self.worker
+        while True:
+            call_id, body = self.jobs.get()
+            if call_id in worker.sync_calls:
+                self.post(call_id, *worker.tracked(call_id, worker.run_sync, call_id, body))
+            with self.lock:
+                self.free += 1
+
+    def post(self, call_id, kind, payload):
+        self.results.append((call_id, kind, payload))
+        with self.lock:
+            if self.flush_pending:
+                return
+            self.flush_pending = True
+        self.worker.loop.call_soon_threadsafe(self.flush)
+
+    def flush(self):
+        with self.lock:
+            self.flush_pending = False
+        worker = self.worker
+        while self.results:
+            call_id, kind, payload = self.results.popleft()
+            if kind == USAGE:
+                if call_id in worker.sync_calls:
+                    worker.send(USAGE, call_id, payload)
+                continue
+            if worker.sync_calls.pop(call_id, None) is None:
+                continue  # cancelled meanwhile: already answered
+            if kind == RESULT:
+                worker.send_reply(RESULT, call_id, payload)
+            else:
+                worker.send(kind, call_id, payload)
+
+
 class Worker:
     def __init__(self, handler, writer, threads, max_frame):
         self.handler = handler
         self.max_frame = max_frame
         self.writer = writer
         self.tasks = {}
+        # Sync calls in the threads' hands, by id (removed when answered or cancelled).
+        self.sync_calls = {}
+        self.threads = CallThreads(self, threads)
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="par-call"
+            max_workers=threads, thread_name_prefix="par-stream"
         )
         self.is_async = inspect.iscoroutinefunction(handler)
         self.is_asyncgen = inspect.isasyncgenfunction(handler)
@@ -182,10 +332,10 @@ class Worker:
         # Agent-to-agent calls waiting for the host's answer, by reference.
         self.outcalls = {}
         self.next_ref = 1
-        # Sync calls on a pool thread now (call id -> jobs), and those of them the host
-        # gave up on (call id -> when): a thread cannot be cancelled, so an abandoned call
-        # holds it until the handler returns. PONG tells the host, which replaces a worker
-        # whose threads are all held that way.
+        # Sync calls on a thread now (call id -> jobs), and those of them the host gave
+        # up on (call id -> when): a thread cannot be cancelled, so an abandoned call holds
+        # it until the handler returns. PONG tells the host, which replaces a worker whose
+        # threads are held that way past its grace.
         self.sync_lock = threading.Lock()
         self.running = {}
         self.abandoned = {}
@@ -232,36 +382,59 @@ class Worker:
             error = json.loads(body)
             future.set_exception(AgentCallError(agent, error.get("code"), error.get("message")))
 
+    def dispatch(self, kind, call_id, body):
+        """Acts on one frame from the runtime; True when the worker should exit."""
+        if kind == CALL:
+            self.start_call(call_id, body)
+        elif kind == CANCEL:
+            self.cancel(call_id)
+        elif kind in (OUT_RESULT, OUT_ERROR):
+            self.answer_outcall(call_id, kind, body)
+        elif kind == PING:
+            self.send(PONG, call_id, self.health())  # the health check: this loop still runs
+        elif kind == SHUTDOWN:
+            return True
+        return False
+
+    def run_sync(self, call_id, body):
+        """In a call thread: the handler with the call's own (fresh) context."""
+        try:
+            request = json.loads(body)
+            current = (call_id, request.get("rid"), request.get("tp"))
+            result = contextvars.Context().run(self._call_sync, current, request["p"])
+            if inspect.isawaitable(result):
+                future = asyncio.run_coroutine_threadsafe(_awaited(result), self.loop)
+                result = future.result()
+            return RESULT, _dumps(result).encode()
+        except BaseException as exc:  # agent code may raise anything; report, never die
+            return ERROR, _error_payload(exc)
+
+    def _call_sync(self, current, payload):
+        _CURRENT.set(current)
+        return self.handler(payload)
+
     def start_call(self, call_id, body):
+        if not (self.is_async or self.is_asyncgen or self.is_gen):
+            self.sync_calls[call_id] = True
+            self.threads.submit(call_id, body)
+            return
         task = asyncio.ensure_future(self.run_call(call_id, body))
         self.tasks[call_id] = task
         task.add_done_callback(lambda _t: self.tasks.pop(call_id, None))
 
-    def cancel(self, call_id):
+    def tracked(self, call_id, fn, *args):
+        """In a thread: fn(*args), noting the call while the thread is busy with it."""
         with self.sync_lock:
-            if call_id in self.running:
-                self.abandoned.setdefault(call_id, time.monotonic())
-        task = self.tasks.get(call_id)
-        if task is not None:
-            task.cancel()
-
-    def run_sync(self, call_id, context, fn, *args):
-        """Run fn on a pool thread, noting the call while the thread is busy with it."""
-
-        def job():
+            self.running[call_id] = self.running.get(call_id, 0) + 1
+        try:
+            return fn(*args)
+        finally:
             with self.sync_lock:
-                self.running[call_id] = self.running.get(call_id, 0) + 1
-            try:
-                return context.run(fn, *args)
-            finally:
-                with self.sync_lock:
-                    left = self.running.pop(call_id, 1) - 1
-                    if left:
-                        self.running[call_id] = left
-                    else:
-                        self.abandoned.pop(call_id, None)
-
-        return self.loop.run_in_executor(self.pool, job)
+                left = self.running.pop(call_id, 1) - 1
+                if left:
+                    self.running[call_id] = left
+                else:
+                    self.abandoned.pop(call_id, None)
 
     def health(self):
         """PONG's payload: threads held by calls the host abandoned, and the oldest's age."""
@@ -269,6 +442,18 @@ class Worker:
             count = len(self.abandoned)
             oldest = time.monotonic() - min(self.abandoned.values()) if self.abandoned else 0.0
         return _dumps({"abandoned": count, "oldest_s": round(oldest, 3)}).encode()
+
+    def cancel(self, call_id):
+        with self.sync_lock:
+            if call_id in self.running:
+                self.abandoned.setdefault(call_id, time.monotonic())
+        if self.sync_calls.pop(call_id, None) is not None:
+            # The thread runs on (it cannot be interrupted); its result will be dropped.
+            self.send(ERROR, call_id, _dumps({"type": "CancelledError", "message": "cancelled"}).encode())
+            return
+        task = self.tasks.get(call_id)
+        if task is not None:
+            task.cancel()
 
     async def run_call(self, call_id, body):
         try:
@@ -280,21 +465,15 @@ class Worker:
             elif self.is_gen:
                 await self.stream_sync(call_id, payload)
             else:
-                result = await self.invoke(call_id, payload)
+                result = await self.invoke(payload)
                 self.send_reply(RESULT, call_id, _dumps(result).encode())
         except asyncio.CancelledError:
             self.send(ERROR, call_id, _dumps({"type": "CancelledError", "message": "cancelled"}).encode())
         except BaseException as exc:  # agent code may raise anything; report, never die
             self.send(ERROR, call_id, _error_payload(exc))
 
-    async def invoke(self, call_id, payload):
-        if self.is_async:
-            return await self.handler(payload)
-        context = contextvars.copy_context()
-        result = await self.run_sync(call_id, context, self.handler, payload)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+    async def invoke(self, payload):
+        return await self.handler(payload)
 
     async def stream_async(self, call_id, payload):
         stream = self.handler(payload)
@@ -312,7 +491,9 @@ class Worker:
         iterator = context.run(self.handler, payload)
         done = object()
         while True:
-            item = await self.run_sync(call_id, context, next, iterator, done)
+            item = await self.loop.run_in_executor(
+                self.pool, self.tracked, call_id, context.run, next, iterator, done
+            )
             if item is done:
                 break
             if not self.send_reply(ITEM, call_id, _dumps(item).encode()):
@@ -322,54 +503,116 @@ class Worker:
         self.send(END, call_id)
 
 
-async def _serve(cfg):
-    reader, writer = await asyncio.open_unix_connection(cfg["socket"], limit=1 << 20)
+def _fatal_frame(cfg, exc):
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    print(f"par-worker: cannot load entrypoint {cfg['entry']}: {detail}", file=sys.stderr)
+    payload = _dumps({"type": type(exc).__name__, "message": str(exc)}).encode()
+    return HEADER.pack(len(payload) + 9, FATAL, 0) + payload
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+async def _serve(cfg, handler=None, worker_ref=None):
+    """Serve calls on cfg["socket"]; `handler` is given when a zygote imported it."""
+    loop = asyncio.get_running_loop()
+    _, writer = await loop.create_unix_connection(lambda: Channel(cfg["max_frame"]), cfg["socket"])
+    if handler is None:
+        worker_ref = {}
+        _install_par_runtime(worker_ref)
+        try:
+            handler = _load_entry(cfg["root"], cfg["entry"])
+        except BaseException as exc:
+            writer.write(_fatal_frame(cfg, exc))
+            await writer.drain()
+            return 4
+    worker = Worker(handler, writer, cfg["threads"], cfg["max_frame"])
+    worker_ref["worker"] = worker
+    kind = "asyncgen" if worker.is_asyncgen else "async" if worker.is_async else "sync"
+    info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": kind}
+    writer.worker = worker
+    worker.send(READY, 0, _dumps(info).encode())
+    await writer.drain()
+    return await writer.done
+
+
+def _recv_frame(stream, max_frame):
+    """One frame from a blocking file object, or None at the end of the channel."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    length, kind, call_id = HEADER.unpack(header)
+    if length < 9 or length > max_frame:
+        return None
+    body = stream.read(length - 9)
+    return (kind, call_id, body) if len(body) == length - 9 else None
+
+
+def _zygote(cfg):
+    """A package's zygote: the interpreter with the entrypoint imported, forking workers.
+
+    It runs exactly where a worker would (same jail, environment, sys.path and cwd: the
+    runtime starts it the way it starts a worker), stays single-threaded and runs no event
+    loop, so a fork is a clean copy. Each FORK frame names the socket of a new worker; the
+    child connects there and serves as a worker started fresh would. The zygote exits when
+    the runtime closes its channel.
+    """
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.connect(cfg["socket"])
     worker_ref = {}
     _install_par_runtime(worker_ref)
     try:
         handler = _load_entry(cfg["root"], cfg["entry"])
     except BaseException as exc:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        print(f"par-worker: cannot load entrypoint {cfg['entry']}: {detail}", file=sys.stderr)
-        payload = _dumps({"type": type(exc).__name__, "message": str(exc)}).encode()
-        writer.write(HEADER.pack(len(payload) + 9, FATAL, 0) + payload)
-        await writer.drain()
+        control.sendall(_fatal_frame(cfg, exc))
         return 4
-    worker = Worker(handler, writer, cfg["threads"], cfg["max_frame"])
-    worker_ref["worker"] = worker
-    kind = "asyncgen" if worker.is_asyncgen else "async" if worker.is_async else "sync"
-    info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": kind}
-    worker.send(READY, 0, _dumps(info).encode())
-    await writer.drain()
-    return await _read_loop(reader, worker, cfg["max_frame"])
-
-
-async def _read_loop(reader, worker, max_frame):
+    # Objects alive now are never collected again: forked workers then share their pages
+    # instead of copying them when the collector touches reference counts and links.
+    gc.freeze()
+    # Workers are reaped by the kernel; the zygote never waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    info = {"pid": os.getpid(), "python": sys.version.split()[0], "kind": "zygote"}
+    payload = _dumps(info).encode()
+    control.sendall(HEADER.pack(len(payload) + 9, READY, 0) + payload)
+    stream = control.makefile("rb")
     while True:
-        try:
-            header = await reader.readexactly(HEADER.size)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return 0  # the runtime closed the channel: exit quietly
-        length, kind, call_id = HEADER.unpack(header)
-        if length < 9 or length > max_frame:
-            print(f"par-worker: bad frame length {length}", file=sys.stderr)
-            return 5
-        body = await reader.readexactly(length - 9)
-        if kind == CALL:
-            worker.start_call(call_id, body)
-        elif kind == CANCEL:
-            worker.cancel(call_id)
-        elif kind in (OUT_RESULT, OUT_ERROR):
-            worker.answer_outcall(call_id, kind, body)
-        elif kind == PING:
-            worker.send(PONG, call_id, worker.health())  # the health check: this loop still runs
-        elif kind == SHUTDOWN:
+        frame = _recv_frame(stream, cfg["max_frame"])
+        if frame is None or frame[0] == SHUTDOWN:
             return 0
-        await worker.writer.drain()
+        kind, ref, body = frame
+        if kind != FORK:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            stream.close()
+            control.close()
+            _forked_worker(dict(cfg, socket=body.decode()), handler, worker_ref)
+        payload = _dumps({"pid": pid}).encode()
+        control.sendall(HEADER.pack(len(payload) + 9, FORKED, ref) + payload)
+
+
+def _forked_worker(cfg, handler, worker_ref):
+    """In a child of the zygote: become a worker. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setpgid(0, 0)  # its own group: the runtime stops it and what it started, alone
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+        code = asyncio.run(_serve(cfg, handler, worker_ref))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main():
     cfg = _settings()
+    if cfg["zygote"]:
+        code = _zygote(cfg)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     code = asyncio.run(_serve(cfg))
     sys.stdout.flush()

@@ -63,3 +63,5 @@ pub fn worker_env_allow() -> Vec<String> {
     .map(|s| s.to_string())
     .collect()
 }
+/// Workers are forked from a zygote of their package (off: each starts fresh).
+pub const FORK_WORKERS: bool = true;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use par_telemetry::Metrics;
-use par_worker::{Worker, WorkerError, WorkerSpec};
+use par_worker::{Worker, WorkerError, WorkerSpec, Zygote};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,6 +34,9 @@ pub struct PoolSettings {
     /// A worker holding a sync call the runtime abandoned this long is replaced (`None`:
     /// only when abandoned calls hold every thread).
     pub abandoned_call_grace: Option<Duration>,
+    /// Fork workers from a zygote of the package (one pre-imported interpreter in the
+    /// package's jail) instead of starting each one fresh.
+    pub fork_workers: bool,
 }
 
 impl Default for PoolSettings {
@@ -49,6 +52,7 @@ impl Default for PoolSettings {
             health_interval: crate::defaults::WORKER_HEALTH_INTERVAL,
             health_timeout: crate::defaults::WORKER_HEALTH_TIMEOUT,
             abandoned_call_grace: Some(crate::defaults::ABANDONED_CALL_GRACE),
+            fork_workers: crate::defaults::FORK_WORKERS,
         }
     }
 }
@@ -83,6 +87,8 @@ struct Shared {
     reported_live: AtomicI64,
     /// One supervisor per slot while the pool is awake; aborted when it goes to sleep.
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The package's zygote while the pool is awake (with `fork_workers`).
+    zygote: tokio::sync::Mutex<Option<Arc<Zygote>>>,
 }
 
 impl WorkerPool {
@@ -93,11 +99,9 @@ impl WorkerPool {
         package: &str,
         metrics: Metrics,
     ) -> Result<WorkerPool, WorkerError> {
-        let mut slots = Vec::new();
-        for _ in 0..settings.workers.max(1) {
-            slots.push(ArcSwapOption::from_pointee(Worker::spawn(&spec).await?));
-            metrics.worker_started(package);
-        }
+        let slots = (0..settings.workers.max(1))
+            .map(|_| ArcSwapOption::empty())
+            .collect();
         let shared = Arc::new(Shared {
             spec,
             package: package.to_string(),
@@ -111,7 +115,18 @@ impl WorkerPool {
             crash_looped: AtomicBool::new(false),
             reported_live: AtomicI64::new(0),
             supervisors: Default::default(),
+            zygote: Default::default(),
         });
+        for slot in &shared.slots {
+            match shared.spawn_worker().await {
+                Ok(worker) => slot.store(Some(Arc::new(worker))),
+                Err(e) => {
+                    shared.stop_all(Duration::ZERO).await;
+                    return Err(e);
+                }
+            }
+            shared.metrics.worker_started(package);
+        }
         shared.report_live();
         shared.supervise_all();
         Ok(WorkerPool { shared })
@@ -134,6 +149,8 @@ impl WorkerPool {
         self.shared.generation.send_modify(|g| *g += 1);
         self.shared.report_live();
         futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
+        // An idle package keeps no process at all: its zygote goes too.
+        self.shared.stop_zygote(grace).await;
     }
 
     /// Starts every slot's worker again (all at once) and resumes supervision; fails
@@ -143,12 +160,13 @@ impl WorkerPool {
         if *shared.stop.borrow() {
             return Err("the package was stopped".into());
         }
-        let spawns = shared.slots.iter().map(|_| Worker::spawn(&shared.spec));
+        let spawns = shared.slots.iter().map(|_| shared.spawn_worker());
         let started = futures_util::future::join_all(spawns).await;
         if let Some(error) = started.iter().find_map(|r| r.as_ref().err()) {
             let error = error.to_string();
             let live: Vec<_> = started.into_iter().filter_map(Result::ok).collect();
             futures_util::future::join_all(live.iter().map(|w| w.stop(Duration::ZERO))).await;
+            shared.stop_zygote(Duration::ZERO).await;
             return Err(error);
         }
         for (slot, worker) in shared.slots.iter().zip(started.into_iter().flatten()) {
@@ -216,17 +234,57 @@ impl WorkerPool {
     pub async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
         self.shared.report_live();
+        self.shared.stop_all(grace).await;
+    }
+}
+
+impl Shared {
+    /// A new worker: forked from the package's zygote (started first if there is none,
+    /// or if it died), or started fresh without `fork_workers`.
+    async fn spawn_worker(&self) -> Result<Worker, WorkerError> {
+        if !self.settings.fork_workers {
+            return Worker::spawn(&self.spec).await;
+        }
+        let zygote = self.zygote().await?;
+        match zygote.fork(&self.spec).await {
+            Err(_) if !zygote.is_alive() => self.zygote().await?.fork(&self.spec).await,
+            forked => forked,
+        }
+    }
+
+    /// The live zygote, started now if there is none (a dead one is replaced).
+    async fn zygote(&self) -> Result<Arc<Zygote>, WorkerError> {
+        let mut slot = self.zygote.lock().await;
+        if let Some(zygote) = slot.as_ref().filter(|z| z.is_alive()) {
+            return Ok(zygote.clone());
+        }
+        if let Some(dead) = slot.take() {
+            let status = dead.exited().await;
+            tracing::warn!(package = %self.spec.program.label, status = %status, "zygote died: starting a new one");
+        }
+        let zygote = Arc::new(Zygote::spawn(&self.spec).await?);
+        *slot = Some(zygote.clone());
+        Ok(zygote)
+    }
+
+    async fn stop_zygote(&self, grace: Duration) {
+        let zygote = self.zygote.lock().await.take();
+        if let Some(zygote) = zygote {
+            zygote.stop(grace).await;
+        }
+    }
+
+    /// Stops every worker, then the zygote.
+    async fn stop_all(&self, grace: Duration) {
         let workers: Vec<_> = self
-            .shared
             .slots
             .iter()
             .filter_map(ArcSwapOption::load_full)
             .collect();
         futures_util::future::join_all(workers.iter().map(|w| w.stop(grace))).await;
+        self.stop_zygote(grace).await;
     }
-}
 
-impl Shared {
     fn supervise_all(self: &Arc<Self>) {
         let handles =
             (0..self.slots.len()).map(|index| tokio::spawn(supervise(self.clone(), index)));
@@ -298,7 +356,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match Worker::spawn(&shared.spec).await {
+        match shared.spawn_worker().await {
             Ok(worker) => {
                 tracing::info!(package = %shared.spec.program.label, pid = worker.info().pid, "worker restarted");
                 shared.slots[index].store(Some(Arc::new(worker)));

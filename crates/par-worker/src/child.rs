@@ -186,6 +186,27 @@ impl Watched {
         }
     }
 
+    /// Takes over a worker forked by a zygote, which is not the runtime's child: it cannot
+    /// be waited for, so it counts as exited once it is killed — which its channel ending
+    /// does (see `worker::read_loop`), as does dropping this. `pid` is in the runtime's PID
+    /// namespace, and the worker leads its own process group.
+    pub fn forked(pid: u32, label: String) -> Watched {
+        let (status_tx, status_rx) = watch::channel(None);
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = kill_rx.await;
+            let _ = signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            tracing::debug!(package = %label, pid, "forked worker ended");
+            let text = "ended (channel closed, process group killed)".to_string();
+            let _ = status_tx.send(Some(Exit { code: None, text }));
+        });
+        Watched {
+            pid,
+            exit: status_rx,
+            kill: Arc::new(Mutex::new(Some(kill_tx))),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.pid
     }

@@ -17,7 +17,9 @@ mod reply;
 pub mod script;
 pub mod socket_dir;
 mod worker;
+mod zygote;
 
 pub use error::WorkerError;
 pub use outcall::{Outcall, Responder};
 pub use worker::{AgentFailure, Call, Reply, Worker, WorkerInfo, WorkerSpec};
+pub use zygote::Zygote;

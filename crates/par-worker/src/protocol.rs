@@ -21,6 +21,8 @@ pub mod to_worker {
     pub const OUT_ERROR: u8 = 5;
     /// Asks for a PONG: the health check.
     pub const PING: u8 = 6;
+    /// To a zygote: fork a worker that connects to the socket path in the payload.
+    pub const FORK: u8 = 7;
 }
 
 /// Kinds the worker sends.
@@ -37,6 +39,8 @@ pub mod from_worker {
     pub const OUTCALL: u8 = 17;
     /// The answer to PING.
     pub const PONG: u8 = 18;
+    /// A zygote forked the worker asked for: `{"pid"}` (in the jail's PID namespace).
+    pub const FORKED: u8 = 19;
 }
 
 /// What a CALL frame carries: `{"rid": "<request id>", "tp": "<traceparent>", "p": <payload>}`.

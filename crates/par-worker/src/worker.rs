@@ -46,7 +46,8 @@ pub struct Worker {
     info: WorkerInfo,
     pub(crate) shared: Arc<Shared>,
     process: Watched,
-    _socket_dir: tempfile::TempDir,
+    /// Its own socket folder; `None` for a forked worker (the zygote's folder).
+    _socket_dir: Option<tempfile::TempDir>,
 }
 
 /// State used by both the worker handle and in-flight `Call`s.
@@ -68,7 +69,7 @@ impl Worker {
             crate::socket_dir::create(crate::socket_dir::WORKER).map_err(WorkerError::Channel)?;
         let socket_path = socket_dir.path().join("s");
         let listener = UnixListener::bind(&socket_path).map_err(WorkerError::Channel)?;
-        let mut child = start_process(spec, socket_dir.path(), &socket_path)?;
+        let mut child = start_process(spec, socket_dir.path(), &socket_path, None)?;
         output::forward(
             child.stdout.take().expect("piped"),
             spec.program.label.clone(),
@@ -93,7 +94,23 @@ impl Worker {
             info,
             shared,
             process,
-            _socket_dir: socket_dir,
+            _socket_dir: Some(socket_dir),
+        })
+    }
+
+    /// A worker a zygote forked, connected on `stream`: waits for its READY.
+    pub(crate) async fn adopt(
+        spec: &WorkerSpec,
+        stream: UnixStream,
+        pid: u32,
+    ) -> Result<Worker, WorkerError> {
+        let process = Watched::forked(pid, spec.program.label.clone());
+        let (info, shared) = handshake(stream, spec, process.kill_switch()).await?;
+        Ok(Worker {
+            info,
+            shared,
+            process,
+            _socket_dir: None,
         })
     }
 
@@ -208,19 +225,21 @@ impl Drop for Call {
     }
 }
 
-fn start_process(
+pub(crate) fn start_process(
     spec: &WorkerSpec,
     socket_dir: &std::path::Path,
     socket: &std::path::Path,
+    role: Option<(&'static str, std::ffi::OsString)>,
 ) -> Result<Child, WorkerError> {
     let program = &spec.program;
-    let settings = vec![
+    let mut settings = vec![
         ("PAR_WORKER_SOCKET", socket.into()),
         ("PAR_WORKER_ROOT", program.package_root.clone().into()),
         ("PAR_WORKER_ENTRY", spec.entrypoint.clone().into()),
         ("PAR_WORKER_THREADS", spec.threads.to_string().into()),
         ("PAR_WORKER_MAX_FRAME", spec.max_frame.to_string().into()),
     ];
+    settings.extend(role);
     program
         .start(settings, socket_dir)
         .map_err(|source| WorkerError::Spawn {
@@ -229,7 +248,7 @@ fn start_process(
         })
 }
 
-async fn accept_worker(
+pub(crate) async fn accept_worker(
     listener: &UnixListener,
     mut exit: watch::Receiver<Option<Exit>>,
     timeout: Duration,
@@ -255,9 +274,18 @@ async fn handshake(
     // syscall for many small frames instead of four per frame. Small, because the buffer
     // is zeroed (resident) per worker, and larger frames bypass it anyway.
     let mut read = BufReader::with_capacity(8 * 1024, read);
+    let info = read_ready(&mut read, spec).await?;
+    Ok(start_tasks(read, write, info, spec, kill))
+}
+
+/// The first frame of a worker or zygote: READY (what it runs) or FATAL (why not).
+pub(crate) async fn read_ready<R: tokio::io::AsyncRead + Unpin>(
+    read: &mut R,
+    spec: &WorkerSpec,
+) -> Result<WorkerInfo, WorkerError> {
     let first = tokio::time::timeout(
         spec.program.startup_timeout,
-        protocol::read_frame(&mut read, spec.max_frame),
+        protocol::read_frame(read, spec.max_frame),
     )
     .await
     .map_err(|_| WorkerError::StartupTimeout(spec.program.startup_timeout))?
@@ -279,6 +307,17 @@ async fn handshake(
             )))
         }
     };
+    Ok(info)
+}
+
+/// Continues [`handshake`]: the reader and writer tasks.
+fn start_tasks(
+    read: BufReader<tokio::net::unix::OwnedReadHalf>,
+    write: OwnedWriteHalf,
+    info: WorkerInfo,
+    spec: &WorkerSpec,
+    kill: child::KillSwitch,
+) -> (WorkerInfo, Arc<Shared>) {
     let (outbox, inbox) = mpsc::channel(1024);
     let shared = Arc::new(Shared {
         outbox,
@@ -297,7 +336,7 @@ async fn handshake(
         spec.program.label.clone(),
         kill,
     ));
-    Ok((info, shared))
+    (info, shared)
 }
 
 /// Writes queued frames, flushing only when the queue is empty so bursts share syscalls.

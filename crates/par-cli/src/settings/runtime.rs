@@ -169,6 +169,14 @@ fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec
             errors,
         )),
     };
+    match s.worker_start.as_deref() {
+        None | Some("fork") => rt.pool.fork_workers = true,
+        Some("fresh") => rt.pool.fork_workers = false,
+        Some(other) => errors.push(format!(
+            "--worker-start / {}: {other:?} is not fork or fresh",
+            env::WORKER_START
+        )),
+    }
     if rt.pool.health_timeout <= rt.pool.health_interval {
         errors.push("--worker-health-timeout must be longer than --worker-health-interval".into());
     }

@@ -39,3 +39,4 @@ mod serving;
 mod surfaces;
 mod tracing_export;
 mod usage_postgres;
+mod zygote;
