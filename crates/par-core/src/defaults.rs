@@ -21,6 +21,8 @@ pub const WORKER_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 pub const WORKER_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a call may run.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a WebSocket relayed to a package app may carry nothing either way.
+pub const WEBSOCKET_IDLE_TIMEOUT: Duration = par_surface::DEFAULT_WEBSOCKET_IDLE_TIMEOUT;
 /// How deep agent-to-agent calls may nest.
 pub const MAX_CALL_DEPTH: usize = 8;
 /// Time one `uv` step may take.

@@ -36,3 +36,4 @@ mod serving;
 mod surfaces;
 mod tracing_export;
 mod usage_postgres;
+mod websocket;
