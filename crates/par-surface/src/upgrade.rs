@@ -206,11 +206,20 @@ mod tests {
 
     #[test]
     fn only_a_get_with_connection_upgrade_and_upgrade_is_an_upgrade() {
-        let ws = [("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")];
+        let ws = [
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ];
         assert!(is_upgrade_request(&request(Method::GET, &ws)));
         assert!(!is_upgrade_request(&request(Method::POST, &ws)));
-        assert!(!is_upgrade_request(&request(Method::GET, &[("upgrade", "websocket")])));
-        assert!(!is_upgrade_request(&request(Method::GET, &[("connection", "upgrade")])));
+        assert!(!is_upgrade_request(&request(
+            Method::GET,
+            &[("upgrade", "websocket")]
+        )));
+        assert!(!is_upgrade_request(&request(
+            Method::GET,
+            &[("connection", "upgrade")]
+        )));
     }
 
     #[test]

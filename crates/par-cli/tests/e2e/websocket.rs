@@ -68,7 +68,9 @@ async fn next_text(socket: &mut Socket) -> String {
 #[tokio::test]
 async fn a_websocket_reaches_the_package_app_and_echoes_both_ways() {
     let (rt, _dir) = kit_rest_with_api_key(&[]).await;
-    let mut socket = connect(&rt, Some(KEY)).await.expect("the upgrade is accepted");
+    let mut socket = connect(&rt, Some(KEY))
+        .await
+        .expect("the upgrade is accepted");
     let hello: Value = serde_json::from_str(&next_text(&mut socket).await).unwrap();
     let headers = hello["headers"].as_object().unwrap();
     let seen = serde_json::to_string(headers).unwrap();
@@ -76,7 +78,13 @@ async fn a_websocket_reaches_the_package_app_and_echoes_both_ways() {
     assert!(!headers.contains_key("x-api-key"), "{seen}");
     assert_eq!(headers["x-par-caller-subject"], "api-key:ws", "{seen}");
     assert_eq!(headers["x-par-caller-roles"], "rest-user", "{seen}");
-    assert_eq!(headers["upgrade"].as_str().map(str::to_lowercase).as_deref(), Some("websocket"));
+    assert_eq!(
+        headers["upgrade"]
+            .as_str()
+            .map(str::to_lowercase)
+            .as_deref(),
+        Some("websocket")
+    );
     for i in 0..3 {
         let text = format!("message {i} {}", "x".repeat(i * 1000));
         socket.send(Message::text(text.clone())).await.unwrap();
@@ -101,7 +109,8 @@ async fn an_unauthenticated_websocket_upgrade_is_refused_401() {
         match connect(&rt, key).await {
             Err(WsError::Http(response)) => {
                 assert_eq!(response.status(), 401, "with {key:?}");
-                let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+                let body: Value =
+                    serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
                 assert_eq!(body["code"], "unauthorized", "{body}");
             }
             other => panic!("with {key:?}: expected 401, got {other:?}"),
@@ -112,7 +121,9 @@ async fn an_unauthenticated_websocket_upgrade_is_refused_401() {
 #[tokio::test]
 async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
     let (rt, _dir) = kit_rest_with_api_key(&["--websocket-idle-timeout", "1"]).await;
-    let mut socket = connect(&rt, Some(KEY)).await.expect("the upgrade is accepted");
+    let mut socket = connect(&rt, Some(KEY))
+        .await
+        .expect("the upgrade is accepted");
     next_text(&mut socket).await;
     // Say nothing: the relay must close the connection on its own.
     let deadline = Instant::now() + Duration::from_secs(30);
