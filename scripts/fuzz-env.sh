@@ -3,12 +3,15 @@
 # stable with RUSTC_BOOTSTRAP=1 (a fresh CI machine may only have stable).
 CARGO_FUZZ="$(bash scripts/ensure-cargo-fuzz.sh)"
 export PATH="$(dirname "$CARGO_FUZZ"):$PATH"
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  FUZZ_TOOLCHAIN=+nightly
-else
-  FUZZ_TOOLCHAIN=+stable
-  export RUSTC_BOOTSTRAP=1
+# FUZZ_TOOLCHAIN=+stable or +nightly overrides the choice.
+if [ -z "${FUZZ_TOOLCHAIN:-}" ]; then
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    FUZZ_TOOLCHAIN=+nightly
+  else
+    FUZZ_TOOLCHAIN=+stable
+  fi
 fi
+[ "$FUZZ_TOOLCHAIN" = +nightly ] || export RUSTC_BOOTSTRAP=1
 FUZZ_TARGETS=(archive manifest dotenv worker_frame openpgp registry_index http_routes)
 # Instrumented builds only need line tables; a one-off build gains nothing from incremental.
 export CARGO_INCREMENTAL=0
