@@ -69,6 +69,13 @@ cargo clippy --all-targets -- -D warnings
 step "dependency audit (cargo deny)"
 bash scripts/deny.sh
 
+if [ "${PAR_FUZZ_SMOKE:-0}" = 1 ]; then
+  step "fuzz: libFuzzer smoke of every target (cargo-fuzz; PAR_FUZZ_SMOKE=1)"
+  bash scripts/fuzz-smoke.sh
+else
+  step "fuzz: targets replayed over their corpus by the test suite (par-fuzz-targets); PAR_FUZZ_SMOKE=1 also runs libFuzzer"
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

@@ -26,6 +26,8 @@ pub struct RuntimeConfig {
     pub idle_timeout: Option<Duration>,
     pub worker_stop_grace: Duration,
     pub call_timeout: Duration,
+    /// A WebSocket relayed to a package app is closed after this long without traffic.
+    pub websocket_idle_timeout: Duration,
     /// How deep agent-to-agent calls may nest (a call from outside is depth 0); deeper
     /// calls fail with `call_depth_exceeded`, which also stops call cycles.
     pub max_call_depth: usize,
@@ -66,6 +68,7 @@ impl RuntimeConfig {
             idle_timeout: None,
             worker_stop_grace: Duration::from_secs(5),
             call_timeout: defaults::CALL_TIMEOUT,
+            websocket_idle_timeout: defaults::WEBSOCKET_IDLE_TIMEOUT,
             max_call_depth: defaults::MAX_CALL_DEPTH,
             max_failed_reports: defaults::MAX_FAILED_REPORTS,
             install_timeout: defaults::INSTALL_TIMEOUT,

@@ -28,6 +28,8 @@ pub const LOG_LINES_PER_SEC: u32 = 1000;
 pub const LOG_BURST_LINES: u32 = 5000;
 /// Time a call may run.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a WebSocket relayed to a package app may carry nothing either way.
+pub const WEBSOCKET_IDLE_TIMEOUT: Duration = par_surface::DEFAULT_WEBSOCKET_IDLE_TIMEOUT;
 /// How deep agent-to-agent calls may nest.
 pub const MAX_CALL_DEPTH: usize = 8;
 /// Time one `uv` step may take.

@@ -321,6 +321,7 @@ impl Loader<'_> {
             entry,
             forwarded_prefix: format!("/agents/{}", manifest.name),
             response_timeout: self.config.call_timeout,
+            websocket_idle_timeout: self.config.websocket_idle_timeout,
         };
         Surface::start(spec).await.map(Some).map_err(|e| fail(&e))
     }

@@ -20,6 +20,8 @@ use crate::script::{SurfaceMode, EXIT_ENTRY, EXIT_SERVER_MISSING};
 
 /// How long a proxied request waits for the app's response head by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a relayed WebSocket may stay silent in both directions by default.
+pub const DEFAULT_WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Idle pooled connections are closed after this; `par_asgi.py` keeps them open longer on
 /// its side, so the host never reuses a connection the server is about to close.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,6 +44,9 @@ pub struct SurfaceSpec {
     pub forwarded_prefix: String,
     /// How long a proxied request waits for the response head (504 after that).
     pub response_timeout: Duration,
+    /// How long a relayed WebSocket (upgraded) connection may carry no byte either way
+    /// before both sides are closed.
+    pub websocket_idle_timeout: Duration,
 }
 
 /// A running app process and the pooled client that talks to it. Dropping it kills the
@@ -53,6 +58,7 @@ pub struct SurfaceProcess {
     connector: UnixConnector,
     pub(crate) prefix: HeaderValue,
     pub(crate) response_timeout: Duration,
+    pub(crate) websocket_idle_timeout: Duration,
     process: Watched,
     _socket_dir: tempfile::TempDir,
 }
@@ -96,6 +102,7 @@ impl SurfaceProcess {
             connector,
             prefix,
             response_timeout: spec.response_timeout,
+            websocket_idle_timeout: spec.websocket_idle_timeout,
             process,
             _socket_dir: socket_dir,
         })

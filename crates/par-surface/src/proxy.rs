@@ -30,11 +30,15 @@ impl SurfaceProcess {
     /// Method, headers (minus hop-by-hop ones, plus `x-forwarded-*`) and body pass through;
     /// both bodies stream, so server-sent events arrive one by one. The client's address
     /// comes from axum's `ConnectInfo<SocketAddr>` extension when the server provides it.
+    /// An upgrade request (WebSocket) is relayed once the app accepts it (`upgrade.rs`).
     pub async fn proxy(
         &self,
         req: Request<Body>,
         path_and_query: &str,
     ) -> Result<Response<Body>, ProxyError> {
+        if crate::upgrade::is_upgrade_request(&req) {
+            return self.proxy_upgrade(req, path_and_query).await;
+        }
         if !self.is_alive() {
             return Err(ProxyError::NotRunning);
         }
@@ -65,7 +69,7 @@ impl SurfaceProcess {
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 
-    fn classify(&self, error: &hyper_util::client::legacy::Error) -> ProxyError {
+    pub(crate) fn classify(&self, error: &hyper_util::client::legacy::Error) -> ProxyError {
         if !self.is_alive() {
             return ProxyError::NotRunning;
         }
@@ -91,7 +95,7 @@ fn describe(error: &hyper_util::client::legacy::Error) -> String {
     text
 }
 
-fn target_uri(path_and_query: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
+pub(crate) fn target_uri(path_and_query: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
     let invalid = || ProxyError::InvalidPath(path_and_query.to_string());
     if !path_and_query.starts_with('/')
         || path_and_query.starts_with("//")
@@ -126,7 +130,7 @@ fn is_ambiguous(path: &str) -> bool {
 }
 
 /// Removes hop-by-hop headers, including those the `connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -149,7 +153,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// `x-forwarded-for` gains the peer's address; `x-forwarded-proto` is kept when a front
 /// proxy set it (else `http`); `x-forwarded-prefix` is the app's public prefix.
-fn add_forwarded(headers: &mut HeaderMap, peer: Option<IpAddr>, prefix: &HeaderValue) {
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: Option<IpAddr>, prefix: &HeaderValue) {
     if let Some(ip) = peer {
         let previous: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)

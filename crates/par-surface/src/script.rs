@@ -33,15 +33,21 @@ impl SurfaceMode {
 
 // Pins per Python version: the newest releases need 3.11 (fastapi) and 3.10 (uvicorn),
 // and the runtime also runs python3.9 packages. Markers let one list serve them all.
-const UVICORN: [&str; 2] = [
+// wsproto is uvicorn's pure-Python WebSocket protocol: without one installed, uvicorn
+// refuses every WebSocket upgrade, so apps with WebSocket endpoints would fail.
+const UVICORN: [&str; 4] = [
     "uvicorn==0.54.0; python_version >= '3.10'",
     "uvicorn==0.39.0; python_version < '3.10'",
+    "wsproto==1.3.2; python_version >= '3.10'",
+    "wsproto==1.2.0; python_version < '3.10'",
 ];
-const REST: [&str; 4] = [
+const REST: [&str; 6] = [
     "fastapi==0.165.0; python_version >= '3.11'",
     "fastapi==0.128.8; python_version < '3.11'",
     UVICORN[0],
     UVICORN[1],
+    UVICORN[2],
+    UVICORN[3],
 ];
 
 /// Requirements the host program needs in the package's environment for `mode`, pinned,
@@ -109,7 +115,7 @@ mod tests {
             UVICORN.to_vec()
         );
         assert_eq!(
-            missing_packages(SurfaceMode::Asgi, &["uvicorn[standard]==0.30.0"]),
+            missing_packages(SurfaceMode::Asgi, &["uvicorn[standard]==0.30.0", "wsproto"]),
             Vec::<&str>::new()
         );
         assert_eq!(

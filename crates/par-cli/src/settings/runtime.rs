@@ -103,6 +103,13 @@ fn timeouts(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
         env::CALL_TIMEOUT,
         errors,
     );
+    rt.websocket_idle_timeout = seconds(
+        s,
+        |a| a.websocket_idle_timeout,
+        "--websocket-idle-timeout",
+        env::WEBSOCKET_IDLE_TIMEOUT,
+        errors,
+    );
     rt.max_frame_bytes = positive(
         s,
         |a| a.max_frame_bytes,

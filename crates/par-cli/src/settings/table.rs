@@ -139,6 +139,9 @@ serve_settings! {
     /// Seconds a call may run before it fails with 504 timeout.
     call_timeout: f64, env = env::CALL_TIMEOUT,
         default = par_core::defaults::CALL_TIMEOUT.as_secs_f64();
+    /// Seconds a WebSocket relayed to a package app may carry no data before it is closed.
+    websocket_idle_timeout: f64, env = env::WEBSOCKET_IDLE_TIMEOUT,
+        default = par_core::defaults::WEBSOCKET_IDLE_TIMEOUT.as_secs_f64();
     /// How deep agent-to-agent calls (`par_runtime.call`) may nest.
     max_call_depth: usize, env = env::MAX_CALL_DEPTH, default = par_core::defaults::MAX_CALL_DEPTH;
     /// Worker processes per package.

@@ -39,4 +39,5 @@ mod serving;
 mod surfaces;
 mod tracing_export;
 mod usage_postgres;
+mod websocket;
 mod zygote;

@@ -111,6 +111,7 @@ pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
         entry: entry.into(),
         forwarded_prefix: "/agents/test".into(),
         response_timeout: Duration::from_secs(30),
+        websocket_idle_timeout: par_surface::DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
     }
 }
 
