@@ -7,6 +7,7 @@ mod a2a;
 mod agent_calls;
 mod auth;
 mod bounds;
+mod chaos;
 mod cli;
 mod client;
 mod connections;
