@@ -3,7 +3,7 @@
 # workers are killed and frozen, a package is hot-swapped, unloaded and loaded, the
 # registry index flaps and PostgreSQL crashes. It runs the e2e test
 # `chaos::chaos_answers_every_call_leaks_nothing_and_bills_every_answer` (CI runs the
-# same test for 150 s) with PAR_CHAOS_SECS, and prints its figures (the `chaos:` lines).
+# same test for 140 s) with PAR_CHAOS_SECS, and prints its figures (the `chaos:` lines).
 #
 #   bash scripts/chaos-soak.sh            # 1800 s
 #   bash scripts/chaos-soak.sh 600        # another duration, in seconds

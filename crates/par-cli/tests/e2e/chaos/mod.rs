@@ -17,7 +17,7 @@
 //!   errors the non-200 answers, and PostgreSQL, after the shipper catches up on the
 //!   outages, holds the same rows with the same outcomes, code by code.
 //!
-//! `PAR_CHAOS_SECS` sets how long the chaos lasts (default 150: the CI smoke version);
+//! `PAR_CHAOS_SECS` sets how long the chaos lasts (default 140: the CI smoke version);
 //! `PAR_CHAOS_SEED` replays a schedule (the seed is printed). `scripts/chaos-soak.sh`
 //! runs the 30-minute soak and prints the figures (lines starting with `chaos:`).
 
@@ -66,7 +66,7 @@ const SETTLE: Duration = Duration::from_secs(90);
 
 fn chaos_duration() -> Duration {
     let secs = std::env::var("PAR_CHAOS_SECS")
-        .map_or(150, |s| s.parse().expect("PAR_CHAOS_SECS: whole seconds"));
+        .map_or(140, |s| s.parse().expect("PAR_CHAOS_SECS: whole seconds"));
     Duration::from_secs(secs)
 }
 
