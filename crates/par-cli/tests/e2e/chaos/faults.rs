@@ -117,11 +117,18 @@ impl<'a> WorkerChaos<'a> {
             }
         }
         *self.done.entry(action).or_default() += 1;
+        self.ledger.note(format!("{action} done"));
     }
 
+    /// SIGKILL to one process of the worker's tree, picked at random: the worker the
+    /// runtime started, or (jailed) the jail's init or the Python process inside, as an
+    /// OOM killer would. Each way, the runtime must see the worker gone and replace it.
     async fn sigkill(&mut self, target: &str, victim: u64) {
         let window = self.ledger.open(target, WindowKind::Fault);
-        signal("-KILL", &[u32::try_from(victim).unwrap()]);
+        let killed = *self.rng.pick(&tree(victim));
+        self.ledger
+            .note(format!("SIGKILL {killed} of {target}'s worker {victim}"));
+        signal("-KILL", &[killed]);
         wait_whole(self.rt, target, &[victim]).await;
         window.close();
     }
@@ -130,6 +137,8 @@ impl<'a> WorkerChaos<'a> {
     async fn freeze_brief(&mut self, target: &str, victim: u64) {
         let window = self.ledger.open(target, WindowKind::Fault);
         let frozen = tree(victim);
+        self.ledger
+            .note(format!("SIGSTOP {target}'s worker {victim} briefly"));
         signal("-STOP", &frozen);
         tokio::time::sleep(self.rng.pause(0.1, 1.0)).await;
         signal("-CONT", &frozen);
@@ -141,6 +150,8 @@ impl<'a> WorkerChaos<'a> {
     async fn freeze_replaced(&mut self, target: &str, victim: u64) {
         let window = self.ledger.open(target, WindowKind::Fault);
         let frozen = tree(victim);
+        self.ledger
+            .note(format!("SIGSTOP {target}'s worker {victim} until replaced"));
         signal("-STOP", &frozen);
         wait_whole(self.rt, target, &[victim]).await;
         signal("-CONT", &frozen);
@@ -160,6 +171,7 @@ impl<'a> WorkerChaos<'a> {
     /// Unloads [`SWAPPED`]; loads it again after a pause (its calls get 404 meanwhile).
     async fn unload_load(&mut self) {
         let window = self.ledger.open(SWAPPED, WindowKind::Absent);
+        self.ledger.note(format!("unload {SWAPPED}"));
         let r = self
             .rt
             .client
@@ -194,6 +206,7 @@ impl<'a> WorkerChaos<'a> {
         // Going back to 1.0.0 from 2.0.0 is a downgrade, refused unless forced.
         let force = version == 1 && self.swapped_version == Some(2);
         let source = fixture(file).display().to_string();
+        self.ledger.note(format!("load {file} (force {force})"));
         let (status, accepted) = self
             .rt
             .post_raw(

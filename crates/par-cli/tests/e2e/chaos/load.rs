@@ -42,6 +42,8 @@ pub struct Failure {
     pub end: Instant,
     /// `"<status> <code>"`, or `"no answer: <error>"`.
     pub what: String,
+    /// The error body's `request_id`, to find the call in the runtime's log.
+    pub request_id: String,
 }
 
 impl Failure {
@@ -51,13 +53,27 @@ impl Failure {
     }
 }
 
-/// Everything the load saw, and the windows the chaos opened.
-#[derive(Default)]
+/// Everything the load saw, the windows the chaos opened and what it did when.
 pub struct Ledger {
     /// Answers by `"<status> <code>"` (`"200 ok"` for successes).
     pub answers: Mutex<BTreeMap<String, u64>>,
     pub failures: Mutex<Vec<Failure>>,
     windows: Mutex<Vec<Window>>,
+    /// The chaos done, in order, to explain a failure that no window does.
+    events: Mutex<Vec<(Instant, String)>>,
+    began: Instant,
+}
+
+impl Default for Ledger {
+    fn default() -> Ledger {
+        Ledger {
+            answers: Mutex::default(),
+            failures: Mutex::default(),
+            windows: Mutex::default(),
+            events: Mutex::default(),
+            began: Instant::now(),
+        }
+    }
 }
 
 /// A window opened by [`Ledger::open`], closed by [`WindowGuard::close`] (or on drop, so an
@@ -93,7 +109,17 @@ impl Ledger {
         }
     }
 
-    fn record(&self, agent: &str, start: Instant, status: Option<u16>, what: String) {
+    /// Notes what the chaos does, for the report of an unexplained failure.
+    pub fn note(&self, event: String) {
+        self.events.lock().unwrap().push((Instant::now(), event));
+    }
+
+    fn secs(&self, at: Instant) -> f64 {
+        at.duration_since(self.began).as_secs_f64()
+    }
+
+    fn record(&self, agent: &str, start: Instant, answer: (Option<u16>, String, String)) {
+        let (status, what, request_id) = answer;
         let key = match status {
             Some(200) => "200 ok".to_string(),
             _ => what.clone(),
@@ -105,6 +131,7 @@ impl Ledger {
                 start,
                 end: Instant::now(),
                 what,
+                request_id,
             });
         }
     }
@@ -131,8 +158,9 @@ impl Ledger {
         outcomes
     }
 
-    /// The failures no window explains: each is a lost or wrongly answered call.
-    pub fn unexplained(&self) -> Vec<String> {
+    /// The failures no window explains, each described and with its request id: each is
+    /// a lost or wrongly answered call.
+    pub fn unexplained(&self) -> Vec<(String, String)> {
         let windows = self.windows.lock().unwrap();
         let now = Instant::now();
         let explained = |failure: &Failure| {
@@ -155,8 +183,23 @@ impl Ledger {
         failures
             .iter()
             .filter(|f| !explained(f))
-            .map(|f| format!("{} {}", f.agent, f.what))
+            .map(|f| (self.describe(f), f.request_id.clone()))
             .collect()
+    }
+
+    /// The failure, when it ran, and the chaos of the seconds before.
+    fn describe(&self, f: &Failure) -> String {
+        let (start, end) = (self.secs(f.start), self.secs(f.end));
+        let events = self.events.lock().unwrap();
+        let recent: Vec<String> = events
+            .iter()
+            .filter(|(at, _)| (start - 10.0..=end + 1.0).contains(&self.secs(*at)))
+            .map(|(at, what)| format!("{:.2} s {what}", self.secs(*at)))
+            .collect();
+        format!(
+            "{} {} (request {}) from {start:.2} s to {end:.2} s; chaos around it: {recent:?}",
+            f.agent, f.what, f.request_id
+        )
     }
 }
 
@@ -195,16 +238,17 @@ impl Load {
                     while !stop.load(Ordering::SeqCst) {
                         let start = Instant::now();
                         let sent = client.post(&url).json(&body(&agent, &mut rng, n)).send();
-                        let (status, what) = match sent.await {
+                        let answer = match sent.await {
                             Ok(r) => {
                                 let status = r.status().as_u16();
                                 let body: Value = r.json().await.unwrap_or(Value::Null);
                                 let code = body["code"].as_str().unwrap_or("<no code>");
-                                (Some(status), format!("{status} {code}"))
+                                let request_id = body["request_id"].as_str().unwrap_or("");
+                                (Some(status), format!("{status} {code}"), request_id.into())
                             }
-                            Err(e) => (None, format!("no answer: {e}")),
+                            Err(e) => (None, format!("no answer: {e}"), String::new()),
                         };
-                        ledger.record(&agent, start, status, what);
+                        ledger.record(&agent, start, answer);
                         n += 1;
                         tokio::time::sleep(PAUSE).await;
                     }
