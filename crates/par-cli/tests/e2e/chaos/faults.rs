@@ -66,6 +66,14 @@ fn signal(signal: &str, pids: &[u32]) {
     }
 }
 
+/// Whether `pid` is a child of the runtime (a worker it started, not yet reaped): the
+/// chaos never signals anything else, whatever a stale pid may have become.
+fn child_of(pid: u64, runtime: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    after_name.split_whitespace().nth(1) == Some(runtime.to_string().as_str())
+}
+
 /// The worker and every process below it (in a jail: its init and the Python worker).
 fn tree(pid: u64) -> Vec<u32> {
     let pid = u32::try_from(pid).unwrap();
@@ -109,6 +117,12 @@ impl<'a> WorkerChaos<'a> {
                 let target = *self.rng.pick(&self.targets);
                 let pids = wait_whole(self.rt, target, &[]).await;
                 let victim = *self.rng.pick(&pids);
+                if !child_of(victim, self.rt.pid()) {
+                    // Exited since the report was read (a health check's kill): next time.
+                    self.ledger
+                        .note(format!("{target}'s worker {victim} already gone"));
+                    return;
+                }
                 match action {
                     "sigkill" => self.sigkill(target, victim).await,
                     "freeze_brief" => self.freeze_brief(target, victim).await,
