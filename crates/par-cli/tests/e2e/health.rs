@@ -21,7 +21,7 @@ async fn checked_runtime(fixture: &str) -> TestRuntime {
 }
 
 /// Every process below `pid` (in a jail: its PID 1 and the Python worker).
-fn descendants(pid: u32) -> Vec<u32> {
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     let mut queue = vec![pid];
     while let Some(parent) = queue.pop() {

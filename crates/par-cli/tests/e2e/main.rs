@@ -8,6 +8,7 @@ mod agent_calls;
 mod auth;
 mod bounds;
 mod browser;
+mod chaos;
 mod cli;
 mod client;
 mod connections;
