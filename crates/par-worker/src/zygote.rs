@@ -48,8 +48,20 @@ impl Zygote {
         let role = Some(("PAR_WORKER_ZYGOTE", "1".into()));
         let mut child = worker::start_process(spec, socket_dir.path(), &socket_path, role)?;
         let label = &spec.program.label;
-        output::forward(child.stdout.take().expect("piped"), label.clone(), "stdout");
-        output::forward(child.stderr.take().expect("piped"), label.clone(), "stderr");
+        // Forked workers write to the zygote's pipes: one budget covers them all.
+        let budget = &spec.program.log_budget;
+        output::forward(
+            child.stdout.take().expect("piped"),
+            label.clone(),
+            "stdout",
+            budget.clone(),
+        );
+        output::forward(
+            child.stderr.take().expect("piped"),
+            label.clone(),
+            "stderr",
+            budget.clone(),
+        );
         let process = Watched::start(child, label.clone(), "zygote");
         let timeout = spec.program.startup_timeout;
         let stream = worker::accept_worker(&listener, process.exit_receiver(), timeout).await?;
