@@ -15,5 +15,8 @@ fi
 FUZZ_TARGETS=(archive manifest dotenv worker_frame openpgp registry_index http_routes)
 # Instrumented builds only need line tables; a one-off build gains nothing from incremental.
 export CARGO_INCREMENTAL=0
+# The instrumented build lives in the tool cache, not the checkout: CI clones afresh every
+# time, and rebuilding every dependency with AddressSanitizer would cost minutes each run.
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-${PAR_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/par-tools}/fuzz-target}"
 # `cargo fuzz` itself, from fuzz/'s own workspace.
-fuzz() { (cd fuzz && cargo "$FUZZ_TOOLCHAIN" fuzz "$@"); }
+fuzz() { (cd fuzz && CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo "$FUZZ_TOOLCHAIN" fuzz "$@"); }

@@ -89,6 +89,8 @@ struct Shared {
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The package's zygote while the pool is awake (with `fork_workers`).
     zygote: tokio::sync::Mutex<Option<Arc<Zygote>>>,
+    /// The kernel's memory-limit kills in the zygote's jail group, as last seen.
+    oom_kills: AtomicU64,
 }
 
 impl WorkerPool {
@@ -116,6 +118,7 @@ impl WorkerPool {
             reported_live: AtomicI64::new(0),
             supervisors: Default::default(),
             zygote: Default::default(),
+            oom_kills: AtomicU64::new(0),
         });
         for slot in &shared.slots {
             match shared.spawn_worker().await {
@@ -267,6 +270,19 @@ impl Shared {
         Ok(zygote)
     }
 
+    /// `reason`, saying so when the kernel killed for the jail's memory limit: forked
+    /// workers share their zygote's jail group (a fresh worker's own launcher says it).
+    async fn kernel_part(&self, reason: String) -> String {
+        let Some(zygote) = self.zygote.lock().await.clone() else {
+            return reason;
+        };
+        let kills = par_sandbox::cgroup::oom_kills_of(zygote.pid());
+        if kills <= self.oom_kills.swap(kills, Ordering::AcqRel) {
+            return reason;
+        }
+        format!("{reason}; killed by the kernel: the jail reached its cgroup memory limit")
+    }
+
     async fn stop_zygote(&self, grace: Duration) {
         let zygote = self.zygote.lock().await.take();
         if let Some(zygote) = zygote {
@@ -328,7 +344,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
                     Ok(()) => continue,
                     Err(failed) => failed,
                 },
-                Ended::Exited(reason) => reason,
+                Ended::Exited(reason) => shared.kernel_part(reason).await,
             };
             shared.slots[index].store(None);
             shared.generation.send_modify(|g| *g += 1);
@@ -444,7 +460,7 @@ async fn replace_stuck(
     let label = &shared.spec.program.label;
     tracing::warn!(package = %label, pid = stuck.pid(), reason, "worker stuck in abandoned calls: replacing it");
     shared.metrics.worker_stuck_replaced(&shared.package);
-    let replacement = Worker::spawn(&shared.spec).await;
+    let replacement = shared.spawn_worker().await;
     if let Ok(worker) = &replacement {
         tracing::info!(package = %label, old_pid = stuck.pid(), pid = worker.info().pid, "stuck worker replaced");
     }

@@ -258,19 +258,9 @@ impl JailGroups {
         std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(fail)
     }
 
-    /// How many processes the kernel killed for the groups' memory limit (`oom_kill` of
-    /// v2's `memory.events` or v1's `memory.oom_control`).
+    /// How many processes the kernel killed for the groups' memory limit.
     pub fn oom_kills(&self) -> u64 {
-        self.groups
-            .iter()
-            .flat_map(|(dir, _)| ["memory.events", "memory.oom_control"].map(|f| dir.join(f)))
-            .filter_map(|file| std::fs::read_to_string(file).ok())
-            .filter_map(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("oom_kill "))
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            })
-            .sum()
+        self.groups.iter().map(|(dir, _)| oom_kills_in(dir)).sum()
     }
 
     /// Moves the launcher back out and removes the (then empty) groups; a group it
@@ -283,6 +273,49 @@ impl JailGroups {
             let _ = std::fs::remove_dir(&dir);
         }
     }
+}
+
+/// How many processes the kernel killed for the memory limit of the group `dir`
+/// (`oom_kill` of v2's `memory.events` or v1's `memory.oom_control`; 0 if neither).
+fn oom_kills_in(dir: &Path) -> u64 {
+    ["memory.events", "memory.oom_control"]
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(dir.join(file)).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// The memory-limit kills the kernel made in the jail group (`par-<pid>`) of process
+/// `pid` (a jail's launcher, seen from outside the jail): how the runtime tells a worker
+/// the kernel killed for its jail's limit from one that crashed. 0 outside a jail group.
+pub fn oom_kills_of(pid: u32) -> u64 {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    own.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let leaf = path.rsplit('/').next().unwrap_or("");
+            if !leaf.starts_with("par-") {
+                return None;
+            }
+            let path = path.trim_start_matches('/');
+            match controllers {
+                "" => ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+                    .iter()
+                    .map(|root| Path::new(root).join(path))
+                    .find(|dir| dir.join("memory.events").exists()),
+                c if c.split(',').any(|c| c == "memory") => {
+                    Some(Path::new("/sys/fs/cgroup/memory").join(path))
+                }
+                _ => None,
+            }
+        })
+        .map(|dir| oom_kills_in(&dir))
+        .sum()
 }
 
 /// A jail's own `pids` group (cgroup v1); kept for callers of the first version.
