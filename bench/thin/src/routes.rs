@@ -14,12 +14,12 @@ use bytes::Bytes;
 use par_worker::{Call, Reply, Worker};
 
 #[derive(Clone)]
-pub struct State {
+pub(crate) struct State {
     pub worker: Arc<Worker>,
     pub ui: Option<PathBuf>,
 }
 
-pub fn app(state: State) -> Router {
+pub(crate) fn app(state: State) -> Router {
     Router::new()
         .route("/agents/{id}/invoke", post(invoke))
         .route("/ui/{*path}", get(static_file))

@@ -10,7 +10,7 @@ use par_auth::{ApiKeyConfig, ApiKeyEntry, AuthMode, OidcConfig, Policy, Url};
 use crate::cli::ServeArgs;
 use crate::env_names as env;
 
-pub struct AuthSettings {
+pub(crate) struct AuthSettings {
     pub mode: AuthMode,
     pub oidc: Option<OidcConfig>,
     pub api_keys: Option<ApiKeyConfig>,
@@ -23,7 +23,7 @@ pub struct AuthSettings {
     pub public_ui: Vec<String>,
 }
 
-pub fn resolve(
+pub(crate) fn resolve(
     listen: &SocketAddr,
     s: &ServeArgs,
     errors: &mut Vec<String>,

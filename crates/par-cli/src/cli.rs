@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::client::args as client;
 use crate::env_names as env;
-pub use crate::settings::ServeArgs;
+pub(crate) use crate::settings::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,13 +16,13 @@ pub use crate::settings::ServeArgs;
     version,
     about = "PAR: serve Pixell agent packages (APKG) over HTTP"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Start the runtime, load every SOURCE, serve HTTP.
     Serve(Box<ServeArgs>),
     /// Print a package's manifest, agents, surfaces, dependencies, size and sha256.
@@ -48,7 +48,7 @@ pub enum Command {
 /// `par usage [QUERY]` asks a running server; `par usage export` reads the ledger file.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct UsageArgs {
+pub(crate) struct UsageArgs {
     #[command(subcommand)]
     pub command: Option<UsageCommand>,
     #[command(flatten)]
@@ -56,13 +56,13 @@ pub struct UsageArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UsageCommand {
+pub(crate) enum UsageCommand {
     /// Write usage records to stdout.
     Export(UsageExportArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct UsageExportArgs {
+pub(crate) struct UsageExportArgs {
     /// `csv` or `jsonl`.
     #[arg(long, default_value = "jsonl")]
     pub format: String,
@@ -82,13 +82,13 @@ pub struct UsageExportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Json,
     Pretty,
 }
 
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     pub file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -96,7 +96,7 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     pub file: PathBuf,
     /// Expected sha256 of the file (64 hex characters).
     #[arg(long)]

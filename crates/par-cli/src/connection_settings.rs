@@ -7,7 +7,7 @@ use crate::env_names as env;
 use crate::settings::ServeArgs;
 use crate::settings::{positive, seconds};
 
-pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> ConnectionLimits {
+pub(crate) fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> ConnectionLimits {
     ConnectionLimits {
         max_connections: positive(
             s,

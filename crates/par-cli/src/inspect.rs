@@ -14,7 +14,7 @@ use crate::cli::InspectArgs;
 const SIDE_FILE_LIMIT: u64 = 1024 * 1024;
 
 #[derive(Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub file: String,
     pub size: u64,
     pub sha256: String,
@@ -27,13 +27,13 @@ pub struct Report {
 }
 
 #[derive(Serialize)]
-pub struct AgentLine {
+pub(crate) struct AgentLine {
     pub id: String,
     pub public: bool,
     pub description: String,
 }
 
-pub fn main(args: &InspectArgs) -> ExitCode {
+pub(crate) fn main(args: &InspectArgs) -> ExitCode {
     match build_report(&args.file) {
         Ok(report) if args.json => crate::output::to_stdout(|out| {
             let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -47,7 +47,7 @@ pub fn main(args: &InspectArgs) -> ExitCode {
     }
 }
 
-pub fn build_report(file: &Path) -> Result<Report, String> {
+pub(crate) fn build_report(file: &Path) -> Result<Report, String> {
     let limits = Limits::default();
     let size = std::fs::metadata(file).map_err(|e| e.to_string())?.len();
     let sha256 = par_archive::sha256_file(file).map_err(|e| e.to_string())?;

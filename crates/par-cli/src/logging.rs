@@ -25,7 +25,7 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 /// Installs the global subscriber and returns the handle that changes its filter, and the
 /// guard that writes out queued lines when dropped (keep it until the process ends).
 /// Every line passes through `redactor` before it is written.
-pub fn init(format: Option<LogFormat>, redactor: Redactor) -> (LogControl, LogGuard) {
+pub(crate) fn init(format: Option<LogFormat>, redactor: Redactor) -> (LogControl, LogGuard) {
     let (queue, lines) = mpsc::sync_channel(QUEUE_LINES);
     std::thread::Builder::new()
         .name("par-log".into())
@@ -68,7 +68,7 @@ enum Message {
 }
 
 /// Writes queued lines out when dropped.
-pub struct LogGuard(SyncSender<Message>);
+pub(crate) struct LogGuard(SyncSender<Message>);
 
 impl Drop for LogGuard {
     fn drop(&mut self) {

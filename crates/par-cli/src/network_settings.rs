@@ -15,7 +15,7 @@ use crate::env_names as env;
 /// One `[packages.<name>]` table of the TOML file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PackageTable {
+pub(crate) struct PackageTable {
     /// `none`, `egress` or `host`.
     pub network: Option<String>,
     /// `host:port` patterns: what `egress` may reach (narrows, never widens).
@@ -30,7 +30,7 @@ pub struct PackageTable {
     pub worker_memory_limit: Option<u64>,
 }
 
-pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> EgressSettings {
+pub(crate) fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> EgressSettings {
     let mut settings = EgressSettings::default();
     if let Some(text) = s.network.as_deref() {
         match text.parse::<NetworkMode>() {

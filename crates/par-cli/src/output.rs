@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// Runs `print` against locked stdout and flushes; a closed pipe ends the command quietly.
-pub fn to_stdout(print: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode {
+pub(crate) fn to_stdout(print: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match print(&mut out).and_then(|()| out.flush()) {
@@ -20,6 +20,6 @@ pub fn to_stdout(print: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCo
 }
 
 /// True when `error` (a message from an I/O error deeper down) is a closed pipe.
-pub fn is_broken_pipe(error: &io::Error) -> bool {
+pub(crate) fn is_broken_pipe(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::BrokenPipe
 }

@@ -9,12 +9,12 @@ use par_registry::{FetchConfig, SignaturePolicy};
 use crate::cli::ServeArgs;
 use crate::env_names as env;
 
-pub struct FetchSettings {
+pub(crate) struct FetchSettings {
     pub fetch: FetchConfig,
     pub registry: Option<RegistrySettings>,
 }
 
-pub fn resolve(
+pub(crate) fn resolve(
     cache_dir: &std::path::Path,
     s: &ServeArgs,
     errors: &mut Vec<String>,

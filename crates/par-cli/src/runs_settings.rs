@@ -10,13 +10,13 @@ use crate::env_names as env;
 use crate::settings::ServeArgs;
 
 #[derive(Debug, Clone)]
-pub struct RunSettings {
+pub(crate) struct RunSettings {
     pub db: PathBuf,
     pub retention: Duration,
     pub timeout: Duration,
 }
 
-pub fn resolve(
+pub(crate) fn resolve(
     s: &ServeArgs,
     vars: &HashMap<String, String>,
     errors: &mut Vec<String>,
@@ -49,7 +49,7 @@ pub fn resolve(
 }
 
 /// Opens the run store, creating its folder.
-pub fn open_store(settings: &RunSettings) -> anyhow::Result<par_runs::Runs> {
+pub(crate) fn open_store(settings: &RunSettings) -> anyhow::Result<par_runs::Runs> {
     let path = &settings.db;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

@@ -14,14 +14,14 @@ use crate::cli::ServeArgs;
 use crate::env_names as env;
 
 /// The sandbox as configured, before the host was checked.
-pub struct SandboxSettings {
+pub(crate) struct SandboxSettings {
     pub strict: bool,
     pub limits: Limits,
     /// `[packages.<name>]` limits, by package name.
     pub package_limits: BTreeMap<String, PackageLimits>,
 }
 
-pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
+pub(crate) fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> SandboxSettings {
     let mode = s.sandbox.clone();
     let strict = match mode.as_deref() {
         None | Some("strict") => true,
@@ -93,7 +93,7 @@ fn package_limits(
 }
 
 /// Checks the host for `strict` with a probe jail. `Err` is the message for exit 2.
-pub fn check_host(
+pub(crate) fn check_host(
     settings: &SandboxSettings,
     network: &EgressSettings,
     egress: ProxyEgress,
@@ -146,7 +146,7 @@ fn jail_network(mode: NetworkMode) -> Network {
 
 /// The runtime's egress proxy behind every jail's listener: one policy per package (its
 /// connection cap is shared by all of the package's processes), counted in the metrics.
-pub struct ProxyEgress {
+pub(crate) struct ProxyEgress {
     settings: Arc<EgressSettings>,
     own_addrs: Vec<std::net::SocketAddr>,
     observer: Arc<dyn EgressObserver>,
@@ -154,7 +154,10 @@ pub struct ProxyEgress {
 }
 
 impl ProxyEgress {
-    pub fn new(settings: &crate::settings::ServeSettings, metrics: par_telemetry::Metrics) -> Self {
+    pub(crate) fn new(
+        settings: &crate::settings::ServeSettings,
+        metrics: par_telemetry::Metrics,
+    ) -> Self {
         ProxyEgress {
             settings: Arc::new(settings.network.clone()),
             own_addrs: vec![settings.listen],

@@ -9,7 +9,7 @@ use par_http::AppState;
 use crate::cli::ServeArgs;
 use crate::settings::{self, ServeSettings};
 
-pub fn main(args: ServeArgs) -> ExitCode {
+pub(crate) fn main(args: ServeArgs) -> ExitCode {
     let vars: HashMap<String, String> = std::env::vars().collect();
     let file = match &args.config {
         Some(path) => match settings::read_config_file(path) {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::env_names as env;
 use crate::settings::ServeArgs;
 
-pub fn resolve(
+pub(crate) fn resolve(
     s: &ServeArgs,
     sources: &[String],
     errors: &mut Vec<String>,

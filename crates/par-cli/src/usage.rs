@@ -8,7 +8,7 @@ use par_telemetry::UsageQuery;
 
 use crate::cli::UsageExportArgs;
 
-pub fn export(args: &UsageExportArgs) -> ExitCode {
+pub(crate) fn export(args: &UsageExportArgs) -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,14 +9,14 @@ use crate::settings::ServeArgs;
 const MAX_DAYS: u64 = 100 * 365;
 
 #[derive(Debug, Clone, Copy)]
-pub struct LedgerBounds {
+pub(crate) struct LedgerBounds {
     /// `None`: kept forever.
     pub retention: Option<Duration>,
     /// `None`: no warning.
     pub size_warning_bytes: Option<u64>,
 }
 
-pub fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> LedgerBounds {
+pub(crate) fn resolve(s: &ServeArgs, errors: &mut Vec<String>) -> LedgerBounds {
     let days = s
         .usage_retention_days
         .expect("usage-retention-days has a default");

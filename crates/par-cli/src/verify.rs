@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
 
-pub fn main(args: &VerifyArgs) -> ExitCode {
+pub(crate) fn main(args: &VerifyArgs) -> ExitCode {
     let mut notes = Vec::new();
     let failures = failures(args, &mut notes);
     if failures.is_empty() {

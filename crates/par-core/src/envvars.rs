@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub struct EnvInputs<'a> {
+pub(crate) struct EnvInputs<'a> {
     pub host: &'a [(String, String)],
     pub allow: &'a [String],
     pub dotenv: &'a [(String, String)],
@@ -16,7 +16,7 @@ pub struct EnvInputs<'a> {
     pub package_root: &'a Path,
 }
 
-pub fn worker_env(inputs: &EnvInputs<'_>) -> Vec<(String, String)> {
+pub(crate) fn worker_env(inputs: &EnvInputs<'_>) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = inputs
         .host
         .iter()

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{ErrorCode, InvokeError};
 
-pub struct CallGate {
+pub(crate) struct CallGate {
     shared: Arc<GateShared>,
 }
 
@@ -37,7 +37,7 @@ impl Drop for CallPermit {
 }
 
 impl CallGate {
-    pub fn new(max_concurrent: usize, max_queued: usize) -> Self {
+    pub(crate) fn new(max_concurrent: usize, max_queued: usize) -> Self {
         CallGate {
             shared: Arc::new(GateShared {
                 permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
@@ -52,7 +52,7 @@ impl CallGate {
     /// Admits a call, queueing up to `wait` when all slots are busy; a call that has to
     /// queue holds what `while_queued` returns until it leaves the queue (a metrics gauge
     /// guard, say).
-    pub async fn enter<G>(
+    pub(crate) async fn enter<G>(
         &self,
         wait: Duration,
         while_queued: impl FnOnce() -> G,
@@ -88,16 +88,16 @@ impl CallGate {
         }
     }
 
-    pub fn inflight(&self) -> usize {
+    pub(crate) fn inflight(&self) -> usize {
         self.shared.inflight.load(Ordering::SeqCst)
     }
 
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.shared.queued.load(Ordering::Acquire)
     }
 
     /// Waits until no call is in flight, up to `limit`; true when idle.
-    pub async fn drained(&self, limit: Duration) -> bool {
+    pub(crate) async fn drained(&self, limit: Duration) -> bool {
         let wait = async {
             loop {
                 let notified = self.shared.idle.notified();

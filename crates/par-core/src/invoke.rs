@@ -32,7 +32,7 @@ pub type InvokeOutput = Bytes;
 
 /// The payload the handler receives: the body as sent for a main agent, or with
 /// `action` set to the sub-agent's name.
-pub fn handler_payload<'a>(
+pub(crate) fn handler_payload<'a>(
     body: &'a [u8],
     sub_agent: Option<&str>,
 ) -> Result<Cow<'a, [u8]>, InvokeError> {
@@ -66,10 +66,10 @@ pub fn handler_payload<'a>(
 /// Deepest nesting of arrays and objects accepted: Python's `json` recurses once per
 /// level and the interpreter stops near 1,000 frames, so deeper input would fail inside
 /// the worker as the agent's error instead of the caller's.
-pub const MAX_JSON_DEPTH: usize = 128;
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
 /// Longest number literal accepted: Python refuses to parse integers of more than 4,300
 /// digits (`sys.int_info.default_max_str_digits`).
-pub const MAX_NUMBER_CHARS: usize = 4300;
+pub(crate) const MAX_NUMBER_CHARS: usize = 4300;
 
 /// Refuses valid JSON the worker could not parse (too deep, numbers too long), so the
 /// caller gets 400 `bad_request` rather than an `agent_error` blamed on the agent.

@@ -44,7 +44,7 @@ pub struct LoadJob {
 
 /// Load jobs by id, and which key each running job is loading (for deduplication).
 #[derive(Default)]
-pub struct Jobs {
+pub(crate) struct Jobs {
     next: AtomicU64,
     inner: Mutex<JobsInner>,
 }

@@ -21,7 +21,7 @@ use crate::surface::{surface_of, Surface};
 /// Largest `.env`, `requirements.txt` or `pyproject.toml` read from a package.
 const SIDE_FILE_LIMIT: u64 = 1024 * 1024;
 
-pub struct Loader<'a> {
+pub(crate) struct Loader<'a> {
     pub config: &'a RuntimeConfig,
     pub metrics: &'a par_telemetry::Metrics,
     pub envs: &'a EnvManager,
@@ -33,7 +33,7 @@ pub struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    pub async fn load(&self, file: &SourceFile) -> Result<Package, LoadError> {
+    pub(crate) async fn load(&self, file: &SourceFile) -> Result<Package, LoadError> {
         let label = file.label.as_str();
         self.reports.phase(label, LoadPhase::Verify);
         let sha256 = self.timed(Phase::Verify, self.verify(file)).await?;

@@ -2,7 +2,7 @@
 
 /// Resident set size of `pid` and every process below it, in bytes (a jailed worker is
 /// its launcher, the jail's PID 1 and Python), or `None` when the process is gone.
-pub fn rss_bytes(pid: u32) -> Option<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let mut total = own_rss(pid)?;
     let mut pending = children(pid);
     while let Some(child) = pending.pop() {

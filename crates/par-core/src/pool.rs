@@ -59,14 +59,14 @@ impl Default for PoolSettings {
 
 /// Why no worker could take a call.
 #[derive(Debug)]
-pub enum PickError {
+pub(crate) enum PickError {
     /// Crashed too often; the pool no longer restarts.
     CrashLoop,
     /// Still restarting after the wait allowed.
     Unavailable,
 }
 
-pub struct WorkerPool {
+pub(crate) struct WorkerPool {
     shared: Arc<Shared>,
 }
 
@@ -95,7 +95,7 @@ struct Shared {
 
 impl WorkerPool {
     /// Starts every worker; fails if any cannot start (the package then fails to load).
-    pub async fn start(
+    pub(crate) async fn start(
         spec: WorkerSpec,
         settings: PoolSettings,
         package: &str,
@@ -137,7 +137,7 @@ impl WorkerPool {
 
     /// Stops every worker but keeps the pool: supervision ends first (so nothing is
     /// restarted), then the workers get SHUTDOWN, SIGTERM, SIGKILL. `wake` undoes it.
-    pub async fn sleep(&self, grace: Duration) {
+    pub(crate) async fn sleep(&self, grace: Duration) {
         let supervisors = std::mem::take(&mut *self.shared.supervisors.lock().expect("poisoned"));
         for supervisor in &supervisors {
             supervisor.abort();
@@ -158,7 +158,7 @@ impl WorkerPool {
 
     /// Starts every slot's worker again (all at once) and resumes supervision; fails
     /// if any cannot start, leaving the pool asleep. A stopped pool stays stopped.
-    pub async fn wake(&self) -> Result<(), String> {
+    pub(crate) async fn wake(&self) -> Result<(), String> {
         let shared = &self.shared;
         if *shared.stop.borrow() {
             return Err("the package was stopped".into());
@@ -184,7 +184,7 @@ impl WorkerPool {
 
     /// The live worker with the fewest calls in flight, waiting up to `wait` for a
     /// restart when none is alive.
-    pub async fn pick(&self, wait: Duration) -> Result<Arc<Worker>, PickError> {
+    pub(crate) async fn pick(&self, wait: Duration) -> Result<Arc<Worker>, PickError> {
         let mut changes = self.shared.generation.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -217,24 +217,24 @@ impl WorkerPool {
             .collect()
     }
 
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         self.live().iter().map(|w| w.pid()).collect()
     }
 
-    pub fn restarts(&self) -> u64 {
+    pub(crate) fn restarts(&self) -> u64 {
         self.shared.restarts.load(Ordering::Relaxed)
     }
 
-    pub fn crashes(&self) -> u64 {
+    pub(crate) fn crashes(&self) -> u64 {
         self.shared.crashes.load(Ordering::Relaxed)
     }
 
-    pub fn crash_looped(&self) -> bool {
+    pub(crate) fn crash_looped(&self) -> bool {
         self.shared.crash_looped.load(Ordering::Acquire)
     }
 
     /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
         self.shared.report_live();
         self.shared.stop_all(grace).await;

@@ -9,9 +9,9 @@ use crate::package::{Package, PackageReport, PackageState};
 
 /// Failed reports kept by default: every source that keeps failing (uploads, a typo'd
 /// path retried by a script) would otherwise add one for good.
-pub const DEFAULT_MAX_FAILED: usize = crate::defaults::MAX_FAILED_REPORTS;
+pub(crate) const DEFAULT_MAX_FAILED: usize = crate::defaults::MAX_FAILED_REPORTS;
 
-pub struct Reports {
+pub(crate) struct Reports {
     entries: Mutex<Vec<PackageReport>>,
     max_failed: usize,
 }
@@ -23,14 +23,14 @@ impl Default for Reports {
 }
 
 impl Reports {
-    pub fn new(max_failed: usize) -> Self {
+    pub(crate) fn new(max_failed: usize) -> Self {
         Reports {
             entries: Mutex::new(Vec::new()),
             max_failed,
         }
     }
 
-    pub fn set(&self, report: PackageReport) {
+    pub(crate) fn set(&self, report: PackageReport) {
         let mut entries = self.entries.lock().expect("reports poisoned");
         match entries.iter_mut().find(|r| r.source == report.source) {
             Some(slot) => *slot = report,
@@ -38,12 +38,12 @@ impl Reports {
         }
     }
 
-    pub fn loading(&self, source: &str) {
+    pub(crate) fn loading(&self, source: &str) {
         self.set(PackageReport::loading(source));
     }
 
     /// A loading package entered `phase`.
-    pub fn phase(&self, source: &str, phase: LoadPhase) {
+    pub(crate) fn phase(&self, source: &str, phase: LoadPhase) {
         let mut entries = self.entries.lock().expect("reports poisoned");
         if let Some(report) = entries
             .iter_mut()
@@ -53,7 +53,7 @@ impl Reports {
         }
     }
 
-    pub fn ready(&self, source: &str, package: &Package) {
+    pub(crate) fn ready(&self, source: &str, package: &Package) {
         tracing::info!(
             package = %package.name(), version = %package.version(), sha256 = %package.sha256,
             source, "package ready"
@@ -68,7 +68,7 @@ impl Reports {
         self.set(report);
     }
 
-    pub fn failed(&self, source: &str, error: &LoadError) {
+    pub(crate) fn failed(&self, source: &str, error: &LoadError) {
         tracing::error!(source, phase = ?error.phase, error = %error.reason, "package failed to load");
         let mut report = PackageReport::loading(source);
         report.state = PackageState::Failed;
@@ -92,7 +92,7 @@ impl Reports {
     }
 
     /// Marks every report of these bytes as draining.
-    pub fn draining(&self, sha256: &str) {
+    pub(crate) fn draining(&self, sha256: &str) {
         let mut entries = self.entries.lock().expect("reports poisoned");
         for r in entries
             .iter_mut()
@@ -103,18 +103,18 @@ impl Reports {
     }
 
     /// Forgets the reports of an unloaded package.
-    pub fn remove(&self, sha256: &str) {
+    pub(crate) fn remove(&self, sha256: &str) {
         let mut entries = self.entries.lock().expect("reports poisoned");
         entries.retain(|r| r.sha256.as_deref() != Some(sha256));
     }
 
-    pub fn find(&self, source: &str) -> Option<PackageReport> {
+    pub(crate) fn find(&self, source: &str) -> Option<PackageReport> {
         let entries = self.entries.lock().expect("reports poisoned");
         entries.iter().find(|r| r.source == source).cloned()
     }
 
     /// Every report, with worker facts of the packages still alive (mounted or draining).
-    pub fn snapshot(&self, live: &[std::sync::Arc<Package>]) -> Vec<PackageReport> {
+    pub(crate) fn snapshot(&self, live: &[std::sync::Arc<Package>]) -> Vec<PackageReport> {
         let mut reports = self.entries.lock().expect("reports poisoned").clone();
         for report in reports.iter_mut() {
             let Some(p) = live

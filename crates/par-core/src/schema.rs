@@ -15,14 +15,14 @@ const MAX_LISTED: usize = 20;
 
 /// Compiled schemas by sub-agent name (`None` is the package's own).
 #[derive(Default)]
-pub struct Schemas {
+pub(crate) struct Schemas {
     by_agent: HashMap<Option<String>, jsonschema::Validator>,
     /// The schemas as declared, for documents that describe the agents (OpenAPI).
     declared: HashMap<Option<String>, serde_json::Value>,
 }
 
 impl Schemas {
-    pub fn load(root: &Path, manifest: &Manifest) -> Result<Schemas, String> {
+    pub(crate) fn load(root: &Path, manifest: &Manifest) -> Result<Schemas, String> {
         let mut schemas = Schemas::default();
         if let Some(path) = &manifest.input_schema {
             schemas.add(None, root, path)?;
@@ -43,20 +43,20 @@ impl Schemas {
     }
 
     /// The schema a call of the main agent (`None`) or a sub-agent is checked against.
-    pub fn declared(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
+    pub(crate) fn declared(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
         let own = self.declared.get(&sub_agent.map(str::to_string));
         own.or_else(|| self.declared.get(&None))
     }
 
     /// The declared schema document that applies to `sub_agent` (or the main agent); MCP
     /// lists it as the tool's `inputSchema`.
-    pub fn document(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
+    pub(crate) fn document(&self, sub_agent: Option<&str>) -> Option<&serde_json::Value> {
         self.declared(sub_agent)
     }
 
     /// Checks `body` for the main agent or a sub-agent (which falls back to the
     /// package's schema when it has none of its own).
-    pub fn check(&self, sub_agent: Option<&str>, body: &[u8]) -> Result<(), InvokeError> {
+    pub(crate) fn check(&self, sub_agent: Option<&str>, body: &[u8]) -> Result<(), InvokeError> {
         let own = self.by_agent.get(&sub_agent.map(str::to_string));
         let Some(validator) = own.or_else(|| self.by_agent.get(&None)) else {
             return Ok(());

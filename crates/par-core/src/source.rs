@@ -7,14 +7,14 @@ use crate::error::{LoadError, LoadPhase};
 
 /// One package file to load, with the digest the source demanded, if any.
 #[derive(Debug, Clone)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub label: String,
     pub path: PathBuf,
     pub expected_sha256: Option<String>,
 }
 
 /// Splits `path#sha256=<hex>`; the digest must be 64 hex characters.
-pub fn split_digest(source: &str) -> Result<(&str, Option<String>), String> {
+pub(crate) fn split_digest(source: &str) -> Result<(&str, Option<String>), String> {
     let Some((base, fragment)) = source.rsplit_once('#') else {
         return Ok((source, None));
     };
@@ -30,7 +30,7 @@ pub fn split_digest(source: &str) -> Result<(&str, Option<String>), String> {
 }
 
 /// Expands one SOURCE into the package files it names.
-pub fn expand(source: &str) -> Result<Vec<SourceFile>, LoadError> {
+pub(crate) fn expand(source: &str) -> Result<Vec<SourceFile>, LoadError> {
     let fail = |reason: String| LoadError::new(LoadPhase::Fetch, source, reason);
     let (base, digest) = split_digest(source).map_err(fail)?;
     if let Some((scheme, _)) = base.split_once("://") {

@@ -17,7 +17,7 @@ pub struct Surface {
 }
 
 /// Which app a manifest asks for: a pixell-sdk ASGI app wins over a kit REST `mount`.
-pub fn surface_of(manifest: &Manifest) -> Option<(SurfaceMode, String)> {
+pub(crate) fn surface_of(manifest: &Manifest) -> Option<(SurfaceMode, String)> {
     if let Some(app) = &manifest.http_server {
         return Some((SurfaceMode::Asgi, app.to_string()));
     }

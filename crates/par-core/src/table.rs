@@ -33,13 +33,13 @@ pub struct AgentInfo {
 }
 
 #[derive(Default, Clone)]
-pub struct AgentTable {
+pub(crate) struct AgentTable {
     agents: HashMap<String, Vec<Target>>,
 }
 
 impl AgentTable {
     /// The active (newest) version, or the exact one for `id@version`.
-    pub fn lookup(&self, id: &str) -> Option<&Target> {
+    pub(crate) fn lookup(&self, id: &str) -> Option<&Target> {
         let (name, wanted) = match id.rsplit_once('@') {
             Some((name, v)) => (name, Some(v)),
             None => (id, None),
@@ -52,7 +52,7 @@ impl AgentTable {
     }
 
     /// A new table with `package` mounted, or why it cannot be.
-    pub fn with_package(&self, package: &Arc<Package>) -> Result<AgentTable, String> {
+    pub(crate) fn with_package(&self, package: &Arc<Package>) -> Result<AgentTable, String> {
         let routes = routes_of(package);
         for route in &routes {
             self.check_clash(route)?;
@@ -68,7 +68,7 @@ impl AgentTable {
     }
 
     /// A new table without any route to `package`.
-    pub fn without_package(&self, package: &Arc<Package>) -> AgentTable {
+    pub(crate) fn without_package(&self, package: &Arc<Package>) -> AgentTable {
         let mut next = self.clone();
         for versions in next.agents.values_mut() {
             versions.retain(|r| !Arc::ptr_eq(&r.package, package));
@@ -92,12 +92,12 @@ impl AgentTable {
     }
 
     /// Every agent id mounted, private ones included.
-    pub fn ids(&self) -> std::collections::HashSet<String> {
+    pub(crate) fn ids(&self) -> std::collections::HashSet<String> {
         self.agents.keys().cloned().collect()
     }
 
     /// Every package mounted, once each.
-    pub fn packages(&self) -> Vec<Arc<Package>> {
+    pub(crate) fn packages(&self) -> Vec<Arc<Package>> {
         let mut seen = std::collections::HashSet::new();
         self.agents
             .values()
@@ -108,7 +108,7 @@ impl AgentTable {
     }
 
     /// Public agents, active versions, sorted by id.
-    pub fn public_agents(&self) -> Vec<AgentInfo> {
+    pub(crate) fn public_agents(&self) -> Vec<AgentInfo> {
         let mut list: Vec<AgentInfo> = self
             .agents
             .values()
@@ -120,7 +120,7 @@ impl AgentTable {
         list
     }
 
-    pub fn public_agent(&self, id: &str) -> Option<AgentInfo> {
+    pub(crate) fn public_agent(&self, id: &str) -> Option<AgentInfo> {
         let route = self.lookup(id).filter(|r| r.public)?;
         let versions = self.agents.get(&route.id)?;
         Some(info(route, versions))

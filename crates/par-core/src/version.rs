@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 /// Compares dotted versions part by part, numerically where both parts are numbers
 /// (`1.10.0` > `1.9.0`), textually otherwise; a release sorts after its pre-release
 /// (`1.0.0` > `1.0.0-rc1`), and pre-releases compare the same way (`rc.10` > `rc.2`).
-pub fn compare(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare(a: &str, b: &str) -> Ordering {
     let (a_core, a_pre) = split_pre(a);
     let (b_core, b_pre) = split_pre(b);
     let mut a_parts = a_core.split('.');

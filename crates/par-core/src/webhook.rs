@@ -36,7 +36,7 @@ impl Default for WebhookConfig {
 
 /// One event, as posted.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Event {
+pub(crate) struct Event {
     pub event: &'static str,
     pub package: Option<String>,
     pub version: Option<String>,
@@ -47,7 +47,11 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn for_package(kind: &'static str, package: &Package, detail: Option<String>) -> Self {
+    pub(crate) fn for_package(
+        kind: &'static str,
+        package: &Package,
+        detail: Option<String>,
+    ) -> Self {
         Event {
             event: kind,
             package: Some(package.name().to_string()),
@@ -59,7 +63,7 @@ impl Event {
         }
     }
 
-    pub fn failed(source: &str, error: &LoadError) -> Self {
+    pub(crate) fn failed(source: &str, error: &LoadError) -> Self {
         Event {
             event: "package.failed",
             package: None,
@@ -79,14 +83,14 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
-pub struct Webhooks {
+pub(crate) struct Webhooks {
     tx: std::sync::Mutex<Option<mpsc::Sender<Event>>>,
     done: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Webhooks {
     /// Starts the delivery task; `None` when no URL is configured.
-    pub fn start(config: &WebhookConfig) -> Option<Webhooks> {
+    pub(crate) fn start(config: &WebhookConfig) -> Option<Webhooks> {
         if config.urls.is_empty() {
             return None;
         }
@@ -98,7 +102,7 @@ impl Webhooks {
         })
     }
 
-    pub fn send(&self, event: Event) {
+    pub(crate) fn send(&self, event: Event) {
         let tx = self.tx.lock().expect("webhook sender poisoned");
         let Some(tx) = tx.as_ref() else { return };
         if tx.try_send(event).is_err() {
@@ -107,7 +111,7 @@ impl Webhooks {
     }
 
     /// Stops taking events and waits up to `limit` for queued ones to go out.
-    pub async fn close(&self, limit: Duration) {
+    pub(crate) async fn close(&self, limit: Duration) {
         self.tx.lock().expect("webhook sender poisoned").take();
         if let Some(task) = self.done.lock().await.take() {
             let _ = tokio::time::timeout(limit, task).await;
@@ -166,7 +170,7 @@ async fn deliver(
 }
 
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`.
-pub fn sign(secret: &str, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);

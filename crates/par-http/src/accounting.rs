@@ -10,18 +10,18 @@ use par_core::{CallMeta, CallRecord as CoreRecord, CallerIdentity};
 use crate::state::AppState;
 
 /// Outcome recorded when the client went away before the call ended.
-pub const CLIENT_GONE: &str = "client_closed";
+pub(crate) const CLIENT_GONE: &str = "client_closed";
 
 /// Started when a call arrives, finished exactly once with its outcome (or recorded as
 /// `client_closed` if the request is dropped first).
-pub struct CallRecord {
+pub(crate) struct CallRecord {
     core: CoreRecord,
     /// Files uploaded with the call; removed when the record is finished (call over).
     pub uploads: Option<tempfile::TempDir>,
 }
 
 impl CallRecord {
-    pub fn start(
+    pub(crate) fn start(
         state: &AppState,
         requested_id: &str,
         request_id: &str,
@@ -45,7 +45,7 @@ impl CallRecord {
     }
 
     /// Names the authenticated caller in the call's usage record.
-    pub fn set_caller(&mut self, caller: Option<&par_auth::Caller>) {
+    pub(crate) fn set_caller(&mut self, caller: Option<&par_auth::Caller>) {
         if let Some(caller) = caller {
             self.core.meta.caller = CallerIdentity {
                 subject: Some(caller.subject.clone()),
@@ -56,12 +56,12 @@ impl CallRecord {
     }
 
     /// Drops the record unwritten (see [`CoreRecord::discard`]).
-    pub fn discard(self) {
+    pub(crate) fn discard(self) {
         self.core.discard();
     }
 
     /// Writes the record, then removes the call's uploads.
-    pub fn finish(self, code: &str, bytes_out: u64) {
+    pub(crate) fn finish(self, code: &str, bytes_out: u64) {
         self.core.finish(code, bytes_out);
     }
 }

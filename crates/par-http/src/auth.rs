@@ -28,10 +28,10 @@ impl AccessControl {
     }
 }
 
-pub type Access = Option<Arc<AccessControl>>;
+pub(crate) type Access = Option<Arc<AccessControl>>;
 
 /// Authenticates the caller (the anonymous caller when auth is off).
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Caller>, ApiError> {
@@ -46,7 +46,7 @@ pub async fn authenticate(
 
 /// Checks that `caller` may invoke `target`: a policy grant for its id, and the role the
 /// package or sub-agent itself requires, if any.
-pub fn authorize_invoke(
+pub(crate) fn authorize_invoke(
     state: &AppState,
     caller: &Option<Caller>,
     target: &Target,
@@ -70,7 +70,7 @@ pub fn authorize_invoke(
 
 /// Checks that `caller` may use `package`'s HTTP surfaces (its app, its UI): as for
 /// invoking the package's main agent, whether or not it has one.
-pub fn authorize_package(
+pub(crate) fn authorize_package(
     state: &AppState,
     caller: &Option<Caller>,
     package: &par_core::Package,
@@ -93,7 +93,7 @@ pub fn authorize_package(
 
 /// Authenticates and authorizes a request for `package`'s UI, unless the operator made
 /// that UI public.
-pub async fn authorize_ui(
+pub(crate) async fn authorize_ui(
     state: &AppState,
     headers: &HeaderMap,
     package: &str,
@@ -119,7 +119,7 @@ fn required_role(target: &Target) -> Option<&str> {
 }
 
 /// Route layer for the management API: admins only.
-pub async fn require_admin(
+pub(crate) async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,

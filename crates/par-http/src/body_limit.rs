@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 /// The request with its body limited to `limit` bytes, or 413 when it says it is larger.
 /// `what` names the body in the message ("form", "upload").
-pub fn limit(request: Request, limit: u64, what: &str) -> Result<Request, ApiError> {
+pub(crate) fn limit(request: Request, limit: u64, what: &str) -> Result<Request, ApiError> {
     if declared_length(&request).is_some_and(|n| n > limit) {
         return Err(too_large(limit, what));
     }
@@ -22,14 +22,14 @@ pub fn limit(request: Request, limit: u64, what: &str) -> Result<Request, ApiErr
     Ok(Request::from_parts(parts, Body::new(limited)))
 }
 
-pub fn too_large(limit: u64, what: &str) -> ApiError {
+pub(crate) fn too_large(limit: u64, what: &str) -> ApiError {
     ApiError::new(
         ErrorCode::TooLarge,
         format!("the {what} is larger than {limit} bytes"),
     )
 }
 
-pub fn declared_length(request: &Request) -> Option<u64> {
+pub(crate) fn declared_length(request: &Request) -> Option<u64> {
     request
         .headers()
         .get(header::CONTENT_LENGTH)

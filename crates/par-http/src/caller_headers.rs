@@ -16,7 +16,7 @@ const OWN_COOKIE_PREFIX: &str = "par_";
 
 /// Removes every `x-par-*` header the client sent, the credentials PAR checked (when
 /// `auth_on`), and PAR's own cookies; then describes `caller`.
-pub fn replace(headers: &mut HeaderMap, caller: Option<&Caller>, auth_on: bool) {
+pub(crate) fn replace(headers: &mut HeaderMap, caller: Option<&Caller>, auth_on: bool) {
     let forged: Vec<HeaderName> = headers
         .keys()
         .filter(|name| name.as_str().starts_with("x-par-"))

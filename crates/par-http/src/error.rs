@@ -119,7 +119,7 @@ pub(crate) fn error_of(response: &mut Response) -> Option<ApiError> {
 
 /// Marks a response whose body belongs to someone else (a package's app or UI).
 #[derive(Debug, Clone, Copy)]
-pub struct PassThrough;
+pub(crate) struct PassThrough;
 
 fn code_for_status(status: StatusCode) -> ErrorCode {
     match status.as_u16() {

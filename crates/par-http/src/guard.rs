@@ -78,7 +78,7 @@ fn is_exempt(path: &str) -> bool {
 }
 
 /// The middleware: every route but the probes passes through here.
-pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if is_exempt(request.uri().path()) {
         return next.run(request).await;
     }

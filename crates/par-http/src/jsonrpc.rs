@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 
 use crate::error::PassThrough;
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
+pub(crate) const PARSE_ERROR: i64 = -32700;
+pub(crate) const INVALID_REQUEST: i64 = -32600;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const INVALID_PARAMS: i64 = -32602;
 
 /// One JSON-RPC request (or notification: no `id`).
 #[derive(Debug, Clone)]
-pub struct RpcRequest {
+pub(crate) struct RpcRequest {
     /// `None` for a notification.
     pub id: Option<Value>,
     pub method: String,
@@ -26,7 +26,7 @@ pub struct RpcRequest {
 
 /// A JSON-RPC error object, with the HTTP status its response goes out with.
 #[derive(Debug, Clone)]
-pub struct RpcError {
+pub(crate) struct RpcError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
@@ -34,7 +34,7 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> RpcError {
+    pub(crate) fn new(code: i64, message: impl Into<String>) -> RpcError {
         RpcError {
             code,
             message: message.into(),
@@ -43,12 +43,12 @@ impl RpcError {
         }
     }
 
-    pub fn with_data(mut self, data: Value) -> RpcError {
+    pub(crate) fn with_data(mut self, data: Value) -> RpcError {
         self.data = Some(data);
         self
     }
 
-    pub fn with_status(mut self, status: StatusCode) -> RpcError {
+    pub(crate) fn with_status(mut self, status: StatusCode) -> RpcError {
         self.status = status;
         self
     }
@@ -65,7 +65,7 @@ impl RpcError {
 /// Reads and parses one request, answering malformed input with the protocol's own
 /// errors: too large (-32600, 413), not JSON (-32700, 400), not a request object
 /// (-32600, 400; batches included, which neither protocol supports here).
-pub async fn read(request: Request, limit: usize) -> Result<RpcRequest, RpcError> {
+pub(crate) async fn read(request: Request, limit: usize) -> Result<RpcRequest, RpcError> {
     let body = crate::routes::call_input::read_body(request, limit)
         .await
         .map_err(|e| {
@@ -75,7 +75,7 @@ pub async fn read(request: Request, limit: usize) -> Result<RpcRequest, RpcError
     parse(&body)
 }
 
-pub fn parse(body: &[u8]) -> Result<RpcRequest, RpcError> {
+pub(crate) fn parse(body: &[u8]) -> Result<RpcRequest, RpcError> {
     let bad = |code, message: &str| {
         Err(RpcError::new(code, message).with_status(StatusCode::BAD_REQUEST))
     };
@@ -107,7 +107,7 @@ pub fn parse(body: &[u8]) -> Result<RpcRequest, RpcError> {
 }
 
 /// A successful response.
-pub fn result(id: &Value, result: Value) -> Response {
+pub(crate) fn result(id: &Value, result: Value) -> Response {
     json_response(
         StatusCode::OK,
         &json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -115,7 +115,7 @@ pub fn result(id: &Value, result: Value) -> Response {
 }
 
 /// An error response (`id` null when the request's id could not be read).
-pub fn error(id: Option<&Value>, error: &RpcError) -> Response {
+pub(crate) fn error(id: Option<&Value>, error: &RpcError) -> Response {
     let id = id.cloned().unwrap_or(Value::Null);
     json_response(
         error.status,
@@ -124,13 +124,13 @@ pub fn error(id: Option<&Value>, error: &RpcError) -> Response {
 }
 
 /// `202 Accepted` with no body: a notification was received.
-pub fn accepted() -> Response {
+pub(crate) fn accepted() -> Response {
     let mut response = StatusCode::ACCEPTED.into_response();
     response.extensions_mut().insert(PassThrough);
     response
 }
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, Body::from(body.to_string())).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
 
-pub fn is_multipart(request: &Request) -> bool {
+pub(crate) fn is_multipart(request: &Request) -> bool {
     request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -20,7 +20,7 @@ pub fn is_multipart(request: &Request) -> bool {
 }
 
 /// The JSON body for the handler, and the folder holding the uploaded files.
-pub async fn read(
+pub(crate) async fn read(
     request: Request,
     parent: &std::path::Path,
     file_limit: u64,
@@ -108,7 +108,7 @@ async fn store(
 }
 
 /// A multipart read error as the API answers it: 413 when the form went over its limit.
-pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
     let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ErrorCode::TooLarge
     } else {

@@ -14,13 +14,13 @@ use http_body_util::BodyExt;
 
 use crate::error::{error_of, status_of, ApiError};
 
-pub const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 128;
 /// Bytes of a bare error's text body kept as the error message.
 const MAX_MESSAGE: usize = 512;
 
 #[derive(Debug, Clone, Default)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
@@ -34,7 +34,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-pub async fn assign(mut request: Request, next: Next) -> Response {
+pub(crate) async fn assign(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(HEADER)

@@ -13,7 +13,7 @@ use crate::openapi::{self, Access, Described, Op};
 use crate::routes::{agents, invoke, management, observe, runtime, surface};
 use crate::state::AppState;
 
-pub struct Route {
+pub(crate) struct Route {
     pub described: Described,
     pub handler: MethodRouter<AppState>,
     /// Behind the admin check (the management API).
@@ -36,7 +36,7 @@ fn admin(path: &'static str, handler: MethodRouter<AppState>, ops: Vec<Op>) -> R
     }
 }
 
-pub fn route_table() -> Vec<Route> {
+pub(crate) fn route_table() -> Vec<Route> {
     let mut table = probes();
     table.extend(agent_routes());
     table.extend(crate::protocol_routes::routes());

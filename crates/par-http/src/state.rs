@@ -21,7 +21,7 @@ impl Default for HttpLimits {
 }
 
 /// `--run-timeout`'s default: one hour.
-pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(crate) const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Changes the log filter at run time (`PUT /runtime/log-level`); set by the binary.
 pub type LogControl = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Stores the body and returns the path to load.
-pub async fn store<S>(state: &AppState, mut body: S, name: &str) -> Result<String, ApiError>
+pub(crate) async fn store<S>(state: &AppState, mut body: S, name: &str) -> Result<String, ApiError>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
 {

@@ -3,7 +3,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// Layout version of environment folders; bump when what goes inside changes.
-pub const LAYOUT: &str = "v1";
+pub(crate) const LAYOUT: &str = "v1";
 
 /// The identity of an environment: interpreter plus the exact requirement list.
 /// Order is kept (it can matter to the resolver), duplicates and blank lines are not.

@@ -10,14 +10,14 @@ use crate::error::EnvError;
 /// Most of uv's stderr kept in an error report; uv puts the useful part last.
 const STDERR_TAIL: usize = 4000;
 
-pub struct Uv {
+pub(crate) struct Uv {
     pub binary: PathBuf,
     pub timeout: Duration,
 }
 
 impl Uv {
     /// Runs uv with `args`; on failure the error carries the tail of its stderr.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         step: &'static str,
         args: &[&std::ffi::OsStr],

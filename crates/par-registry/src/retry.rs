@@ -18,7 +18,7 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// The wait before retry number `attempt` (0-based): half the capped exponential
     /// delay plus a random part of the other half, unless the server said how long.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(wait) = retry_after {
             return wait.min(self.retry_after_cap);
         }

@@ -8,7 +8,7 @@ use crate::spec::Limits;
 /// Open files, no core dumps, and processes (`RLIMIT_NPROC` counts per uid in the jail's
 /// own user namespace, so it is a per-jail bound — except for a root runtime, where the
 /// kernel exempts uid 0 and only the cgroup holds).
-pub fn apply(limits: &Limits) -> Result<(), JailError> {
+pub(crate) fn apply(limits: &Limits) -> Result<(), JailError> {
     let set = |what: Resource, value: u64| {
         // Never above the inherited hard limit: raising it needs privileges on the host.
         let hard = nix::sys::resource::getrlimit(what).map_or(value, |(_, hard)| hard);

@@ -12,7 +12,7 @@ use crate::spec::Network;
 
 /// Unshares the user namespace and maps the sandbox id to the caller's own uid and gid
 /// (the only mapping an unprivileged process may write for itself).
-pub fn enter_user() -> Result<(), JailError> {
+pub(crate) fn enter_user() -> Result<(), JailError> {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
@@ -34,7 +34,7 @@ pub fn enter_user() -> Result<(), JailError> {
 
 /// Unshares the rest; the caller then forks so its child is PID 1 of the new PID
 /// namespace.
-pub fn enter_rest(network: Network) -> Result<(), JailError> {
+pub(crate) fn enter_rest(network: Network) -> Result<(), JailError> {
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC

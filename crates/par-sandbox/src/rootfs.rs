@@ -15,13 +15,13 @@ const NONE: Option<&str> = None;
 const ROOT_SIZE: &str = "size=1m,mode=0755";
 
 /// Stops mounts made in the jail from propagating back to the host (and the host's to it).
-pub fn make_private() -> Result<(), JailError> {
+pub(crate) fn make_private() -> Result<(), JailError> {
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
         .map_err(|e| JailError::new("mount namespace", format!("make / private: {e}")))
 }
 
 /// Assembles the new root on `scratch` and switches to it.
-pub fn enter(scratch: &Path, steps: &[Step]) -> Result<(), JailError> {
+pub(crate) fn enter(scratch: &Path, steps: &[Step]) -> Result<(), JailError> {
     let fail = |what: String| JailError::new("bind mounts", what);
     mount(
         Some("tmpfs"),

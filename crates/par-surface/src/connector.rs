@@ -13,13 +13,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 #[derive(Clone)]
-pub struct UnixConnector {
+pub(crate) struct UnixConnector {
     path: Arc<PathBuf>,
     opened: Arc<AtomicU64>,
 }
 
 impl UnixConnector {
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         UnixConnector {
             path: Arc::new(path),
             opened: Arc::new(AtomicU64::new(0)),
@@ -27,7 +27,7 @@ impl UnixConnector {
     }
 
     /// Connections opened so far (pooling keeps this far below the request count).
-    pub fn opened(&self) -> u64 {
+    pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
 }

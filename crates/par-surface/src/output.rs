@@ -17,19 +17,19 @@ const TAIL_LINES: usize = 40;
 
 /// The last lines of one stream, and whether the stream has ended.
 #[derive(Clone)]
-pub struct Tail {
+pub(crate) struct Tail {
     lines: Arc<Mutex<VecDeque<String>>>,
     closed: watch::Receiver<bool>,
 }
 
 impl Tail {
     /// Waits (at most `limit`) for the stream to end, so the tail is complete.
-    pub async fn finished(&self, limit: std::time::Duration) {
+    pub(crate) async fn finished(&self, limit: std::time::Duration) {
         let mut closed = self.closed.clone();
         let _ = tokio::time::timeout(limit, closed.wait_for(|c| *c)).await;
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let lines = self.lines.lock().expect("tail poisoned");
         lines.iter().cloned().collect()
     }
@@ -37,7 +37,12 @@ impl Tail {
 
 /// Forwards `reader` into the log as `target: par::surface_output` events (within the
 /// package's log budget), and keeps its last lines.
-pub fn forward<R>(reader: R, label: String, stream: &'static str, budget: Arc<LogBudget>) -> Tail
+pub(crate) fn forward<R>(
+    reader: R,
+    label: String,
+    stream: &'static str,
+    budget: Arc<LogBudget>,
+) -> Tail
 where
     R: AsyncRead + Unpin + Send + 'static,
 {

@@ -8,38 +8,38 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-pub const UNIX_FILE: u32 = 0o100_644 << 16;
-pub const UNIX_DIR: u32 = (0o040_755 << 16) | 0x10;
+pub(crate) const UNIX_FILE: u32 = 0o100_644 << 16;
+pub(crate) const UNIX_DIR: u32 = (0o040_755 << 16) | 0x10;
 /// "Version made by": Unix (3), spec 2.0.
 const MADE_BY_UNIX: u16 = (3 << 8) | 20;
 const UTF8_FLAG: u16 = 0x0800;
 
 /// A scratch directory holding the archive under test.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    pub fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         Scratch {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
     /// Writes `bytes` as `name` in the scratch directory.
-    pub fn apkg(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn apkg(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.dir.path().join(name);
         fs_err::write(&path, bytes).unwrap();
         path
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
 
 /// Names of everything directly inside `dir`, sorted.
-pub fn listing(dir: &Path) -> Vec<String> {
+pub(crate) fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs_err::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -49,14 +49,14 @@ pub fn listing(dir: &Path) -> Vec<String> {
 }
 
 /// Options for a deflated file entry with the given permission bits.
-pub fn deflated(perms: u32) -> SimpleFileOptions {
+pub(crate) fn deflated(perms: u32) -> SimpleFileOptions {
     SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .unix_permissions(perms)
 }
 
 /// Builds an archive with `zip::ZipWriter`; `build` adds the entries.
-pub fn zip_with(
+pub(crate) fn zip_with(
     build: impl FnOnce(&mut ZipWriter<Cursor<Vec<u8>>>) -> zip::result::ZipResult<()>,
 ) -> Vec<u8> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
@@ -65,7 +65,7 @@ pub fn zip_with(
 }
 
 /// An archive of deflated files with mode 0o644.
-pub fn zip_files(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip_files(files: &[(&str, &[u8])]) -> Vec<u8> {
     zip_with(|w| {
         for (name, data) in files {
             w.start_file(*name, deflated(0o644))?;
@@ -76,7 +76,7 @@ pub fn zip_files(files: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// The raw deflate stream for `data`, taken from an archive the zip crate wrote.
-pub fn deflate(data: &[u8]) -> Vec<u8> {
+pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
     let bytes = zip_files(&[("x", data)]);
     let mut archive = ZipArchive::new(Cursor::new(bytes)).unwrap();
     let mut raw = archive.by_index_raw(0).unwrap();
@@ -88,7 +88,7 @@ pub fn deflate(data: &[u8]) -> Vec<u8> {
 /// One entry of a hand-built archive. Fields left at their defaults describe an honest
 /// stored file; tests change the one field under test.
 #[derive(Clone)]
-pub struct RawEntry {
+pub(crate) struct RawEntry {
     /// Name in the central directory.
     pub name: Vec<u8>,
     /// Name in the local header; `None` means the same as `name`.
@@ -114,7 +114,7 @@ pub struct RawEntry {
 
 impl RawEntry {
     /// A stored file holding `data`.
-    pub fn file(name: impl AsRef<[u8]>, data: &[u8]) -> RawEntry {
+    pub(crate) fn file(name: impl AsRef<[u8]>, data: &[u8]) -> RawEntry {
         let name = name.as_ref().to_vec();
         let flags = if name.is_ascii() { 0 } else { UTF8_FLAG };
         RawEntry {
@@ -135,7 +135,7 @@ impl RawEntry {
     }
 
     /// A directory entry (`name` should end with `/`).
-    pub fn dir(name: &str) -> RawEntry {
+    pub(crate) fn dir(name: &str) -> RawEntry {
         RawEntry {
             external_attr: UNIX_DIR,
             ..RawEntry::file(name, b"")
@@ -143,7 +143,7 @@ impl RawEntry {
     }
 
     /// A deflated file holding `data`.
-    pub fn deflated(name: &str, data: &[u8]) -> RawEntry {
+    pub(crate) fn deflated(name: &str, data: &[u8]) -> RawEntry {
         RawEntry {
             method: 8,
             data: deflate(data),
@@ -151,14 +151,14 @@ impl RawEntry {
         }
     }
 
-    pub fn with_attr(mut self, external_attr: u32) -> RawEntry {
+    pub(crate) fn with_attr(mut self, external_attr: u32) -> RawEntry {
         self.external_attr = external_attr;
         self
     }
 }
 
 /// Encodes `entries` as a zip archive: local records in order, then the central directory.
-pub fn raw_zip(entries: &[RawEntry]) -> Vec<u8> {
+pub(crate) fn raw_zip(entries: &[RawEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut offsets: Vec<u32> = Vec::new();
     for entry in entries {
@@ -234,7 +234,7 @@ fn write_central(out: &mut Vec<u8>, entry: &RawEntry, offset: u32) {
 
 /// An Info-ZIP Unicode Path extra field (0x7075) claiming `name` for an entry whose
 /// header name is `header_name`.
-pub fn unicode_path_extra(header_name: &[u8], name: &str) -> Vec<u8> {
+pub(crate) fn unicode_path_extra(header_name: &[u8], name: &str) -> Vec<u8> {
     let mut field = Vec::new();
     put16(&mut field, 0x7075);
     put16(&mut field, (1 + 4 + name.len()) as u16);
@@ -256,7 +256,7 @@ fn write_end(out: &mut Vec<u8>, count: u16, size: u32, start: u32) {
 }
 
 /// CRC-32 (IEEE), bit by bit: slow and obviously right, which is what a test wants.
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in data {
         crc ^= u32::from(byte);

@@ -16,7 +16,7 @@ use par_auth::{ApiKeyConfig, AuthMode, Authenticator, OidcConfig, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub const AUDIENCE: &str = "urn:par:api";
+pub(crate) const AUDIENCE: &str = "urn:par:api";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -24,7 +24,7 @@ fn repo_root() -> PathBuf {
 
 /// A running provider process; killed on drop. Its stdin is a pipe it watches, so it also
 /// exits when the test binary does (the shared instances are never dropped).
-pub struct Provider {
+pub(crate) struct Provider {
     child: Child,
     pub issuer: String,
     keys_file: PathBuf,
@@ -35,7 +35,7 @@ pub struct Provider {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct IssuerKey {
+pub(crate) struct IssuerKey {
     pub kid: String,
     pub alg: String,
     pub pem: String,
@@ -43,22 +43,22 @@ pub struct IssuerKey {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub jwks_requests: u64,
     pub discovery_requests: u64,
 }
 
 impl Provider {
-    pub fn start() -> Provider {
+    pub(crate) fn start() -> Provider {
         Self::launch(0, None)
     }
 
-    pub fn start_on(port: u16) -> Provider {
+    pub(crate) fn start_on(port: u16) -> Provider {
         Self::launch(port, None)
     }
 
     /// Serves HTTPS with `pki`'s certificate for 127.0.0.1.
-    pub fn start_tls(pki: &TestPki) -> Provider {
+    pub(crate) fn start_tls(pki: &TestPki) -> Provider {
         Self::launch(0, Some(pki))
     }
 
@@ -107,12 +107,12 @@ impl Provider {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    pub fn keys(&self) -> Vec<IssuerKey> {
+    pub(crate) fn keys(&self) -> Vec<IssuerKey> {
         #[derive(Deserialize)]
         struct File {
             keys: Vec<IssuerKey>,
@@ -122,12 +122,12 @@ impl Provider {
     }
 
     /// The newest published key for `alg`: the one the provider signs with.
-    pub fn key(&self, alg: &str) -> IssuerKey {
+    pub(crate) fn key(&self, alg: &str) -> IssuerKey {
         self.keys().into_iter().find(|k| k.alg == alg).unwrap()
     }
 
     /// A client-credentials access token. `resource` may carry the `alg`/`ttl` knobs.
-    pub async fn token(&self, client: &str, resource: &str, scope: Option<&str>) -> String {
+    pub(crate) async fn token(&self, client: &str, resource: &str, scope: Option<&str>) -> String {
         let secret = match client {
             "par-test" => "par-test-secret",
             "par-ops" => "par-ops-secret",
@@ -152,7 +152,7 @@ impl Provider {
         body["access_token"].as_str().unwrap().to_string()
     }
 
-    pub async fn rs256(&self, client: &str) -> String {
+    pub(crate) async fn rs256(&self, client: &str) -> String {
         self.token(client, AUDIENCE, Some("agents:invoke")).await
     }
 
@@ -176,7 +176,7 @@ impl Provider {
     }
 
     /// Publishes a new signing key for `alg` first in the JWKS; returns its kid.
-    pub async fn rotate(&self, alg: &str) -> String {
+    pub(crate) async fn rotate(&self, alg: &str) -> String {
         let url = format!("{}/__rotate?alg={alg}", self.issuer);
         let body: Value = self
             .client()
@@ -190,7 +190,7 @@ impl Provider {
         body["kid"].as_str().unwrap().to_string()
     }
 
-    pub async fn set_jwks_delay(&self, ms: u64) {
+    pub(crate) async fn set_jwks_delay(&self, ms: u64) {
         let url = format!("{}/__jwks_delay?ms={ms}", self.issuer);
         self.client()
             .post(url)
@@ -210,7 +210,7 @@ impl Provider {
         builder.build().unwrap()
     }
 
-    pub async fn stats(&self) -> Stats {
+    pub(crate) async fn stats(&self) -> Stats {
         let url = format!("{}/__stats", self.issuer);
         self.client()
             .get(url)
@@ -250,7 +250,7 @@ fn read_listening(child: &mut Child, stderr_log: &Path) -> String {
 }
 
 /// A test CA and a certificate it issued for 127.0.0.1 and localhost, as PEM files.
-pub struct TestPki {
+pub(crate) struct TestPki {
     pub ca_pem: String,
     pub ca_file: PathBuf,
     cert: PathBuf,
@@ -259,7 +259,7 @@ pub struct TestPki {
 }
 
 impl TestPki {
-    pub fn new() -> TestPki {
+    pub(crate) fn new() -> TestPki {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -291,25 +291,25 @@ impl TestPki {
 }
 
 /// The provider shared by tests that neither rotate keys, stop it, nor count its requests.
-pub fn shared() -> &'static Provider {
+pub(crate) fn shared() -> &'static Provider {
     static SHARED: OnceLock<Provider> = OnceLock::new();
     SHARED.get_or_init(Provider::start)
 }
 
 /// A second, unrelated provider: the attacker's identity provider.
-pub fn attacker() -> &'static Provider {
+pub(crate) fn attacker() -> &'static Provider {
     static ATTACKER: OnceLock<Provider> = OnceLock::new();
     ATTACKER.get_or_init(Provider::start)
 }
 
-pub fn oidc_config(provider: &Provider) -> OidcConfig {
+pub(crate) fn oidc_config(provider: &Provider) -> OidcConfig {
     OidcConfig::new(
         Url::parse(&provider.issuer).unwrap(),
         vec![AUDIENCE.to_string()],
     )
 }
 
-pub async fn oidc_auth(cfg: OidcConfig) -> Authenticator {
+pub(crate) async fn oidc_auth(cfg: OidcConfig) -> Authenticator {
     Authenticator::new(
         AuthMode::Oidc,
         Some(cfg),
@@ -321,11 +321,11 @@ pub async fn oidc_auth(cfg: OidcConfig) -> Authenticator {
     .unwrap()
 }
 
-pub async fn authenticator_for(provider: &Provider) -> Authenticator {
+pub(crate) async fn authenticator_for(provider: &Provider) -> Authenticator {
     oidc_auth(oidc_config(provider)).await
 }
 
-pub async fn api_key_auth(
+pub(crate) async fn api_key_auth(
     mode: AuthMode,
     keys: ApiKeyConfig,
     oidc: Option<OidcConfig>,
@@ -335,7 +335,7 @@ pub async fn api_key_auth(
         .unwrap()
 }
 
-pub fn bearer(token: &str) -> HeaderMap {
+pub(crate) fn bearer(token: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(
         http::header::AUTHORIZATION,
@@ -344,7 +344,7 @@ pub fn bearer(token: &str) -> HeaderMap {
     h
 }
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -352,7 +352,7 @@ pub fn now() -> u64 {
 }
 
 /// Claims a token from `issuer` for our audience would carry, valid for five minutes.
-pub fn claims(issuer: &str) -> Value {
+pub(crate) fn claims(issuer: &str) -> Value {
     json!({
         "iss": issuer,
         "aud": AUDIENCE,
@@ -365,7 +365,7 @@ pub fn claims(issuer: &str) -> Value {
     })
 }
 
-pub fn encoding_key(key: &IssuerKey) -> EncodingKey {
+pub(crate) fn encoding_key(key: &IssuerKey) -> EncodingKey {
     let pem = key.pem.as_bytes();
     match key.alg.as_str() {
         "RS256" => EncodingKey::from_rsa_pem(pem),
@@ -376,37 +376,37 @@ pub fn encoding_key(key: &IssuerKey) -> EncodingKey {
     .unwrap()
 }
 
-pub fn jwt_alg(name: &str) -> jsonwebtoken::Algorithm {
+pub(crate) fn jwt_alg(name: &str) -> jsonwebtoken::Algorithm {
     name.parse().unwrap()
 }
 
 /// Signs `claims` with `key` under `header` (whose `alg` must fit the key).
-pub fn sign(header: &Header, claims: &Value, key: &EncodingKey) -> String {
+pub(crate) fn sign(header: &Header, claims: &Value, key: &EncodingKey) -> String {
     jsonwebtoken::encode(header, claims, key).unwrap()
 }
 
 /// A header for `key`'s algorithm naming `kid`.
-pub fn header(alg: &str, kid: Option<&str>) -> Header {
+pub(crate) fn header(alg: &str, kid: Option<&str>) -> Header {
     let mut h = Header::new(jwt_alg(alg));
     h.kid = kid.map(str::to_string);
     h
 }
 
 /// Signs with the issuer's own current key for `alg`: a token only the claims can sink.
-pub fn issuer_signed(provider: &Provider, alg: &str, claims: &Value) -> String {
+pub(crate) fn issuer_signed(provider: &Provider, alg: &str, claims: &Value) -> String {
     let key = provider.key(alg);
     sign(&header(alg, Some(&key.kid)), claims, &encoding_key(&key))
 }
 
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn b64_json(v: &Value) -> String {
+pub(crate) fn b64_json(v: &Value) -> String {
     b64(serde_json::to_vec(v).unwrap())
 }
 
-pub fn decode_part(token: &str, index: usize) -> Value {
+pub(crate) fn decode_part(token: &str, index: usize) -> Value {
     let part = token.split('.').nth(index).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

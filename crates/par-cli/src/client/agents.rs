@@ -7,7 +7,7 @@ use super::connection::{segment, Connection};
 use super::error::ClientError;
 use super::table::{cell, print, print_json, Table};
 
-pub async fn run(server: Connection, args: &AgentsArgs) -> Result<(), ClientError> {
+pub(super) async fn run(server: Connection, args: &AgentsArgs) -> Result<(), ClientError> {
     let answer = match &args.id {
         Some(id) => server.get(&format!("/agents/{}", segment(id))).await?,
         None => server.get("/agents").await?,

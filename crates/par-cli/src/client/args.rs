@@ -4,7 +4,7 @@ use clap::Args;
 
 /// The client commands, each talking to a running server (their help is in cli.rs).
 #[derive(Debug)]
-pub enum ClientCommand {
+pub(crate) enum ClientCommand {
     Agents(AgentsArgs),
     Invoke(InvokeArgs),
     Runs(RunsArgs),
@@ -14,7 +14,7 @@ pub enum ClientCommand {
 }
 
 impl ClientCommand {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ClientCommand::Agents(_) => "agents",
             ClientCommand::Invoke(_) => "invoke",
@@ -28,7 +28,7 @@ impl ClientCommand {
 
 /// Where the server is and how to talk to it; every client command has these.
 #[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// The server's base URL.
     #[arg(long, env = "PAR_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -41,7 +41,7 @@ pub struct ServerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct AgentsArgs {
+pub(crate) struct AgentsArgs {
     /// One agent's id (also `id@version`).
     pub id: Option<String>,
     #[command(flatten)]
@@ -49,7 +49,7 @@ pub struct AgentsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InvokeArgs {
+pub(crate) struct InvokeArgs {
     /// The agent's id (also `id@version`).
     pub id: String,
     /// The payload: a JSON object, `@FILE` to read it from a file, or `-` for stdin
@@ -63,7 +63,7 @@ pub struct InvokeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunsArgs {
+pub(crate) struct RunsArgs {
     /// One run's id.
     pub id: Option<String>,
     /// Only runs of this agent.
@@ -80,7 +80,7 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// A local .apkg (uploaded), or a source the server fetches itself: https://, s3://,
     /// or a path on the server's machine.
     pub source: String,
@@ -101,7 +101,7 @@ pub struct LoadArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UnloadArgs {
+pub(crate) struct UnloadArgs {
     /// The package's name.
     pub name: String,
     /// Only this version.
@@ -111,7 +111,7 @@ pub struct UnloadArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UsageQueryArgs {
+pub(crate) struct UsageQueryArgs {
     /// Only this agent.
     #[arg(long)]
     pub agent: Option<String>,

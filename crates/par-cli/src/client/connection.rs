@@ -12,7 +12,7 @@ use super::error::ClientError;
 /// Time to connect; calls themselves may run long (agents, streams), so no overall limit.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Connection {
+pub(super) struct Connection {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
@@ -20,7 +20,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(args: &ServerArgs) -> Result<Self, ClientError> {
+    pub(super) fn new(args: &ServerArgs) -> Result<Self, ClientError> {
         let base = args.url.trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base)
             .map_err(|e| ClientError::Usage(format!("--url '{}': {e}", args.url)))?;
@@ -43,7 +43,7 @@ impl Connection {
         })
     }
 
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(token) => request.bearer_auth(token),
@@ -52,7 +52,7 @@ impl Connection {
     }
 
     /// Sends and returns the response when its status is a success, else the error body.
-    pub async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         if response.status().is_success() {
             return Ok(response);
@@ -63,18 +63,18 @@ impl Connection {
     }
 
     /// Sends and parses the JSON answer.
-    pub async fn json(&self, request: RequestBuilder) -> Result<Value, ClientError> {
+    pub(super) async fn json(&self, request: RequestBuilder) -> Result<Value, ClientError> {
         let response = self.send(request).await?;
         let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Failed(format!("the server sent no JSON: {e}")))
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(super) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.json(self.request(Method::GET, path)).await
     }
 
-    pub fn unreachable(&self, error: &reqwest::Error) -> ClientError {
+    pub(super) fn unreachable(&self, error: &reqwest::Error) -> ClientError {
         ClientError::Unreachable {
             url: self.base.clone(),
             reason: root_cause(error),
@@ -97,7 +97,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `value` made safe to put into a URL path segment.
-pub fn segment(value: &str) -> String {
+pub(super) fn segment(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         match byte {
@@ -111,7 +111,7 @@ pub fn segment(value: &str) -> String {
 }
 
 /// `?k=v&...` of the pairs whose value is set.
-pub fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(super) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let set: Vec<String> = pairs
         .iter()
         .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", segment(v))))

@@ -3,7 +3,7 @@
 use std::fmt;
 
 #[derive(Debug)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// Bad arguments: unparsable JSON, an unreadable `@FILE`, a bad URL.
     Usage(String),
     /// No answer from the server (refused, timed out, TLS failure).
@@ -22,7 +22,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The documented exit code (docs/cli.md).
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             ClientError::Usage(_) => 2,
             ClientError::Unreachable { .. } => 3,
@@ -36,7 +36,7 @@ impl ClientError {
     }
 
     /// An error body (`{"code", "error"}`) or whatever the server sent instead.
-    pub fn from_body(status: u16, body: &[u8]) -> Self {
+    pub(crate) fn from_body(status: u16, body: &[u8]) -> Self {
         let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let text = |key: &str| parsed[key].as_str().map(str::to_string);
         let fallback = String::from_utf8_lossy(body)

@@ -11,7 +11,7 @@ use super::connection::{segment, Connection};
 use super::error::ClientError;
 use super::table::print_json;
 
-pub async fn run(server: Connection, args: &InvokeArgs) -> Result<(), ClientError> {
+pub(super) async fn run(server: Connection, args: &InvokeArgs) -> Result<(), ClientError> {
     let payload = read_payload(args.payload.as_deref())?;
     let request = server
         .request(

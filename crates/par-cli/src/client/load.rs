@@ -15,7 +15,7 @@ use super::table::{cell, print, print_json, Table};
 /// How often a running load is polled.
 const POLL_EVERY: Duration = Duration::from_millis(150);
 
-pub async fn run(server: Connection, args: &LoadArgs) -> Result<(), ClientError> {
+pub(super) async fn run(server: Connection, args: &LoadArgs) -> Result<(), ClientError> {
     let submitted = server.json(submit(&server, args)?).await?;
     let id = submitted["load_id"]
         .as_u64()
@@ -176,7 +176,7 @@ fn phase_number(phase: &str) -> usize {
     order.iter().position(|p| *p == phase).map_or(0, |i| i + 1)
 }
 
-pub async fn unload(server: Connection, args: &UnloadArgs) -> Result<(), ClientError> {
+pub(super) async fn unload(server: Connection, args: &UnloadArgs) -> Result<(), ClientError> {
     let mut path = format!("/runtime/packages/{}", segment(&args.name));
     if let Some(version) = &args.version {
         path.push_str(&format!("/{}", segment(version)));

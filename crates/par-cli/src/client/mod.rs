@@ -4,7 +4,7 @@
 //! usage, 3 the server cannot be reached, 4 not found, 5 credentials refused.
 
 mod agents;
-pub mod args;
+pub(crate) mod args;
 mod connection;
 mod error;
 mod invoke;
@@ -15,12 +15,12 @@ mod usage;
 
 use std::process::ExitCode;
 
-pub use args::ClientCommand;
+pub(crate) use args::ClientCommand;
 use connection::Connection;
-pub use error::ClientError;
+pub(crate) use error::ClientError;
 
 /// Runs one client command to completion on a small single-threaded runtime.
-pub fn main(command: ClientCommand) -> ExitCode {
+pub(crate) fn main(command: ClientCommand) -> ExitCode {
     let name = command.name();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

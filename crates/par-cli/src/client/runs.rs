@@ -9,7 +9,7 @@ use super::connection::{query, segment, Connection};
 use super::error::ClientError;
 use super::table::{cell, print, print_json, Table};
 
-pub async fn run(server: Connection, args: &RunsArgs) -> Result<(), ClientError> {
+pub(super) async fn run(server: Connection, args: &RunsArgs) -> Result<(), ClientError> {
     if let Some(id) = &args.id {
         let run = server.get(&format!("/runs/{}", segment(id))).await?;
         return if server.json {

@@ -7,25 +7,25 @@ use serde_json::Value;
 /// Longest cell shown; longer text (descriptions, errors) is cut with an ellipsis.
 const MAX_CELL: usize = 60;
 
-pub struct Table {
+pub(super) struct Table {
     header: Vec<&'static str>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(header: &[&'static str]) -> Self {
+    pub(super) fn new(header: &[&'static str]) -> Self {
         Table {
             header: header.to_vec(),
             rows: Vec::new(),
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(super) fn row(&mut self, cells: Vec<String>) {
         self.rows
             .push(cells.into_iter().map(|c| shorten(&c)).collect());
     }
 
-    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(super) fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
@@ -63,7 +63,7 @@ fn shorten(text: &str) -> String {
 }
 
 /// A JSON value as a cell: strings bare, null as `-`, lists joined by commas.
-pub fn cell(value: &Value) -> String {
+pub(super) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -80,14 +80,14 @@ pub fn cell(value: &Value) -> String {
 }
 
 /// `value` as one line of JSON (`--json` output).
-pub fn print_json(value: &Value) -> std::io::Result<()> {
+pub(super) fn print_json(value: &Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{value}")?;
     out.flush()
 }
 
 /// Writes a table to stdout.
-pub fn print(table: &Table) -> std::io::Result<()> {
+pub(super) fn print(table: &Table) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     table.write(&mut out)?;
     out.flush()

@@ -11,7 +11,7 @@ use super::connection::{query, Connection};
 use super::error::ClientError;
 use super::table::{cell, print_json, Table};
 
-pub async fn run(server: Connection, args: &UsageQueryArgs) -> Result<(), ClientError> {
+pub(super) async fn run(server: Connection, args: &UsageQueryArgs) -> Result<(), ClientError> {
     let filters = query(&[
         ("agent", args.agent.clone()),
         ("from", args.from.clone()),

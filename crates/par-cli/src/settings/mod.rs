@@ -25,11 +25,11 @@ use par_http::HttpLimits;
 use crate::cli::LogFormat;
 use crate::env_names as env;
 
-pub use table::ServeArgs;
-pub use values::usage_db;
+pub(crate) use table::ServeArgs;
+pub(crate) use values::usage_db;
 pub(crate) use values::{positive, seconds};
 
-pub struct ServeSettings {
+pub(crate) struct ServeSettings {
     pub listen: SocketAddr,
     pub tls: Option<par_http::TlsFiles>,
     pub fetch: crate::registry_settings::FetchSettings,
@@ -61,7 +61,7 @@ pub struct ServeSettings {
 }
 
 /// Reads the TOML file named by `--config` / `PAR_CONFIG`, if any.
-pub fn read_config_file(path: &Path) -> Result<ServeArgs, String> {
+pub(crate) fn read_config_file(path: &Path) -> Result<ServeArgs, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "--config / {}: cannot read {}: {e}",
@@ -75,7 +75,7 @@ pub fn read_config_file(path: &Path) -> Result<ServeArgs, String> {
 
 /// Flags and environment (already merged by clap) over the file, then the table's
 /// defaults; then every setting is checked.
-pub fn resolve(
+pub(crate) fn resolve(
     args: ServeArgs,
     file: ServeArgs,
     vars: &HashMap<String, String>,

@@ -16,7 +16,7 @@ use crate::env_names as env;
 
 /// One setting as the documentation test sees it.
 #[cfg(test)]
-pub struct Setting {
+pub(super) struct Setting {
     /// The field name: the TOML key with `-` for `_`, and the flag after `--`.
     pub field: &'static str,
     pub env: &'static str,
@@ -29,12 +29,12 @@ pub struct Setting {
 #[cfg(test)]
 impl Setting {
     /// `--max-body-bytes`.
-    pub fn flag(&self) -> String {
+    pub(super) fn flag(&self) -> String {
         format!("--{}", self.key())
     }
 
     /// `max-body-bytes`.
-    pub fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         self.field.replace('_', "-")
     }
 }
@@ -51,7 +51,7 @@ macro_rules! serve_settings {
         /// ([`ServeArgs::or`], [`ServeArgs::defaults`]); `settings` validates.
         #[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
         #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-        pub struct ServeArgs {
+        pub(crate) struct ServeArgs {
             $(
                 $(#[doc = $doc])*
                 #[arg(long, env = $env $(, $($arg)*)?)]
@@ -78,7 +78,7 @@ macro_rules! serve_settings {
 
         impl ServeArgs {
             /// The table's defaults; a setting without one stays unset.
-            pub fn defaults() -> ServeArgs {
+            pub(crate) fn defaults() -> ServeArgs {
                 ServeArgs {
                     $($field: serve_settings!(@default $($default)?),)*
                     ..ServeArgs::default()
@@ -87,7 +87,7 @@ macro_rules! serve_settings {
 
             /// Each setting from `self` where it is set, else from `lower`. Sources and
             /// package tables (which only one side ever has) are kept from both.
-            pub fn or(self, lower: ServeArgs) -> ServeArgs {
+            pub(crate) fn or(self, lower: ServeArgs) -> ServeArgs {
                 ServeArgs {
                     $($field: self.$field.or(lower.$field),)*
                     sources: [self.sources, lower.sources].concat(),
@@ -100,7 +100,7 @@ macro_rules! serve_settings {
 
         /// Every setting of the table, in order (read by the documentation test).
         #[cfg(test)]
-        pub const SETTINGS: &[Setting] = &[$(
+        pub(crate) const SETTINGS: &[Setting] = &[$(
             Setting {
                 field: stringify!($field),
                 env: $env,
@@ -327,7 +327,7 @@ serve_settings! {
 
 /// A default as the documentation writes it.
 #[cfg(test)]
-pub trait ShowDefault {
+pub(super) trait ShowDefault {
     fn show(&self) -> String;
 }
 

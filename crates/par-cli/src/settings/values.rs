@@ -131,7 +131,7 @@ pub(super) fn usage_ship(
 }
 
 /// `--usage-db`: a path, `off`, or the default under the user's data directory.
-pub fn usage_db(value: Option<&str>, vars: &HashMap<String, String>) -> Option<PathBuf> {
+pub(crate) fn usage_db(value: Option<&str>, vars: &HashMap<String, String>) -> Option<PathBuf> {
     match value {
         Some("off") => None,
         Some(path) => Some(PathBuf::from(path)),

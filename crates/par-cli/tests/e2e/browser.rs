@@ -26,7 +26,7 @@ fn chromium() -> PathBuf {
     path
 }
 
-pub struct Browser {
+pub(crate) struct Browser {
     child: Child,
     _profile: tempfile::TempDir,
     page: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -35,7 +35,7 @@ pub struct Browser {
 
 impl Browser {
     /// Starts Chromium with a fresh profile and connects to its first page.
-    pub async fn start() -> Browser {
+    pub(crate) async fn start() -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(chromium())
             .args([
@@ -81,7 +81,7 @@ impl Browser {
     }
 
     /// One DevTools command; its `result` (events in between are skipped).
-    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({"id": id, "method": method, "params": params}).to_string();
@@ -106,13 +106,13 @@ impl Browser {
         }
     }
 
-    pub async fn navigate(&mut self, url: &str) {
+    pub(crate) async fn navigate(&mut self, url: &str) {
         let result = self.call("Page.navigate", json!({"url": url})).await;
         assert!(result["errorText"].is_null(), "navigate {url}: {result}");
     }
 
     /// Evaluates `expression` in the page (promises awaited) and returns its value.
-    pub async fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -129,7 +129,12 @@ impl Browser {
 
     /// Polls `expression` until it is truthy (returning that value); fails after `limit`
     /// with `what` and the page's text.
-    pub async fn wait_for(&mut self, what: &str, expression: &str, limit: Duration) -> Value {
+    pub(crate) async fn wait_for(
+        &mut self,
+        what: &str,
+        expression: &str,
+        limit: Duration,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let value = self
@@ -161,7 +166,7 @@ impl Browser {
     }
 
     /// A PNG of the viewport.
-    pub async fn screenshot(&mut self) -> Vec<u8> {
+    pub(crate) async fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine;
         let shot = self
             .call("Page.captureScreenshot", json!({"format": "png"}))

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The repository root.
-pub use par_test_venv::workspace_root;
+pub(crate) use par_test_venv::workspace_root;
 
 /// A fixture package built by `scripts/build-fixtures.py` with the real kits.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     let dir = std::env::var("PAR_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target/fixtures"));
@@ -27,15 +27,15 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// `PAR_UV`, else the repository's `.par-tools/bin/uv`, else `uv` on `PATH`.
-pub use par_test_venv::uv;
+pub(crate) use par_test_venv::uv;
 
 /// A cache shared by tests, so environments are built once per run (they are keyed by
 /// dependency set and locked, so sharing is exactly what production does).
-pub fn shared_cache() -> PathBuf {
+pub(crate) fn shared_cache() -> PathBuf {
     workspace_root().join("target/par-test-cache")
 }
 
-pub struct TestRuntime {
+pub(crate) struct TestRuntime {
     child: Child,
     /// Holds the default usage ledger's folder for the runtime's lifetime.
     _scratch: tempfile::TempDir,
@@ -44,7 +44,7 @@ pub struct TestRuntime {
     pub client: reqwest::Client,
 }
 
-pub struct Builder {
+pub(crate) struct Builder {
     sources: Vec<String>,
     env: Vec<(String, String)>,
     args: Vec<String>,
@@ -57,30 +57,30 @@ pub struct Builder {
 
 impl Builder {
     /// Uses this usage ledger (default: a fresh one per runtime).
-    pub fn usage_db(mut self, path: &Path) -> Self {
+    pub(crate) fn usage_db(mut self, path: &Path) -> Self {
         self.usage_db = Some(path.to_path_buf());
         self
     }
-    pub fn source(mut self, source: impl AsRef<Path>) -> Self {
+    pub(crate) fn source(mut self, source: impl AsRef<Path>) -> Self {
         self.sources.push(source.as_ref().display().to_string());
         self
     }
-    pub fn fixture(self, name: &str) -> Self {
+    pub(crate) fn fixture(self, name: &str) -> Self {
         self.source(fixture(name))
     }
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
-    pub fn arg(mut self, arg: &str) -> Self {
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.into());
         self
     }
-    pub fn args(mut self, args: &[&str]) -> Self {
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
         self
     }
-    pub fn cache(mut self, dir: &Path) -> Self {
+    pub(crate) fn cache(mut self, dir: &Path) -> Self {
         self.cache = dir.to_path_buf();
         self
     }
@@ -88,18 +88,18 @@ impl Builder {
     /// load fixtures from anywhere and from loopback servers through the API (as before
     /// those limits existed): the harness adds `--source-roots /` and
     /// `--allow-private-sources true` unless a test sets either itself.
-    pub fn default_source_policy(mut self) -> Self {
+    pub(crate) fn default_source_policy(mut self) -> Self {
         self.open_sources = false;
         self
     }
     /// Listens on this address (default `127.0.0.1:0`, a free port).
-    pub fn listen(mut self, addr: &str) -> Self {
+    pub(crate) fn listen(mut self, addr: &str) -> Self {
         self.listen = addr.into();
         self
     }
 
     /// Starts the binary and waits until it listens (not until it is ready).
-    pub fn spawn(self) -> TestRuntime {
+    pub(crate) fn spawn(self) -> TestRuntime {
         let scratch = tempfile::tempdir().unwrap();
         let usage_db = self
             .usage_db
@@ -146,7 +146,7 @@ impl Builder {
     }
 
     /// Starts and waits for `/runtime/ready`.
-    pub async fn start(self) -> TestRuntime {
+    pub(crate) async fn start(self) -> TestRuntime {
         let rt = self.spawn();
         rt.wait_ready(Duration::from_secs(300)).await;
         rt
@@ -190,7 +190,7 @@ fn pump<R: std::io::Read + Send + 'static>(
 }
 
 impl TestRuntime {
-    pub fn builder() -> Builder {
+    pub(crate) fn builder() -> Builder {
         Builder {
             sources: Vec::new(),
             env: Vec::new(),
@@ -202,7 +202,7 @@ impl TestRuntime {
         }
     }
 
-    pub async fn wait_ready(&self, limit: Duration) {
+    pub(crate) async fn wait_ready(&self, limit: Duration) {
         let start = Instant::now();
         loop {
             if let Ok(r) = self.client.get(self.url("/runtime/ready")).send().await {
@@ -220,38 +220,38 @@ impl TestRuntime {
     }
 
     /// The `par serve` process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// `host:port` the runtime listens on.
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.client.get(self.url(path)).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// The Prometheus exposition text of `/metrics`.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let r = self.client.get(self.url("/metrics")).send().await.unwrap();
         assert_eq!(r.status(), 200, "/metrics");
         r.text().await.unwrap()
     }
 
-    pub async fn invoke(&self, id: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn invoke(&self, id: &str, body: Value) -> (u16, Value) {
         self.post_raw(&format!("/agents/{id}/invoke"), body.to_string())
             .await
     }
 
-    pub async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
+    pub(crate) async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
         let r = self
             .client
             .post(self.url(path))
@@ -266,7 +266,7 @@ impl TestRuntime {
 
     /// `GET /runtime/usage{query}` once it holds `count` records (usage is written by a
     /// background writer, so a record lands shortly after its response).
-    pub async fn usage_when(&self, query: &str, count: usize) -> Value {
+    pub(crate) async fn usage_when(&self, query: &str, count: usize) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (status, report) = self.get(&format!("/runtime/usage{query}")).await;
@@ -284,7 +284,7 @@ impl TestRuntime {
     }
 
     /// The report of the package loaded from a source whose path ends with `suffix`.
-    pub async fn package_report(&self, suffix: &str) -> Value {
+    pub(crate) async fn package_report(&self, suffix: &str) -> Value {
         let (_, body) = self.get("/runtime/packages").await;
         body["packages"]
             .as_array()
@@ -295,12 +295,12 @@ impl TestRuntime {
             .unwrap_or_else(|| panic!("no report for {suffix}: {body}"))
     }
 
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 
     /// Waits until a log line contains every one of `needles`, and returns that line.
-    pub async fn wait_log(&self, needles: &[&str], limit: Duration) -> String {
+    pub(crate) async fn wait_log(&self, needles: &[&str], limit: Duration) -> String {
         let what = format!("no log line with {needles:?}");
         wait_until(&what, limit, || async {
             self.logs
@@ -314,7 +314,7 @@ impl TestRuntime {
     }
 
     /// Waits until the kit-async handler of a call sent with `{"announce": tag}` runs.
-    pub async fn wait_handler_started(&self, tag: &str) {
+    pub(crate) async fn wait_handler_started(&self, tag: &str) {
         self.wait_log(
             &[&format!("handler started: {tag}")],
             Duration::from_secs(20),
@@ -323,7 +323,7 @@ impl TestRuntime {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -332,13 +332,13 @@ impl TestRuntime {
     }
 
     /// SIGKILL: the runtime gets no chance to clean up.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Waits for the process to exit on its own.
-    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -362,7 +362,7 @@ impl Drop for TestRuntime {
 
 /// Polls `probe` every 50 ms until it returns `Some`, failing the test with `what` once
 /// `limit` has passed: the one way tests wait for something to happen (never a fixed sleep).
-pub async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+pub(crate) async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -378,7 +378,7 @@ where
 }
 
 /// Whether process `pid` is running (a zombie still has /proc/<pid>; its state letter is Z).
-pub fn alive(pid: u64) -> bool {
+pub(crate) fn alive(pid: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
         Err(_) => false,
@@ -386,7 +386,7 @@ pub fn alive(pid: u64) -> bool {
 }
 
 /// Waits until none of `pids` runs.
-pub async fn wait_dead(pids: &[u64], limit: Duration) {
+pub(crate) async fn wait_dead(pids: &[u64], limit: Duration) {
     wait_until(
         &format!("processes {pids:?} still alive"),
         limit,
@@ -397,7 +397,7 @@ pub async fn wait_dead(pids: &[u64], limit: Duration) {
 
 /// What a fixture handler wrote to its `marker` file (`cancelled` or `finished`), waiting
 /// up to `limit` for the file to exist and be written (it is created before it is written).
-pub async fn marker_text(marker: &Path, limit: Duration) -> String {
+pub(crate) async fn marker_text(marker: &Path, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
     loop {
         let text = std::fs::read_to_string(marker).unwrap_or_default();
@@ -413,7 +413,7 @@ pub async fn marker_text(marker: &Path, limit: Duration) -> String {
 }
 
 /// The load job `id` once it is no longer `loading` (`GET /runtime/loads/{id}`).
-pub async fn wait_for_load(rt: &TestRuntime, id: u64) -> Value {
+pub(crate) async fn wait_for_load(rt: &TestRuntime, id: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (status, job) = rt.get(&format!("/runtime/loads/{id}")).await;

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::harness::workspace_root;
 
-pub const AUDIENCE: &str = "urn:par:api";
+pub(crate) const AUDIENCE: &str = "urn:par:api";
 
-pub struct Provider {
+pub(crate) struct Provider {
     child: Child,
     pub issuer: String,
 }
@@ -23,7 +23,7 @@ impl Drop for Provider {
 }
 
 /// One provider per test binary.
-pub fn provider() -> &'static Provider {
+pub(crate) fn provider() -> &'static Provider {
     static PROVIDER: OnceLock<Provider> = OnceLock::new();
     PROVIDER.get_or_init(start)
 }
@@ -61,7 +61,7 @@ fn start() -> Provider {
 impl Provider {
     /// A real client-credentials access token for `client` (par-test: roles [analyst],
     /// realm_access.roles [analyst, reader], tenant acme; par-ops: roles [ops]).
-    pub async fn token(&self, client: &str) -> String {
+    pub(crate) async fn token(&self, client: &str) -> String {
         let secret = match client {
             "par-test" => "par-test-secret",
             "par-ops" => "par-ops-secret",

@@ -32,7 +32,7 @@ fn python() -> &'static PathBuf {
 }
 
 /// Runs `clients/{script}` with `args`; its stdout parsed as one JSON value.
-pub async fn run(script: &str, args: &[&str]) -> Value {
+pub(crate) async fn run(script: &str, args: &[&str]) -> Value {
     let path = workspace_root()
         .join("crates/par-cli/tests/e2e/clients")
         .join(script);

@@ -9,7 +9,7 @@ use crate::harness::TestRuntime;
 
 /// One Server-Sent Event of `GET /runs/{id}/events`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: i64,
     /// `message` for items, `done` or `error` for the last event.
     pub kind: String,
@@ -17,7 +17,7 @@ pub struct Event {
 }
 
 /// Parses whole SSE frames out of `text`; comment lines (heartbeats) are skipped.
-pub fn parse_events(text: &str) -> Vec<Event> {
+pub(crate) fn parse_events(text: &str) -> Vec<Event> {
     let mut events = Vec::new();
     for frame in text.split("\n\n").filter(|f| !f.trim().is_empty()) {
         let mut event = Event {
@@ -44,7 +44,7 @@ pub fn parse_events(text: &str) -> Vec<Event> {
 }
 
 /// `POST /agents/{id}/runs` with extra headers; the status and body.
-pub async fn start(
+pub(crate) async fn start(
     rt: &TestRuntime,
     agent: &str,
     body: Value,
@@ -68,7 +68,7 @@ pub async fn start(
 }
 
 /// Starts a run that must be accepted; its id.
-pub async fn start_ok(rt: &TestRuntime, agent: &str, body: Value) -> String {
+pub(crate) async fn start_ok(rt: &TestRuntime, agent: &str, body: Value) -> String {
     let (status, run, location) = start(rt, agent, body, &[]).await;
     assert_eq!(status, 202, "{run}");
     let id = run["run_id"].as_str().unwrap().to_string();
@@ -77,7 +77,11 @@ pub async fn start_ok(rt: &TestRuntime, agent: &str, body: Value) -> String {
 }
 
 /// `GET {path}` with extra headers.
-pub async fn get_with(rt: &TestRuntime, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn get_with(
+    rt: &TestRuntime,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let mut request = rt.client.get(rt.url(path));
     for (k, v) in headers {
         request = request.header(*k, *v);
@@ -88,7 +92,7 @@ pub async fn get_with(rt: &TestRuntime, path: &str, headers: &[(&str, &str)]) ->
 }
 
 /// Polls `GET /runs/{id}` until `done(run)` holds; the run then.
-pub async fn wait_run(rt: &TestRuntime, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_run(rt: &TestRuntime, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, run) = rt.get(&format!("/runs/{id}")).await;
@@ -102,7 +106,7 @@ pub async fn wait_run(rt: &TestRuntime, id: &str, done: impl Fn(&Value) -> bool)
 }
 
 /// Waits for the run to reach a terminal status; the run.
-pub async fn wait_end(rt: &TestRuntime, id: &str) -> Value {
+pub(crate) async fn wait_end(rt: &TestRuntime, id: &str) -> Value {
     wait_run(rt, id, |run| {
         !matches!(run["status"].as_str(), Some("queued" | "running"))
     })
@@ -110,7 +114,7 @@ pub async fn wait_end(rt: &TestRuntime, id: &str) -> Value {
 }
 
 /// Every event after `last` (`None`: no `Last-Event-ID`), read to the end of the stream.
-pub async fn events_after(rt: &TestRuntime, id: &str, last: Option<i64>) -> Vec<Event> {
+pub(crate) async fn events_after(rt: &TestRuntime, id: &str, last: Option<i64>) -> Vec<Event> {
     let mut request = rt.client.get(rt.url(&format!("/runs/{id}/events")));
     if let Some(last) = last {
         request = request.header("last-event-id", last.to_string());
@@ -126,7 +130,7 @@ pub async fn events_after(rt: &TestRuntime, id: &str, last: Option<i64>) -> Vec<
 }
 
 /// Reads the live stream until `count` events arrived, then drops the connection.
-pub async fn first_events(rt: &TestRuntime, id: &str, count: usize) -> Vec<Event> {
+pub(crate) async fn first_events(rt: &TestRuntime, id: &str, count: usize) -> Vec<Event> {
     let mut r = rt
         .client
         .get(rt.url(&format!("/runs/{id}/events")))
@@ -156,7 +160,7 @@ pub async fn first_events(rt: &TestRuntime, id: &str, count: usize) -> Vec<Event
 }
 
 /// `POST /runs/{id}/cancel` with extra headers.
-pub async fn cancel(rt: &TestRuntime, id: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn cancel(rt: &TestRuntime, id: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut request = rt.client.post(rt.url(&format!("/runs/{id}/cancel")));
     for (k, v) in headers {
         request = request.header(*k, *v);

@@ -15,11 +15,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Long enough for a loaded CI machine; every wait polls and returns as soon as it can.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Records what the proxy reports.
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     outcomes: Mutex<Vec<(String, Outcome)>>,
     bytes: Mutex<HashMap<(String, &'static str), u64>>,
 }
@@ -41,7 +41,7 @@ impl EgressObserver for Recorder {
 }
 
 impl Recorder {
-    pub fn outcomes(&self) -> Vec<Outcome> {
+    pub(crate) fn outcomes(&self) -> Vec<Outcome> {
         self.outcomes
             .lock()
             .unwrap()
@@ -50,7 +50,7 @@ impl Recorder {
             .collect()
     }
 
-    pub fn bytes(&self, package: &str, direction: Direction) -> u64 {
+    pub(crate) fn bytes(&self, package: &str, direction: Direction) -> u64 {
         let bytes = self.bytes.lock().unwrap();
         bytes
             .get(&(package.to_owned(), direction.as_str()))
@@ -59,7 +59,7 @@ impl Recorder {
     }
 
     /// Waits until `n` connections have ended; returns their outcomes.
-    pub async fn wait_for(&self, n: usize) -> Vec<Outcome> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Outcome> {
         let outcomes = poll(|| {
             let seen = self.outcomes();
             (seen.len() >= n).then_some(seen)
@@ -75,7 +75,7 @@ impl Recorder {
 }
 
 /// Polls `check` every few milliseconds until it returns `Some`, failing at [`DEADLINE`].
-pub async fn poll<T>(mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn poll<T>(mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;
     loop {
         if let Some(value) = check() {
@@ -90,7 +90,7 @@ pub async fn poll<T>(mut check: impl FnMut() -> Option<T>) -> T {
 }
 
 /// A running proxy for one package.
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     pub recorder: Arc<Recorder>,
     task: JoinHandle<()>,
@@ -103,7 +103,7 @@ impl Drop for Proxy {
 }
 
 /// Builds a policy: `allow` and `list` are comma-separated patterns.
-pub fn policy(
+pub(crate) fn policy(
     allow: &str,
     list: Option<&str>,
     own: &[SocketAddr],
@@ -118,11 +118,11 @@ pub fn policy(
 }
 
 impl Proxy {
-    pub async fn start(package: &'static str, policy: Arc<EgressPolicy>) -> Proxy {
+    pub(crate) async fn start(package: &'static str, policy: Arc<EgressPolicy>) -> Proxy {
         Self::start_with(package, policy, Arc::new(Recorder::default())).await
     }
 
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         package: &'static str,
         policy: Arc<EgressPolicy>,
         recorder: Arc<Recorder>,
@@ -139,17 +139,17 @@ impl Proxy {
     }
 
     /// Allowing exactly `allow`, default limits.
-    pub async fn allowing(allow: &str) -> Proxy {
+    pub(crate) async fn allowing(allow: &str) -> Proxy {
         Self::start("pkg", policy(allow, None, &[], EgressConfig::default())).await
     }
 
-    pub async fn connect(&self) -> TcpStream {
+    pub(crate) async fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr).await.unwrap()
     }
 
     /// Sends `CONNECT authority` and returns the stream and the proxy's answer head (and,
     /// for a refusal, its body).
-    pub async fn tunnel(&self, authority: &str) -> (TcpStream, String) {
+    pub(crate) async fn tunnel(&self, authority: &str) -> (TcpStream, String) {
         let mut stream = self.connect().await;
         let req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
@@ -158,7 +158,7 @@ impl Proxy {
     }
 
     /// Sends raw request bytes, reads the whole answer until the proxy closes.
-    pub async fn exchange(&self, request: &[u8]) -> String {
+    pub(crate) async fn exchange(&self, request: &[u8]) -> String {
         let mut stream = self.connect().await;
         stream.write_all(request).await.unwrap();
         read_all(&mut stream).await
@@ -167,7 +167,7 @@ impl Proxy {
 
 /// Reads up to the end of a head (and, when it says `Connection: close` with a short body,
 /// the body too: refusals are small).
-pub async fn read_head(stream: &mut TcpStream) -> String {
+pub(crate) async fn read_head(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     let read = async {
@@ -190,7 +190,7 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
         .expect("answer in time")
 }
 
-pub async fn read_all(stream: &mut TcpStream) -> String {
+pub(crate) async fn read_all(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     tokio::time::timeout(DEADLINE, stream.read_to_end(&mut buf))
         .await
@@ -199,7 +199,7 @@ pub async fn read_all(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-pub fn status(answer: &str) -> u16 {
+pub(crate) fn status(answer: &str) -> u16 {
     answer
         .split(' ')
         .nth(1)
@@ -209,7 +209,7 @@ pub fn status(answer: &str) -> u16 {
 
 /// Bytes and connections an upstream server saw.
 #[derive(Default)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub accepted: AtomicU64,
     pub received: AtomicU64,
     pub sent: AtomicU64,
@@ -217,7 +217,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn get(&self) -> (u64, u64, u64) {
+    pub(crate) fn get(&self) -> (u64, u64, u64) {
         (
             self.accepted.load(Ordering::SeqCst),
             self.received.load(Ordering::SeqCst),
@@ -227,7 +227,7 @@ impl Counts {
 }
 
 /// A loopback server; dropping it stops it.
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub addr: SocketAddr,
     pub counts: Arc<Counts>,
     task: JoinHandle<()>,
@@ -240,7 +240,7 @@ impl Drop for Upstream {
 }
 
 impl Upstream {
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 
@@ -263,7 +263,7 @@ impl Upstream {
     }
 
     /// Echoes every byte back, counting.
-    pub async fn echo() -> Upstream {
+    pub(crate) async fn echo() -> Upstream {
         Self::spawn(|mut stream: TcpStream, counts: Arc<Counts>| async move {
             let mut buf = vec![0u8; 8192];
             loop {
@@ -282,7 +282,7 @@ impl Upstream {
     }
 
     /// Accepts and never answers.
-    pub async fn silent() -> Upstream {
+    pub(crate) async fn silent() -> Upstream {
         Self::spawn(|mut stream: TcpStream, _| async move {
             let mut buf = vec![0u8; 8192];
             while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
@@ -293,7 +293,7 @@ impl Upstream {
     /// A small HTTP/1.1 server: reads one request (head and `Content-Length` body),
     /// answers `200` with `upstream saw <method> <path> body=<n>` and closes. The raw
     /// request heads are kept.
-    pub async fn http() -> Upstream {
+    pub(crate) async fn http() -> Upstream {
         Self::spawn(|stream: TcpStream, counts: Arc<Counts>| serve_http(stream, counts)).await
     }
 }
@@ -351,7 +351,7 @@ async fn serve_http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 }
 
 /// The HTTP server of [`Upstream::http`] behind TLS (for HTTPS through `CONNECT`).
-pub async fn https_upstream(acceptor: tokio_rustls::TlsAcceptor) -> Upstream {
+pub(crate) async fn https_upstream(acceptor: tokio_rustls::TlsAcceptor) -> Upstream {
     Upstream::spawn(move |stream: TcpStream, counts: Arc<Counts>| {
         let acceptor = acceptor.clone();
         async move {
@@ -364,13 +364,13 @@ pub async fn https_upstream(acceptor: tokio_rustls::TlsAcceptor) -> Upstream {
 }
 
 /// A port nothing listens on (bound, then closed).
-pub async fn closed_port() -> u16 {
+pub(crate) async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// Short limits for the limit tests.
-pub fn quick(config: impl FnOnce(&mut EgressConfig)) -> EgressConfig {
+pub(crate) fn quick(config: impl FnOnce(&mut EgressConfig)) -> EgressConfig {
     let mut c = EgressConfig::default();
     config(&mut c);
     c

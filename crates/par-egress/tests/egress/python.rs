@@ -95,10 +95,10 @@ async fn run_clients(proxy: &Proxy, cafile: &Path, urls: serde_like::Urls) -> St
 mod serde_like {
     use std::path::Path;
 
-    pub struct Urls(pub Vec<(&'static str, String)>);
+    pub(super) struct Urls(pub Vec<(&'static str, String)>);
 
     impl Urls {
-        pub fn to_json(&self, cafile: &Path) -> String {
+        pub(super) fn to_json(&self, cafile: &Path) -> String {
             let urls: Vec<String> = self
                 .0
                 .iter()

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn card(
+pub(crate) async fn card(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,

@@ -15,7 +15,7 @@ use crate::state::AppState;
 const FIELD: &str = "file";
 
 /// Stores `files` and adds them to `payload` as `files`; the folder, if one was needed.
-pub async fn attach(
+pub(super) async fn attach(
     state: &AppState,
     package: &str,
     files: Vec<FilePart>,

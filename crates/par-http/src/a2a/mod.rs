@@ -23,7 +23,7 @@ use crate::request_id::RequestId;
 use crate::routes::call_input::{self, CallInput};
 use crate::runs::{self, RunOptions};
 use crate::state::AppState;
-pub use card::card;
+pub(crate) use card::card;
 use wire::Version;
 
 /// Who asks, for which agent, in which protocol version.
@@ -54,7 +54,7 @@ pub(crate) fn invocable(
 }
 
 /// `POST /a2a/{id}`.
-pub async fn endpoint(
+pub(crate) async fn endpoint(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RequestId(rid): RequestId,

@@ -17,7 +17,13 @@ use super::wire::{self, Version};
 type Frames = mpsc::Sender<Result<Bytes, Infallible>>;
 
 /// Streams run `run_id` from its events after `after`, each answer to request `id`.
-pub fn events(runs: Runs, run_id: String, after: i64, id: Value, version: Version) -> Response {
+pub(super) fn events(
+    runs: Runs,
+    run_id: String,
+    after: i64,
+    id: Value,
+    version: Version,
+) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(async move {
         let _ = pump(&runs, &run_id, after, &id, version, &tx).await;

@@ -8,24 +8,24 @@ use serde_json::{json, Map, Value};
 use crate::jsonrpc::{RpcError, INVALID_PARAMS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(super) enum Version {
     V1,
     V03,
 }
 
 /// Spec error codes.
-pub const TASK_NOT_FOUND: i64 = -32001;
-pub const TASK_NOT_CANCELABLE: i64 = -32002;
-pub const PUSH_NOT_SUPPORTED: i64 = -32003;
-pub const UNSUPPORTED_OPERATION: i64 = -32004;
-pub const EXTENDED_CARD_NOT_CONFIGURED: i64 = -32007;
-pub const VERSION_NOT_SUPPORTED: i64 = -32009;
+pub(super) const TASK_NOT_FOUND: i64 = -32001;
+pub(super) const TASK_NOT_CANCELABLE: i64 = -32002;
+pub(super) const PUSH_NOT_SUPPORTED: i64 = -32003;
+pub(super) const UNSUPPORTED_OPERATION: i64 = -32004;
+pub(super) const EXTENDED_CARD_NOT_CONFIGURED: i64 = -32007;
+pub(super) const VERSION_NOT_SUPPORTED: i64 = -32009;
 
 /// What a message carries for the handler: the payload (its first `data` part holding a
 /// JSON object, else its text parts joined as `{"text": ...}`, else `{}` when it holds
 /// only files) and its file parts, which the caller stores before the call.
 #[derive(Debug)]
-pub struct Incoming {
+pub(super) struct Incoming {
     pub payload: Map<String, Value>,
     pub files: Vec<FilePart>,
 }
@@ -33,19 +33,19 @@ pub struct Incoming {
 /// A file part: inline bytes (1.0 `raw`, 0.3 `file.bytes`, base64 on the wire) or a
 /// reference (1.0 `url`, 0.3 `file.uri`), which the runtime never fetches.
 #[derive(Debug)]
-pub struct FilePart {
+pub(super) struct FilePart {
     pub filename: Option<String>,
     pub media_type: Option<String>,
     pub content: FileContent,
 }
 
 #[derive(Debug)]
-pub enum FileContent {
+pub(super) enum FileContent {
     Inline(Vec<u8>),
     Url(String),
 }
 
-pub fn incoming(message: &Value) -> Result<Incoming, RpcError> {
+pub(super) fn incoming(message: &Value) -> Result<Incoming, RpcError> {
     let Some(parts) = message.get("parts").and_then(Value::as_array) else {
         return Err(RpcError::new(
             INVALID_PARAMS,
@@ -142,7 +142,7 @@ fn state(version: Version, status: RunStatus) -> &'static str {
 
 /// A value as a message part: a string as text, anything else as data (0.3 data parts
 /// hold only objects: anything else goes under `result`).
-pub fn part(version: Version, value: &Value) -> Value {
+pub(super) fn part(version: Version, value: &Value) -> Value {
     let mut part = match value {
         Value::String(text) => json!({ "text": text }),
         Value::Object(_) => json!({ "data": value }),
@@ -173,7 +173,7 @@ fn agent_message(version: Version, task_id: &str, text: &str) -> Value {
 }
 
 /// A task's status: its state, and for failures a message naming the error code.
-pub fn status(version: Version, run: &RunRecord) -> Value {
+pub(super) fn status(version: Version, run: &RunRecord) -> Value {
     let at = run.finished_ms.or(run.started_ms).unwrap_or(run.created_ms);
     let mut status = json!({
         "state": state(version, run.status),
@@ -186,7 +186,7 @@ pub fn status(version: Version, run: &RunRecord) -> Value {
     status
 }
 
-pub fn artifact(version: Version, value: &Value) -> Value {
+pub(super) fn artifact(version: Version, value: &Value) -> Value {
     json!({
         "artifactId": "result",
         "name": "result",
@@ -195,7 +195,7 @@ pub fn artifact(version: Version, value: &Value) -> Value {
 }
 
 /// The run as a task: the result (when succeeded) as its one artifact.
-pub fn task(version: Version, run: &RunRecord) -> Value {
+pub(super) fn task(version: Version, run: &RunRecord) -> Value {
     let mut task = json!({
         "id": run.run_id,
         "contextId": run.run_id,
@@ -215,7 +215,7 @@ pub fn task(version: Version, run: &RunRecord) -> Value {
 }
 
 /// One streamed item as an artifact update (appending after the first).
-pub fn artifact_update(version: Version, task_id: &str, item: &Value, first: bool) -> Value {
+pub(super) fn artifact_update(version: Version, task_id: &str, item: &Value, first: bool) -> Value {
     let mut update = json!({
         "taskId": task_id,
         "contextId": task_id,
@@ -231,7 +231,7 @@ pub fn artifact_update(version: Version, task_id: &str, item: &Value, first: boo
     }
 }
 
-pub fn status_update(version: Version, run: &RunRecord) -> Value {
+pub(super) fn status_update(version: Version, run: &RunRecord) -> Value {
     let mut update = json!({
         "taskId": run.run_id,
         "contextId": run.run_id,
@@ -248,7 +248,7 @@ pub fn status_update(version: Version, run: &RunRecord) -> Value {
 }
 
 /// A whole task as a stream response or a send result.
-pub fn task_response(version: Version, run: &RunRecord) -> Value {
+pub(super) fn task_response(version: Version, run: &RunRecord) -> Value {
     match version {
         Version::V1 => json!({ "task": task(version, run) }),
         Version::V03 => task(version, run),
@@ -256,14 +256,14 @@ pub fn task_response(version: Version, run: &RunRecord) -> Value {
 }
 
 /// `params.id` of a task method (1.0 `id`, 0.3 `id` too).
-pub fn task_id(params: &Value) -> Result<&str, RpcError> {
+pub(super) fn task_id(params: &Value) -> Result<&str, RpcError> {
     params
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::new(INVALID_PARAMS, "params.id must be a task id"))
 }
 
-pub fn params(params: &Value) -> Result<&Map<String, Value>, RpcError> {
+pub(super) fn params(params: &Value) -> Result<&Map<String, Value>, RpcError> {
     params
         .as_object()
         .ok_or_else(|| RpcError::new(INVALID_PARAMS, "params must be an object"))

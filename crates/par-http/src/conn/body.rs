@@ -19,7 +19,7 @@ use super::clock::InFlight;
 pub(crate) struct TimedOut(Arc<AtomicBool>);
 
 impl TimedOut {
-    pub fn happened(&self) -> bool {
+    pub(super) fn happened(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
 }
@@ -33,7 +33,7 @@ pub(crate) struct SlowBodyGuard<B> {
 }
 
 impl<B> SlowBodyGuard<B> {
-    pub fn new(inner: B, limit: Duration, timed_out: TimedOut) -> Self {
+    pub(super) fn new(inner: B, limit: Duration, timed_out: TimedOut) -> Self {
         SlowBodyGuard {
             inner,
             limit,
@@ -105,7 +105,7 @@ pub(crate) struct Tracked<B> {
 }
 
 impl<B> Tracked<B> {
-    pub fn new(inner: B, request: InFlight) -> Self {
+    pub(super) fn new(inner: B, request: InFlight) -> Self {
         Tracked {
             inner,
             _request: request,

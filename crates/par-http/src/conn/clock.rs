@@ -43,7 +43,7 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Clock {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
@@ -69,7 +69,7 @@ impl Clock {
     }
 
     /// A request head was parsed; the guard ends the request when its response is done.
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.served_any.store(true, Ordering::Release);
         self.head_started_ms.store(NONE, Ordering::Release);
@@ -108,7 +108,7 @@ impl Clock {
     }
 
     /// Resolves when the connection has outstayed its current state.
-    pub async fn expired(&self, limits: Timeouts) -> Expired {
+    pub(crate) async fn expired(&self, limits: Timeouts) -> Expired {
         loop {
             match self.deadline(limits) {
                 None => self.changed.notified().await,
@@ -143,7 +143,7 @@ pub(crate) struct Watched<T> {
 }
 
 impl<T> Watched<T> {
-    pub fn new(inner: T, clock: Arc<Clock>) -> Self {
+    pub(crate) fn new(inner: T, clock: Arc<Clock>) -> Self {
         Watched { inner, clock }
     }
 }

@@ -28,17 +28,17 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     form-action 'none'; frame-ancestors 'none'";
 
 /// `GET /console`: the console lives under the slash (its assets are relative).
-pub async fn redirect() -> Redirect {
+pub(crate) async fn redirect() -> Redirect {
     Redirect::permanent("/console/")
 }
 
 /// `GET /console/`: the page shell.
-pub async fn index() -> Response {
+pub(crate) async fn index() -> Response {
     file("text/html; charset=utf-8", INDEX_HTML)
 }
 
 /// `GET /console/{file}`: the script and the style sheet.
-pub async fn asset(Path(name): Path<String>) -> Response {
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "app.js" => file("text/javascript; charset=utf-8", APP_JS),
         "app.css" => file("text/css; charset=utf-8", APP_CSS),
@@ -61,7 +61,7 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// A layer on every console route, error answers included.
-pub async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use tools::Scope;
 
 /// `POST /mcp`.
-pub async fn all_agents(
+pub(crate) async fn all_agents(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
     request: Request,
@@ -25,7 +25,7 @@ pub async fn all_agents(
 }
 
 /// `POST /mcp/{id}`: the same server, limited to one agent.
-pub async fn one_agent(
+pub(crate) async fn one_agent(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RequestId(rid): RequestId,

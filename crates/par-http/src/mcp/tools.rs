@@ -12,7 +12,7 @@ use crate::routes::call_input;
 use crate::state::AppState;
 
 /// Who is asking and which agents this endpoint serves (`/mcp/{id}`: just that one).
-pub struct Scope<'a> {
+pub(super) struct Scope<'a> {
     pub state: &'a AppState,
     pub caller: &'a Option<par_auth::Caller>,
     pub only: Option<&'a str>,
@@ -31,7 +31,7 @@ impl Scope<'_> {
 }
 
 /// `tools/list`.
-pub fn list(scope: &Scope<'_>) -> Value {
+pub(super) fn list(scope: &Scope<'_>) -> Value {
     let tools: Vec<Value> = scope
         .state
         .runtime
@@ -53,7 +53,7 @@ pub fn list(scope: &Scope<'_>) -> Value {
 /// `tools/call`: unknown tools and bad arguments are JSON-RPC errors; everything that
 /// goes wrong with the call itself is a result with `isError`, as the spec wants (a
 /// model can read it and try again).
-pub async fn call(
+pub(super) async fn call(
     scope: &Scope<'_>,
     params: &serde_json::Map<String, Value>,
     request_id: &str,

@@ -8,9 +8,9 @@ use serde_json::{json, Map, Value};
 use crate::jsonrpc::{RpcError, RpcRequest, INVALID_PARAMS, INVALID_REQUEST};
 
 /// Revisions reached through `initialize`, oldest first.
-pub const HANDSHAKE: [&str; 2] = ["2025-06-18", "2025-11-25"];
+pub(super) const HANDSHAKE: [&str; 2] = ["2025-06-18", "2025-11-25"];
 /// Revisions that send their version with every request.
-pub const MODERN: [&str; 1] = ["2026-07-28"];
+pub(super) const MODERN: [&str; 1] = ["2026-07-28"];
 
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
@@ -19,13 +19,13 @@ const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 const CAPABILITIES_META: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// The routing headers disagree with the body (2026-07-28).
-pub const HEADER_MISMATCH: i64 = -32020;
+pub(super) const HEADER_MISMATCH: i64 = -32020;
 /// The requested revision is not served here.
-pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+pub(super) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 /// Which kind of request this is: results of modern requests carry `resultType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Era {
+pub(super) enum Era {
     Handshake,
     Modern,
 }
@@ -38,7 +38,7 @@ fn all_versions() -> Vec<&'static str> {
 /// modern revision and client capabilities, and its headers must agree with the body;
 /// a handshake-era request's `MCP-Protocol-Version` header, when sent, must be one of
 /// ours (400 otherwise, as the 2025 revisions require).
-pub fn era(request: &RpcRequest, headers: &HeaderMap) -> Result<Era, RpcError> {
+pub(super) fn era(request: &RpcRequest, headers: &HeaderMap) -> Result<Era, RpcError> {
     let meta = request.params.get("_meta").and_then(Value::as_object);
     let version_header = header(headers, VERSION_HEADER);
     let modern_header = version_header.is_some_and(|v| MODERN.contains(&v));
@@ -125,7 +125,7 @@ fn server_info() -> Value {
 
 /// `initialize`: the client's revision when we serve it, else our newest handshake one
 /// (the client then decides whether it can go on).
-pub fn initialize(params: &Value) -> Result<Value, RpcError> {
+pub(super) fn initialize(params: &Value) -> Result<Value, RpcError> {
     let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
         return Err(RpcError::new(INVALID_PARAMS, "protocolVersion is required"));
     };
@@ -142,7 +142,7 @@ pub fn initialize(params: &Value) -> Result<Value, RpcError> {
 }
 
 /// `server/discover` (2026-07-28): every revision served here, and what the server can do.
-pub fn discover() -> Value {
+pub(super) fn discover() -> Value {
     json!({
         "supportedVersions": all_versions(),
         "capabilities": capabilities(),
@@ -155,7 +155,7 @@ pub fn discover() -> Value {
 
 /// A result as the request's era wants it: modern results say they are complete; the
 /// cacheable ones (`tools/list`) also say they may not be cached across callers.
-pub fn finish_result(era: Era, method: &str, mut result: Value) -> Value {
+pub(super) fn finish_result(era: Era, method: &str, mut result: Value) -> Value {
     if era == Era::Modern {
         result["resultType"] = json!("complete");
         if method == "tools/list" {
@@ -169,7 +169,7 @@ pub fn finish_result(era: Era, method: &str, mut result: Value) -> Value {
 /// The HTTP status of a method's error: 2026-07-28 maps codes onto statuses (400 for
 /// bad params, 404 for unknown methods); earlier revisions send errors with 200, where
 /// a 404 would mean "session expired" to the client.
-pub fn with_status(era: Era, error: RpcError) -> RpcError {
+pub(super) fn with_status(era: Era, error: RpcError) -> RpcError {
     let status = match (era, error.code) {
         (Era::Handshake, _) => StatusCode::OK,
         (Era::Modern, crate::jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
@@ -191,7 +191,7 @@ pub fn with_status(era: Era, error: RpcError) -> RpcError {
 }
 
 /// A JSON-RPC request whose `params` are not an object where one is required.
-pub fn params_object(request: &RpcRequest) -> Result<&Map<String, Value>, RpcError> {
+pub(super) fn params_object(request: &RpcRequest) -> Result<&Map<String, Value>, RpcError> {
     match &request.params {
         Value::Object(map) => Ok(map),
         _ => Err(RpcError::new(INVALID_REQUEST, "params must be an object")),

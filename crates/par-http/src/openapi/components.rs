@@ -5,7 +5,7 @@ use par_core::ErrorCode;
 use serde_json::{json, Map, Value};
 
 /// Statuses that have a named error answer (`#/components/responses/Error{status}`).
-pub const ERROR_STATUSES: [u16; 13] = [
+pub(crate) const ERROR_STATUSES: [u16; 13] = [
     400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 502, 503, 504,
 ];
 
@@ -48,7 +48,7 @@ fn listed(code: ErrorCode) {
     }
 }
 
-pub fn components() -> Value {
+pub(crate) fn components() -> Value {
     let mut responses = Map::new();
     responses.insert("Error".into(), error_answer("An error", &CODES));
     for status in ERROR_STATUSES {
@@ -105,7 +105,7 @@ fn error_answer(description: &str, codes: &[ErrorCode]) -> Value {
     })
 }
 
-pub fn invoke_success() -> Value {
+pub(crate) fn invoke_success() -> Value {
     json!({
         "description": "The handler's result; with `Accept: text/event-stream`, one event per item",
         "content": {
@@ -119,7 +119,7 @@ pub fn invoke_success() -> Value {
     })
 }
 
-pub fn agent() -> Value {
+pub(crate) fn agent() -> Value {
     json!({
         "type": "object",
         "required": ["id", "package", "version", "description", "capabilities", "surfaces", "public"],
@@ -136,7 +136,7 @@ pub fn agent() -> Value {
 
 /// An agent as the management API lists it: [`agent`] plus `enabled` and the declared
 /// `input_schema` (`null` when the agent takes any object).
-pub fn admin_agent() -> Value {
+pub(crate) fn admin_agent() -> Value {
     let mut schema = agent();
     schema["required"]
         .as_array_mut()
@@ -147,7 +147,7 @@ pub fn admin_agent() -> Value {
     schema
 }
 
-pub fn package_report() -> Value {
+pub(crate) fn package_report() -> Value {
     let phases = [
         "fetch",
         "verify",
@@ -174,7 +174,7 @@ pub fn package_report() -> Value {
     })
 }
 
-pub fn load_job() -> Value {
+pub(crate) fn load_job() -> Value {
     json!({
         "type": "object",
         "required": ["load_id", "state", "packages"],
@@ -187,7 +187,7 @@ pub fn load_job() -> Value {
     })
 }
 
-pub fn usage_report() -> Value {
+pub(crate) fn usage_report() -> Value {
     json!({
         "type": "object",
         "required": ["records", "totals"],

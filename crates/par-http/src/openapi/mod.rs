@@ -3,27 +3,27 @@
 //! described; each mounted public agent gets its own invoke operation carrying the input
 //! schema it declares, generated at request time from the routing table.
 
-pub mod components;
-pub mod op;
+pub(crate) mod components;
+pub(crate) mod op;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-pub use op::{Access, Op};
+pub(crate) use op::{Access, Op};
 
 use crate::state::AppState;
 
 /// Paths and their operations, as the router registers them.
-pub struct Described {
+pub(crate) struct Described {
     pub path: &'static str,
     pub ops: Vec<Op>,
 }
 
 /// `GET /openapi.json`: it lists the mounted agents, so it asks for credentials as
 /// `GET /agents` does.
-pub async fn serve(
+pub(crate) async fn serve(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, crate::error::ApiError> {
@@ -36,7 +36,7 @@ pub async fn serve(
 }
 
 /// The whole document for this server's configuration and mounted agents.
-pub fn document(state: &AppState, table: &[Described]) -> Value {
+pub(crate) fn document(state: &AppState, table: &[Described]) -> Value {
     let auth_off = state.access.is_none();
     let mut paths = Map::new();
     for described in table.iter().filter(|d| !d.ops.is_empty()) {

@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Probes and scrapers: no credentials ever.
     Open,
     /// Any authenticated caller (RBAC decides per agent).
@@ -15,7 +15,7 @@ pub enum Access {
 
 /// An operation: method, id, words, access, parameters, body and answers.
 #[derive(Debug, Clone)]
-pub struct Op {
+pub(crate) struct Op {
     pub method: &'static str,
     pub id: String,
     pub summary: String,
@@ -32,7 +32,7 @@ pub struct Op {
 }
 
 impl Op {
-    pub fn new(method: &'static str, id: &str, tag: &'static str, summary: &str) -> Self {
+    pub(crate) fn new(method: &'static str, id: &str, tag: &'static str, summary: &str) -> Self {
         Op {
             method,
             id: id.to_string(),
@@ -48,43 +48,43 @@ impl Op {
     }
 
     /// Answers pass through from a package's app, any status and body.
-    pub fn passthrough(mut self) -> Self {
+    pub(crate) fn passthrough(mut self) -> Self {
         self.passthrough = true;
         self
     }
 
-    pub fn access(mut self, access: Access) -> Self {
+    pub(crate) fn access(mut self, access: Access) -> Self {
         self.access = access;
         self
     }
 
-    pub fn query(mut self, name: &'static str, schema: Value, about: &'static str) -> Self {
+    pub(crate) fn query(mut self, name: &'static str, schema: Value, about: &'static str) -> Self {
         self.query.push((name, schema, about));
         self
     }
 
     /// A request body: content type → schema.
-    pub fn body(mut self, content: Value) -> Self {
+    pub(crate) fn body(mut self, content: Value) -> Self {
         self.body = Some(json!({"required": true, "content": content}));
         self
     }
 
-    pub fn ok(mut self, status: u16, response: Value) -> Self {
+    pub(crate) fn ok(mut self, status: u16, response: Value) -> Self {
         self.ok = (status, response);
         self
     }
 
     /// The JSON answer of a success.
-    pub fn answers(self, status: u16, schema: Value) -> Self {
+    pub(crate) fn answers(self, status: u16, schema: Value) -> Self {
         self.ok(status, json_answer("OK", schema))
     }
 
-    pub fn errors(mut self, statuses: &[u16]) -> Self {
+    pub(crate) fn errors(mut self, statuses: &[u16]) -> Self {
         self.errors.extend_from_slice(statuses);
         self
     }
 
-    pub fn to_json(&self, auth_off: bool) -> Value {
+    pub(crate) fn to_json(&self, auth_off: bool) -> Value {
         let mut responses = Map::new();
         responses.insert(self.ok.0.to_string(), self.ok.1.clone());
         for status in self.statuses() {
@@ -152,14 +152,14 @@ fn security(access: Access, auth_off: bool) -> Value {
     Value::Array(options)
 }
 
-pub fn json_answer(description: &str, schema: Value) -> Value {
+pub(crate) fn json_answer(description: &str, schema: Value) -> Value {
     json!({"description": description,
            "content": {"application/json": {"schema": schema}}})
 }
 
 /// `{name}` segments of a path template as required path parameters (strings, but for
 /// the load ids of `/runtime/loads/{id}`, which are integers).
-pub fn path_parameters(path: &str) -> Vec<Value> {
+pub(crate) fn path_parameters(path: &str) -> Vec<Value> {
     let segments: Vec<&str> = path.split('/').collect();
     segments
         .iter()
@@ -178,7 +178,7 @@ pub fn path_parameters(path: &str) -> Vec<Value> {
 }
 
 /// The invoke operation of one mounted agent, carrying its declared input schema.
-pub fn agent_invoke(id: &str, description: &str, schema: Value) -> Op {
+pub(crate) fn agent_invoke(id: &str, description: &str, schema: Value) -> Op {
     let summary = if description.is_empty() {
         format!("Invoke {id}")
     } else {

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -16,7 +16,7 @@ pub async fn list(
     Ok(Json(json!({"agents": state.runtime.agents()})))
 }
 
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,

@@ -15,14 +15,14 @@ use crate::state::AppState;
 
 /// A call that passed every check: its body as the handler will get it (multipart
 /// already turned into JSON) and the agent that will take it.
-pub struct CallInput {
+pub(crate) struct CallInput {
     pub body: Bytes,
     pub caller: Option<par_auth::Caller>,
     pub target: Target,
 }
 
 /// Refuses new calls while the runtime drains.
-pub fn check_not_draining(state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn check_not_draining(state: &AppState) -> Result<(), ApiError> {
     if state.is_draining() {
         return Err(ApiError::new(
             ErrorCode::Draining,
@@ -34,7 +34,7 @@ pub fn check_not_draining(state: &AppState) -> Result<(), ApiError> {
 
 /// Every check of an HTTP call on `id`, reading its body (JSON or multipart) into
 /// `record`.
-pub async fn accept(
+pub(crate) async fn accept(
     state: &AppState,
     id: &str,
     request: Request,
@@ -71,7 +71,7 @@ pub async fn accept(
 
 /// The agent `id` as `caller` may call it: 404 for unknown and private ids, 403 without
 /// the grant or role.
-pub fn authorize_agent(
+pub(crate) fn authorize_agent(
     state: &AppState,
     caller: &Option<par_auth::Caller>,
     id: &str,
@@ -83,7 +83,7 @@ pub fn authorize_agent(
 
 /// The checks for a body that arrived some other way than as a request body (an MCP
 /// tool's arguments, an A2A message): the dispatched sub-agent, then the body itself.
-pub fn check_body(
+pub(crate) fn check_body(
     state: &AppState,
     caller: &Option<par_auth::Caller>,
     target: &Target,
@@ -118,7 +118,7 @@ fn check_dispatched_action(
     authorize_agent(state, caller, &action).map(drop)
 }
 
-pub fn accepts_event_stream(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -127,7 +127,7 @@ pub fn accepts_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// The request body, refused past `limit` bytes (413) before it is all read.
-pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::TooLarge,

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-pub async fn invoke(
+pub(crate) async fn invoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RequestId(rid): RequestId,

@@ -17,7 +17,7 @@ use crate::upload;
 /// Options of a load, as JSON fields or query parameters.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadOptions {
+pub(crate) struct LoadOptions {
     pub source: Option<String>,
     pub sha256: Option<String>,
     /// Retire the other versions of the package once this one is active (default true).
@@ -45,7 +45,7 @@ const FORM_ROOM: u64 = 64 * 1024;
 /// `POST /runtime/packages`: JSON `{"source", "sha256"?, "replace"?, "force"?}`, a raw
 /// `.apkg` body (`application/octet-stream`, options in the query), or multipart with a
 /// `file` field. Answers 202 with the load id to poll.
-pub async fn load(
+pub(crate) async fn load(
     State(state): State<AppState>,
     Query(query): Query<LoadOptions>,
     request: Request,
@@ -143,7 +143,7 @@ async fn multipart_load(
 }
 
 /// `GET /runtime/loads/{id}`.
-pub async fn load_status(
+pub(crate) async fn load_status(
     State(state): State<AppState>,
     Path(id): Path<u64>,
 ) -> Result<Response, ApiError> {
@@ -155,7 +155,7 @@ pub async fn load_status(
 }
 
 /// `DELETE /runtime/packages/{name}` and `/runtime/packages/{name}/{version}`.
-pub async fn unload(
+pub(crate) async fn unload(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
 ) -> Result<Response, ApiError> {
@@ -177,7 +177,7 @@ pub async fn unload(
 }
 
 /// `POST /runtime/reload`: re-read the startup sources.
-pub async fn reload(State(state): State<AppState>) -> Response {
+pub(crate) async fn reload(State(state): State<AppState>) -> Response {
     let runtime = state.runtime.clone();
     tokio::spawn(async move { runtime.reload().await });
     (StatusCode::ACCEPTED, Json(json!({"status": "reloading"}))).into_response()
@@ -186,7 +186,7 @@ pub async fn reload(State(state): State<AppState>) -> Response {
 /// `GET /runtime/agents`: the public agents with what the console needs besides
 /// `GET /agents` — whether each is enabled and the input schema it declares (`null`: any
 /// JSON object).
-pub async fn agents(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(crate) async fn agents(State(state): State<AppState>) -> Json<serde_json::Value> {
     let runtime = &state.runtime;
     let agents: Vec<serde_json::Value> = runtime
         .agents()
@@ -202,11 +202,14 @@ pub async fn agents(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// `POST /runtime/agents/{id}/enable` and `/disable`.
-pub async fn enable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn enable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
     set_enabled(state, id, true)
 }
 
-pub async fn disable(state: State<AppState>, id: Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn disable(
+    state: State<AppState>,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
     set_enabled(state, id, false)
 }
 
@@ -225,7 +228,7 @@ fn set_enabled(
 }
 
 /// `POST /runtime/shutdown`: drain, then exit, as on SIGTERM.
-pub async fn shutdown(State(state): State<AppState>) -> Response {
+pub(crate) async fn shutdown(State(state): State<AppState>) -> Response {
     state.request_shutdown();
     (StatusCode::ACCEPTED, Json(json!({"status": "draining"}))).into_response()
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let mut response = state.runtime.metrics().encode().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -23,7 +23,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Counts every request under its route template (never the raw path).
-pub async fn count_requests(
+pub(crate) async fn count_requests(
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -40,7 +40,7 @@ pub async fn count_requests(
     response
 }
 
-pub async fn usage(
+pub(crate) async fn usage(
     State(state): State<AppState>,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -57,12 +57,12 @@ pub async fn usage(
 }
 
 #[derive(Deserialize)]
-pub struct LogLevel {
+pub(crate) struct LogLevel {
     level: String,
 }
 
 /// `PUT /runtime/log-level {"level": "debug"}` (any `PAR_LOG` filter).
-pub async fn set_log_level(
+pub(crate) async fn set_log_level(
     State(state): State<AppState>,
     Json(body): Json<LogLevel>,
 ) -> Result<Response, ApiError> {

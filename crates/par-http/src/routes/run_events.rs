@@ -18,7 +18,7 @@ use crate::routes::invoke::{sse_response, HEARTBEAT};
 use crate::runs;
 use crate::state::AppState;
 
-pub async fn events(
+pub(crate) async fn events(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,

@@ -26,12 +26,12 @@ const DEFAULT_LIST: usize = 50;
 const MAX_LIST: usize = 1000;
 
 #[derive(serde::Deserialize)]
-pub struct CreateQuery {
+pub(crate) struct CreateQuery {
     /// The run's own deadline in seconds (capped by `--run-timeout`).
     timeout: Option<f64>,
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RequestId(rid): RequestId,
@@ -60,7 +60,7 @@ pub async fn create(
 }
 
 /// 202 with the run's summary and `Location: /runs/{run_id}`.
-pub fn accepted(run: &RunRecord) -> Response {
+pub(crate) fn accepted(run: &RunRecord) -> Response {
     let body = serde_json::json!({
         "run_id": run.run_id,
         "agent": run.agent,
@@ -103,7 +103,7 @@ fn run_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ApiError> {
     }
 }
 
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
@@ -115,7 +115,7 @@ pub async fn get(
 }
 
 /// 202 and the run, now `cancelled`; 409 `conflict` when it had already ended.
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
@@ -135,14 +135,14 @@ pub async fn cancel(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     agent: Option<String>,
     status: Option<String>,
     limit: Option<usize>,
 }
 
 /// The caller's runs (an admin's: everyone's), newest first.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
     headers: HeaderMap,

@@ -9,11 +9,11 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn health() -> Json<serde_json::Value> {
+pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     if state.is_unready() {
         return ApiError::new(ErrorCode::Draining, "the runtime is draining").into_response();
     }
@@ -24,6 +24,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     Json(json!({"status": "ready"})).into_response()
 }
 
-pub async fn packages(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(crate) async fn packages(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({"packages": state.runtime.reports()}))
 }

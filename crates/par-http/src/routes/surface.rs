@@ -64,7 +64,7 @@ fn passed_through(mut response: Response) -> Response {
     response
 }
 
-pub async fn ui(
+pub(crate) async fn ui(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
     rid: RequestId,
@@ -84,7 +84,7 @@ pub async fn ui(
     Ok(passed_through(response))
 }
 
-pub async fn app(
+pub(crate) async fn app(
     State(state): State<AppState>,
     Path(params): Path<Vec<String>>,
     rid: RequestId,

@@ -22,7 +22,7 @@ fn ended_elsewhere(handle: &RunHandle) -> String {
     .to_string()
 }
 
-pub fn spawn(
+pub(super) fn spawn(
     state: AppState,
     handle: RunHandle,
     mut record: CallRecord,

@@ -15,14 +15,14 @@ use crate::state::AppState;
 
 /// How a run is asked for besides its body.
 #[derive(Debug, Default, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub idempotency_key: Option<String>,
     /// The run's own deadline; `--run-timeout` caps it.
     pub timeout: Option<Duration>,
 }
 
 /// The run store, or 404 when durable runs are off.
-pub fn store(state: &AppState) -> Result<&Runs, ApiError> {
+pub(crate) fn store(state: &AppState) -> Result<&Runs, ApiError> {
     state
         .runs
         .as_ref()
@@ -31,14 +31,14 @@ pub fn store(state: &AppState) -> Result<&Runs, ApiError> {
 
 /// Whom a run belongs to: the caller's subject (`api-key:{name}` for keys), or
 /// `anonymous` with auth off.
-pub fn owner_of(caller: &Option<par_auth::Caller>) -> String {
+pub(crate) fn owner_of(caller: &Option<par_auth::Caller>) -> String {
     caller
         .as_ref()
         .map_or_else(|| "anonymous".to_string(), |c| c.subject.clone())
 }
 
 /// Admins see everyone's runs; with auth off everyone is one anonymous admin.
-pub fn is_admin(state: &AppState, caller: &Option<par_auth::Caller>) -> bool {
+pub(crate) fn is_admin(state: &AppState, caller: &Option<par_auth::Caller>) -> bool {
     match (&state.access, caller) {
         (Some(access), Some(caller)) => access.policy.is_admin(&caller.roles),
         _ => true,
@@ -47,7 +47,7 @@ pub fn is_admin(state: &AppState, caller: &Option<par_auth::Caller>) -> bool {
 
 /// The run `run_id` if `caller` may see it (its creator, or an admin); 404 otherwise, the
 /// same answer as for a run that does not exist.
-pub fn visible_run(
+pub(crate) fn visible_run(
     state: &AppState,
     caller: &Option<par_auth::Caller>,
     run_id: &str,
@@ -65,7 +65,7 @@ pub fn visible_run(
     }
 }
 
-pub fn store_error(error: par_runs::StoreError) -> ApiError {
+pub(crate) fn store_error(error: par_runs::StoreError) -> ApiError {
     tracing::error!(error = %error, "run store");
     ApiError::new(ErrorCode::Internal, "the run store failed")
 }
@@ -82,7 +82,7 @@ fn request_digest(agent: &str, body: &[u8]) -> String {
 
 /// Creates the run and starts driving it, or returns the run this caller already made
 /// with the same idempotency key (`false`: nothing new started).
-pub fn start_run(
+pub(crate) fn start_run(
     state: &AppState,
     input: CallInput,
     id: &str,

@@ -27,7 +27,7 @@ struct Entry {
 
 impl Cache {
     /// Removes least-recently-used blobs not in `keep` until at most `budget` bytes remain.
-    pub fn evict(&self, budget: u64, keep: &HashSet<String>) -> io::Result<EvictionReport> {
+    pub(crate) fn evict(&self, budget: u64, keep: &HashSet<String>) -> io::Result<EvictionReport> {
         let mut entries = self.entries()?;
         entries.sort_by_key(|e| e.used);
         let mut report = EvictionReport {
@@ -52,7 +52,7 @@ impl Cache {
     }
 
     /// Bytes of every blob in the cache.
-    pub fn total_bytes(&self) -> io::Result<u64> {
+    pub(crate) fn total_bytes(&self) -> io::Result<u64> {
         Ok(self.entries()?.iter().map(|e| e.size).sum())
     }
 

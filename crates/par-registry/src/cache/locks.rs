@@ -22,11 +22,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub fn completed(&self) -> u64 {
+    pub(crate) fn completed(&self) -> u64 {
         self.completed.load(Ordering::Acquire)
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.completed.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -44,7 +44,7 @@ pub(crate) struct SlotHandle<'a> {
 }
 
 impl Slots {
-    pub fn get(&self, key: &str) -> SlotHandle<'_> {
+    pub(crate) fn get(&self, key: &str) -> SlotHandle<'_> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let slot = map.entry(key.to_owned()).or_default().clone();
         SlotHandle {

@@ -33,7 +33,7 @@ pub(crate) struct Cache {
 
 impl Cache {
     /// Opens (creating as needed) the cache at `root`.
-    pub fn open(root: &Path) -> io::Result<Self> {
+    pub(crate) fn open(root: &Path) -> io::Result<Self> {
         let cache = Self {
             root: root.to_path_buf(),
         };
@@ -49,11 +49,11 @@ impl Cache {
         Ok(cache)
     }
 
-    pub fn blob_dir(&self) -> PathBuf {
+    pub(crate) fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
 
-    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn blob_path(&self, sha256: &str) -> PathBuf {
         self.blob_dir().join(format!("{sha256}.apkg"))
     }
 
@@ -61,15 +61,15 @@ impl Cache {
         self.root.join("sigs").join("sha256")
     }
 
-    pub fn sig_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn sig_path(&self, sha256: &str) -> PathBuf {
         self.sig_dir().join(format!("{sha256}.sig"))
     }
 
-    pub fn unsigned_marker(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn unsigned_marker(&self, sha256: &str) -> PathBuf {
         self.sig_dir().join(format!("{sha256}.none"))
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
@@ -77,17 +77,17 @@ impl Cache {
         self.root.join("locks")
     }
 
-    pub fn lock_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn lock_path(&self, key: &str) -> PathBuf {
         self.lock_dir().join(format!("{key}.lock"))
     }
 
-    pub fn index_dir(&self) -> PathBuf {
+    pub(crate) fn index_dir(&self) -> PathBuf {
         self.root.join("index")
     }
 
     /// The cached blob's size when it exists and still hashes to `sha256`. A corrupt
     /// blob is deleted (with its signature records) so that it gets fetched again.
-    pub fn verified_blob(&self, sha256: &str) -> io::Result<Option<u64>> {
+    pub(crate) fn verified_blob(&self, sha256: &str) -> io::Result<Option<u64>> {
         let path = self.blob_path(sha256);
         let (actual, size) = match hash_file(&path) {
             Ok(found) => found,
@@ -104,7 +104,7 @@ impl Cache {
     }
 
     /// Moves a verified download into place under its digest.
-    pub fn install(&self, temp: TempPath, sha256: &str) -> io::Result<PathBuf> {
+    pub(crate) fn install(&self, temp: TempPath, sha256: &str) -> io::Result<PathBuf> {
         let path = self.blob_path(sha256);
         read_only(&temp)?;
         temp.persist(&path).map_err(|e| e.error)?;
@@ -112,7 +112,7 @@ impl Cache {
     }
 
     /// Deletes a blob and what is recorded about its signature.
-    pub fn remove_blob(&self, sha256: &str) -> io::Result<()> {
+    pub(crate) fn remove_blob(&self, sha256: &str) -> io::Result<()> {
         for path in [
             self.blob_path(sha256),
             self.sig_path(sha256),

@@ -36,13 +36,13 @@ pub(crate) struct PublicKey {
 }
 
 impl PublicKey {
-    pub fn key_id(&self) -> [u8; 8] {
+    pub(crate) fn key_id(&self) -> [u8; 8] {
         let mut id = [0; 8];
         id.copy_from_slice(&self.fingerprint[12..]);
         id
     }
 
-    pub fn fingerprint_hex(&self) -> String {
+    pub(crate) fn fingerprint_hex(&self) -> String {
         hex::encode_upper(self.fingerprint)
     }
 }

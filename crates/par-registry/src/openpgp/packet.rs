@@ -63,15 +63,15 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
+    pub(super) fn new(data: &'a [u8]) -> Self {
         Self { data }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    pub fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
         if len > self.data.len() {
             return Err(format!(
                 "truncated: needs {len} more bytes, {} left",
@@ -83,27 +83,27 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub fn rest(&mut self) -> &'a [u8] {
+    pub(super) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.data)
     }
 
-    pub fn u8(&mut self) -> Result<u8, String> {
+    pub(super) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
 
-    pub fn u16(&mut self) -> Result<u16, String> {
+    pub(super) fn u16(&mut self) -> Result<u16, String> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub fn u32(&mut self) -> Result<u32, String> {
+    pub(super) fn u32(&mut self) -> Result<u32, String> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// A multiprecision integer: a 16-bit bit count then the big-endian magnitude.
     /// Returns the magnitude without leading zero octets.
-    pub fn mpi(&mut self) -> Result<&'a [u8], String> {
+    pub(super) fn mpi(&mut self) -> Result<&'a [u8], String> {
         let bits = usize::from(self.u16()?);
         let bytes = self.take(bits.div_ceil(8))?;
         let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());

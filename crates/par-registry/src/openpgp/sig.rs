@@ -41,7 +41,7 @@ impl HashAlgo {
         }
     }
 
-    pub fn digest_algorithm(self) -> &'static digest::Algorithm {
+    pub(super) fn digest_algorithm(self) -> &'static digest::Algorithm {
         match self {
             Self::Sha256 => &digest::SHA256,
             Self::Sha384 => &digest::SHA384,

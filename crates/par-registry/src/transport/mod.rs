@@ -39,7 +39,7 @@ const LOCAL_CHUNK: usize = 256 * 1024;
 impl Body {
     /// The next chunk, `None` at the end. `read_timeout` only labels a stall that the
     /// HTTP client itself detects.
-    pub async fn next_chunk(
+    pub(crate) async fn next_chunk(
         &mut self,
         url: &str,
         read_timeout: Duration,
@@ -84,7 +84,7 @@ pub(crate) struct Transports {
 }
 
 impl Transports {
-    pub fn new(config: &FetchConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &FetchConfig) -> Result<Self, ConfigError> {
         let ca_pem = match &config.ca_bundle {
             Some(path) => Some(fs_err::read(path).map_err(|e| ConfigError::CaBundle {
                 path: path.clone(),
@@ -101,7 +101,7 @@ impl Transports {
 
     /// Opens `kind` for reading; with `etag`, a matching remote copy answers NotModified.
     /// Errors name the location as `shown` (redacted, perhaps with the package name).
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         kind: &SourceKind,
         shown: &str,

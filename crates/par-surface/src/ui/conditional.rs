@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{self, HeaderMap};
 
-pub struct Validators {
+pub(super) struct Validators {
     pub etag: String,
     /// Whole seconds: HTTP dates have no finer resolution.
     pub modified: Option<SystemTime>,
@@ -13,7 +13,7 @@ pub struct Validators {
 impl Validators {
     /// From size and modification time: cheap, and the UI folder is immutable once
     /// extracted, so they change exactly when the content does.
-    pub fn of(metadata: &std::fs::Metadata) -> Validators {
+    pub(super) fn of(metadata: &std::fs::Metadata) -> Validators {
         let since_epoch = metadata
             .modified()
             .ok()
@@ -25,13 +25,13 @@ impl Validators {
         }
     }
 
-    pub fn last_modified(&self) -> Option<String> {
+    pub(super) fn last_modified(&self) -> Option<String> {
         self.modified.map(httpdate::fmt_http_date)
     }
 
     /// True when the client's copy is current (answer 304). `If-None-Match` wins over
     /// `If-Modified-Since` when both are sent (RFC 9110 13.2.2).
-    pub fn not_modified(&self, headers: &HeaderMap) -> bool {
+    pub(super) fn not_modified(&self, headers: &HeaderMap) -> bool {
         if headers.contains_key(header::IF_NONE_MATCH) {
             return headers
                 .get_all(header::IF_NONE_MATCH)

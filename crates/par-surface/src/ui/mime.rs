@@ -1,7 +1,7 @@
 //! Content types by file extension: the formats web UIs ship, nothing more.
 
 /// The content type for a file name; `application/octet-stream` when unknown.
-pub fn content_type(file_name: &str) -> &'static str {
+pub(super) fn content_type(file_name: &str) -> &'static str {
     let ext = match file_name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => ext.to_ascii_lowercase(),
         _ => return "application/octet-stream",

@@ -5,7 +5,7 @@ use percent_encoding::percent_decode_str;
 
 /// A request path split into decoded segments.
 #[derive(Debug, PartialEq, Eq)]
-pub struct RequestPath<'a> {
+pub(super) struct RequestPath<'a> {
     pub segments: Vec<String>,
     /// The raw path ended with `/` (a directory was asked for as such).
     pub trailing_slash: bool,
@@ -17,14 +17,14 @@ pub struct RequestPath<'a> {
 impl RequestPath<'_> {
     /// Dot-files (`.env`, `.git/...`) are never served, whatever the UI folder holds;
     /// `.well-known` is the exception the web relies on.
-    pub fn is_hidden(&self) -> bool {
+    pub(super) fn is_hidden(&self) -> bool {
         self.segments
             .iter()
             .any(|s| s.starts_with('.') && s != ".well-known")
     }
 
     /// The last segment has a file extension: a missing asset, not a client-side route.
-    pub fn has_extension(&self) -> bool {
+    pub(super) fn has_extension(&self) -> bool {
         self.segments
             .last()
             .and_then(|s| s.rsplit_once('.'))
@@ -35,7 +35,7 @@ impl RequestPath<'_> {
 /// Splits and percent-decodes `raw` (the part after the UI prefix, as sent). Refused
 /// (the reason is returned): `.`/`..` segments in any encoding, backslashes, NUL and
 /// other control characters, encoded slashes, invalid UTF-8.
-pub fn parse(raw: &str) -> Result<RequestPath<'_>, &'static str> {
+pub(super) fn parse(raw: &str) -> Result<RequestPath<'_>, &'static str> {
     let (path, query) = match raw.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (raw, None),

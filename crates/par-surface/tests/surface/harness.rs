@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 const FIXTURE_DEPS: [&str; 1] = ["fastapi==0.165.0"];
 const PYTHON: &str = "3.11";
 
-pub use par_test_venv::workspace_root;
+pub(crate) use par_test_venv::workspace_root;
 
 /// A fixture package built by `scripts/build-fixtures.py` with the real kits.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     let dir = std::env::var("PAR_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target/fixtures"));
@@ -31,12 +31,12 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// An extracted fixture, plus the test apps of `tests/apps/` copied into its root.
-pub struct Package {
+pub(crate) struct Package {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
 }
 
-pub fn extract(name: &str) -> Package {
+pub(crate) fn extract(name: &str) -> Package {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("pkg");
     par_archive::extract_to(&fixture(name), &root, &par_archive::Limits::default()).unwrap();
@@ -67,7 +67,7 @@ fn requirements() -> Vec<String> {
 /// The interpreter of a venv holding `requirements()`, built once and cached under
 /// `target/par-surface-test-venv/<key>` (keyed by the requirement list; a file lock makes
 /// concurrent test processes build it once).
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     static PYTHON_PATH: OnceLock<PathBuf> = OnceLock::new();
     PYTHON_PATH
         .get_or_init(|| build_venv(&requirements()))
@@ -75,7 +75,7 @@ pub fn python() -> PathBuf {
 }
 
 /// An environment with nothing installed.
-pub fn bare_python() -> PathBuf {
+pub(crate) fn bare_python() -> PathBuf {
     static PYTHON_PATH: OnceLock<PathBuf> = OnceLock::new();
     PYTHON_PATH.get_or_init(|| build_venv(&[])).clone()
 }
@@ -85,7 +85,7 @@ fn build_venv(reqs: &[String]) -> PathBuf {
     par_test_venv::venv_python(&cache_dir(), &key, PYTHON, reqs)
 }
 
-pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
+pub(crate) fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
     let python = python();
     let venv = python.parent().unwrap().parent().unwrap();
     SurfaceSpec {
@@ -115,18 +115,18 @@ pub fn spec(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceSpec {
     }
 }
 
-pub async fn start(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceProcess {
+pub(crate) async fn start(pkg: &Package, mode: SurfaceMode, entry: &str) -> SurfaceProcess {
     SurfaceProcess::spawn(spec(pkg, mode, entry)).await.unwrap()
 }
 
 /// The kit-rest fixture with the test REST module mounted.
-pub async fn rest_app() -> (Package, SurfaceProcess) {
+pub(crate) async fn rest_app() -> (Package, SurfaceProcess) {
     let pkg = extract("kit-rest");
     let app = start(&pkg, SurfaceMode::Rest, "par_test_rest:mount").await;
     (pkg, app)
 }
 
-pub fn request(method: &str, uri: &str, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn request(method: &str, uri: &str, body: impl Into<Body>) -> Request<Body> {
     Request::builder()
         .method(method)
         .uri(uri)
@@ -135,23 +135,23 @@ pub fn request(method: &str, uri: &str, body: impl Into<Body>) -> Request<Body> 
 }
 
 /// Proxies `method uri` (the URI is also the path given to the app).
-pub async fn call(app: &SurfaceProcess, method: &str, uri: &str) -> Response<Body> {
+pub(crate) async fn call(app: &SurfaceProcess, method: &str, uri: &str) -> Response<Body> {
     app.proxy(request(method, uri, Body::empty()), uri)
         .await
         .unwrap()
 }
 
-pub async fn bytes(response: Response<Body>) -> bytes::Bytes {
+pub(crate) async fn bytes(response: Response<Body>) -> bytes::Bytes {
     response.into_body().collect().await.unwrap().to_bytes()
 }
 
-pub async fn json(response: Response<Body>) -> serde_json::Value {
+pub(crate) async fn json(response: Response<Body>) -> serde_json::Value {
     let body = bytes(response).await;
     serde_json::from_slice(&body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
 }
 
-pub fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -9,13 +9,13 @@ use par_surface::SurfaceMode;
 use crate::harness::{self, call, now_secs};
 
 /// One event as received: its JSON data and when it arrived (seconds since the epoch).
-pub struct Received {
+pub(crate) struct Received {
     pub data: serde_json::Value,
     pub at: f64,
 }
 
 /// Reads the body frame by frame, splitting events on blank lines as they arrive.
-pub async fn events(response: Response<Body>) -> Vec<Received> {
+pub(crate) async fn events(response: Response<Body>) -> Vec<Received> {
     let mut body = response.into_body();
     let mut buffer = String::new();
     let mut out = Vec::new();
@@ -41,7 +41,7 @@ pub async fn events(response: Response<Body>) -> Vec<Received> {
     out
 }
 
-pub fn assert_streamed(events: &[Received], count: usize) {
+pub(crate) fn assert_streamed(events: &[Received], count: usize) {
     assert_eq!(events.len(), count);
     for (i, event) in events.iter().enumerate() {
         assert_eq!(event.data["i"], i);

@@ -47,7 +47,7 @@ impl Received {
 }
 
 /// A scripted answer: status and optional `Retry-After` seconds.
-pub type Answer = (StatusCode, Option<u64>);
+pub(crate) type Answer = (StatusCode, Option<u64>);
 
 #[derive(Default)]
 struct Shared {
@@ -55,14 +55,14 @@ struct Shared {
     answers: Mutex<VecDeque<Answer>>,
 }
 
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl Receiver {
     /// Listens on 127.0.0.1:0; answers 200 once the scripted answers are used up.
-    pub async fn start(answers: Vec<Answer>) -> Receiver {
+    pub(crate) async fn start(answers: Vec<Answer>) -> Receiver {
         let shared = Arc::new(Shared {
             answers: Mutex::new(answers.into()),
             ..Default::default()
@@ -74,16 +74,20 @@ impl Receiver {
         Receiver { addr, shared }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
 
     /// Waits (bounded) until `done` holds for what was received, and returns it.
-    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let received = self.received();
@@ -130,7 +134,7 @@ async fn handle(
 
 /// Decodes as a collector does: gzip by `Content-Encoding`, protobuf or JSON by
 /// `Content-Type`. A body that does not decode fails the test through the panic.
-pub fn decode(headers: &HeaderMap, body: &[u8]) -> ExportTraceServiceRequest {
+pub(crate) fn decode(headers: &HeaderMap, body: &[u8]) -> ExportTraceServiceRequest {
     let mut raw = body.to_vec();
     if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
         raw.clear();

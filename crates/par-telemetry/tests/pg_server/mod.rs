@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How long a fresh server gets to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct PgServer {
+pub(crate) struct PgServer {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
@@ -28,7 +28,7 @@ pub struct PgServer {
 }
 
 /// The directory holding `initdb` and `postgres`.
-pub fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     let Some(dir) = std::env::var_os("PAR_POSTGRES_BIN") else {
         panic!(
             "PAR_POSTGRES_BIN is not set: these tests need a real PostgreSQL server. Run \
@@ -48,7 +48,7 @@ pub fn bin_dir() -> PathBuf {
 
 impl PgServer {
     /// A new cluster (superuser `par`, trust authentication), not started yet.
-    pub fn init() -> PgServer {
+    pub(crate) fn init() -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("par-pg-")
@@ -86,28 +86,28 @@ impl PgServer {
     }
 
     /// A started cluster.
-    pub fn start_new() -> PgServer {
+    pub(crate) fn start_new() -> PgServer {
         let mut server = PgServer::init();
         server.start();
         server
     }
 
-    pub fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// `postgres://par@127.0.0.1:<port>/postgres`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://par@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Starts the server with `extra` settings (`-c name=value` pairs) and waits until it
     /// accepts connections. Retries while a killed predecessor's backends still exit.
-    pub fn start_with(&mut self, extra: &[&str]) {
+    pub(crate) fn start_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "already running");
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -123,12 +123,12 @@ impl PgServer {
         }
     }
 
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         self.start_with(&[]);
     }
 
     /// SIGKILL, as a crash: no shutdown checkpoint, connections cut.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -136,12 +136,12 @@ impl PgServer {
     }
 
     /// A client on the server (from a thread outside any async runtime).
-    pub fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect to test server")
     }
 
     /// Writes a file into the data directory, owned by the server's user, mode 0600.
-    pub fn write_private(&self, name: &str, contents: &[u8]) -> PathBuf {
+    pub(crate) fn write_private(&self, name: &str, contents: &[u8]) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let path = self.data().join(name);
         std::fs::write(&path, contents).unwrap();

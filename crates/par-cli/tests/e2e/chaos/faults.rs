@@ -18,11 +18,11 @@ use crate::harness::{fixture, wait_for_load, wait_until, TestRuntime};
 use crate::health::descendants;
 
 /// The package that is hot-swapped, unloaded and loaded again.
-pub const SWAPPED: &str = "kit-minimal";
+pub(super) const SWAPPED: &str = "kit-minimal";
 /// How long a package may take to be whole again after an action.
 const RECOVERY: Duration = Duration::from_secs(90);
 
-pub struct WorkerChaos<'a> {
+pub(super) struct WorkerChaos<'a> {
     rt: &'a TestRuntime,
     ledger: Arc<Ledger>,
     rng: Rng,
@@ -35,7 +35,7 @@ pub struct WorkerChaos<'a> {
 }
 
 /// Worker pids of the ready (not draining) version of package `name`.
-pub async fn ready_workers(rt: &TestRuntime, name: &str) -> Vec<u64> {
+pub(super) async fn ready_workers(rt: &TestRuntime, name: &str) -> Vec<u64> {
     let (_, body) = rt.get("/runtime/packages").await;
     let packages = body["packages"].as_array().cloned().unwrap_or_default();
     packages
@@ -47,7 +47,7 @@ pub async fn ready_workers(rt: &TestRuntime, name: &str) -> Vec<u64> {
 }
 
 /// Waits until `name` runs its full set of workers, none of them in `gone`.
-pub async fn wait_whole(rt: &TestRuntime, name: &str, gone: &[u64]) -> Vec<u64> {
+pub(super) async fn wait_whole(rt: &TestRuntime, name: &str, gone: &[u64]) -> Vec<u64> {
     let what = format!("{name} back to {WORKERS} workers without {gone:?}");
     wait_until(&what, RECOVERY, || async {
         let pids = ready_workers(rt, name).await;
@@ -83,7 +83,7 @@ fn tree(pid: u64) -> Vec<u32> {
 }
 
 impl<'a> WorkerChaos<'a> {
-    pub fn new(
+    pub(super) fn new(
         rt: &'a TestRuntime,
         ledger: Arc<Ledger>,
         seed: u64,
@@ -100,7 +100,7 @@ impl<'a> WorkerChaos<'a> {
     }
 
     /// Waits a random short while, then does one random action.
-    pub async fn step(&mut self) {
+    pub(super) async fn step(&mut self) {
         tokio::time::sleep(self.rng.pause(0.3, 2.5)).await;
         let action = match self.rng.below(100) {
             0..30 => "sigkill",
@@ -242,7 +242,7 @@ impl<'a> WorkerChaos<'a> {
     }
 
     /// Ends with [`SWAPPED`] mounted, as at the start.
-    pub async fn restore(&mut self) {
+    pub(super) async fn restore(&mut self) {
         if self.swapped_version.is_none() {
             self.load().await;
         }

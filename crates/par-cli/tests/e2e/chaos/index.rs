@@ -14,7 +14,7 @@ use crate::harness::fixture;
 
 /// What the index answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IndexMode {
+pub(super) enum IndexMode {
     /// Lists the packages of [`BASE`].
     Base,
     /// Lists [`BASE`] and [`EXTRA`]: the runtime loads the extra package.
@@ -28,11 +28,11 @@ pub enum IndexMode {
 }
 
 /// Index-managed packages: the load calls these all the time, so every index lists them.
-pub const BASE: &[&str] = &["twin-a"];
+pub(super) const BASE: &[&str] = &["twin-a"];
 /// Listed only by [`IndexMode::WithExtra`]; never called by the load.
-pub const EXTRA: &str = "twin-b";
+pub(super) const EXTRA: &str = "twin-b";
 
-pub struct FlappingIndex {
+pub(super) struct FlappingIndex {
     addr: std::net::SocketAddr,
     files: Arc<HashMap<String, Vec<u8>>>,
     mode: Arc<Mutex<IndexMode>>,
@@ -70,7 +70,7 @@ fn sha256(path: &std::path::Path) -> String {
 }
 
 impl FlappingIndex {
-    pub async fn start() -> FlappingIndex {
+    pub(super) async fn start() -> FlappingIndex {
         let mut files = HashMap::new();
         for name in BASE.iter().chain([&EXTRA]) {
             files.insert(
@@ -94,11 +94,11 @@ impl FlappingIndex {
     }
 
     /// The index URL to give `--registry-index`.
-    pub fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://{}/index.json", self.addr)
     }
 
-    pub async fn set(&self, mode: IndexMode) {
+    pub(super) async fn set(&self, mode: IndexMode) {
         let was = std::mem::replace(&mut *self.mode.lock().unwrap(), mode);
         if mode == IndexMode::Down {
             if let Some(server) = self.server.lock().unwrap().take() {

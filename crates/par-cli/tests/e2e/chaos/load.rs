@@ -19,7 +19,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a failure may happen during a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowKind {
+pub(super) enum WindowKind {
     /// A worker of the package was killed or frozen: calls in flight on it end in 502
     /// `worker_crashed` (killed, or replaced by the health check) or 504 `timeout`.
     Fault,
@@ -36,7 +36,7 @@ struct Window {
 
 /// One answer that was not a 200, or a request that got no answer at all.
 #[derive(Debug)]
-pub struct Failure {
+pub(super) struct Failure {
     pub agent: String,
     pub start: Instant,
     pub end: Instant,
@@ -54,7 +54,7 @@ impl Failure {
 }
 
 /// Everything the load saw, the windows the chaos opened and what it did when.
-pub struct Ledger {
+pub(super) struct Ledger {
     /// Answers by `"<status> <code>"` (`"200 ok"` for successes).
     pub answers: Mutex<BTreeMap<String, u64>>,
     pub failures: Mutex<Vec<Failure>>,
@@ -78,13 +78,13 @@ impl Default for Ledger {
 
 /// A window opened by [`Ledger::open`], closed by [`WindowGuard::close`] (or on drop, so an
 /// action that fails its own assertion still leaves a closed window behind).
-pub struct WindowGuard {
+pub(super) struct WindowGuard {
     ledger: Arc<Ledger>,
     index: usize,
 }
 
 impl WindowGuard {
-    pub fn close(self) {}
+    pub(super) fn close(self) {}
 }
 
 impl Drop for WindowGuard {
@@ -95,7 +95,7 @@ impl Drop for WindowGuard {
 
 impl Ledger {
     /// Opens a window in which `agent`'s calls may fail as `kind` allows.
-    pub fn open(self: &Arc<Self>, agent: &str, kind: WindowKind) -> WindowGuard {
+    pub(super) fn open(self: &Arc<Self>, agent: &str, kind: WindowKind) -> WindowGuard {
         let mut windows = self.windows.lock().unwrap();
         windows.push(Window {
             agent: agent.into(),
@@ -110,7 +110,7 @@ impl Ledger {
     }
 
     /// Notes what the chaos does, for the report of an unexplained failure.
-    pub fn note(&self, event: String) {
+    pub(super) fn note(&self, event: String) {
         self.events.lock().unwrap().push((Instant::now(), event));
     }
 
@@ -137,7 +137,7 @@ impl Ledger {
     }
 
     /// Calls answered with any status (each left exactly one usage record).
-    pub fn answered(&self) -> u64 {
+    pub(super) fn answered(&self) -> u64 {
         let answers = self.answers.lock().unwrap();
         answers
             .iter()
@@ -148,7 +148,7 @@ impl Ledger {
 
     /// Answers by status and code, as `(outcome, count)` with the outcome the usage record
     /// carries (`ok` or the error code).
-    pub fn by_outcome(&self) -> BTreeMap<String, u64> {
+    pub(super) fn by_outcome(&self) -> BTreeMap<String, u64> {
         let mut outcomes = BTreeMap::new();
         for (what, n) in self.answers.lock().unwrap().iter() {
             if let Some((_, code)) = what.split_once(' ').filter(|_| !what.starts_with("no")) {
@@ -160,7 +160,7 @@ impl Ledger {
 
     /// The failures no window explains, each described and with its request id: each is
     /// a lost or wrongly answered call.
-    pub fn unexplained(&self) -> Vec<(String, String)> {
+    pub(super) fn unexplained(&self) -> Vec<(String, String)> {
         let windows = self.windows.lock().unwrap();
         let now = Instant::now();
         let explained = |failure: &Failure| {
@@ -204,7 +204,7 @@ impl Ledger {
 }
 
 /// Clients invoking agents until stopped.
-pub struct Load {
+pub(super) struct Load {
     stop: Arc<AtomicBool>,
     clients: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -220,7 +220,7 @@ fn body(agent: &str, rng: &mut Rng, n: u64) -> Value {
 
 impl Load {
     /// `clients` lists the agent each client calls.
-    pub fn start(base: &str, ledger: Arc<Ledger>, clients: &[&str], seed: u64) -> Load {
+    pub(super) fn start(base: &str, ledger: Arc<Ledger>, clients: &[&str], seed: u64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let clients = clients
             .iter()
@@ -259,7 +259,7 @@ impl Load {
     }
 
     /// Stops the clients after the calls they have in flight are answered.
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         for client in self.clients {
             client.await.unwrap();

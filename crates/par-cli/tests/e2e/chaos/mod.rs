@@ -42,7 +42,7 @@ use crate::harness::{wait_until, TestRuntime};
 use crate::usage_postgres::pg_server::PgServer;
 
 /// Worker processes per package (`--workers`): a kill leaves one serving.
-pub const WORKERS: usize = 2;
+pub(crate) const WORKERS: usize = 2;
 /// The agent each load client calls.
 const CLIENTS: &[&str] = &[
     "kit-async",

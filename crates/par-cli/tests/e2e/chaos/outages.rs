@@ -24,7 +24,7 @@ async fn sleep_unless(stop: &AtomicBool, pause: Duration) -> bool {
 
 /// Flaps the index until `stop`, then leaves it serving [`IndexMode::Base`]. Returns the
 /// modes served, with counts.
-pub async fn flap_index(
+pub(super) async fn flap_index(
     index: Arc<FlappingIndex>,
     stop: Arc<AtomicBool>,
     seed: u64,
@@ -49,7 +49,11 @@ pub async fn flap_index(
 
 /// Kills PostgreSQL (as a crash: SIGKILL) after a while up, restarts it after a while
 /// down, until `stop`; it is left running. Returns the number of outages.
-pub async fn flap_postgres(pg: Arc<Mutex<PgServer>>, stop: Arc<AtomicBool>, seed: u64) -> u64 {
+pub(super) async fn flap_postgres(
+    pg: Arc<Mutex<PgServer>>,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> u64 {
     let mut rng = Rng::new(seed);
     let mut outages = 0;
     while sleep_unless(&stop, rng.pause(3.0, 10.0)).await {
@@ -68,7 +72,10 @@ pub async fn flap_postgres(pg: Arc<Mutex<PgServer>>, stop: Arc<AtomicBool>, seed
 }
 
 /// Usage rows PostgreSQL holds for `instance`, by outcome (empty while unreachable).
-pub async fn shipped_by_outcome(url: String, instance: &'static str) -> BTreeMap<String, u64> {
+pub(super) async fn shipped_by_outcome(
+    url: String,
+    instance: &'static str,
+) -> BTreeMap<String, u64> {
     tokio::task::spawn_blocking(move || {
         let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) else {
             return BTreeMap::new();

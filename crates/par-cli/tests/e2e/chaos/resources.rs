@@ -6,7 +6,7 @@ use std::fmt;
 use crate::health::descendants;
 
 #[derive(Clone, Copy, Debug)]
-pub struct Resources {
+pub(super) struct Resources {
     pub rss_kib: u64,
     pub fds: usize,
     pub threads: usize,
@@ -14,7 +14,7 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub fn sample(pid: u32) -> Resources {
+    pub(super) fn sample(pid: u32) -> Resources {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let rss_kib = status
             .lines()

@@ -12,33 +12,33 @@ use std::sync::OnceLock;
 
 /// Bump when the fixture set changes, so stale copies are rebuilt.
 const VERSION: &str = "v1";
-pub const KEYS: [&str; 3] = ["ed25519", "rsa", "other"];
+pub(crate) const KEYS: [&str; 3] = ["ed25519", "rsa", "other"];
 
-pub struct Gpg {
+pub(crate) struct Gpg {
     pub dir: PathBuf,
 }
 
 impl Gpg {
-    pub fn payload(&self) -> PathBuf {
+    pub(crate) fn payload(&self) -> PathBuf {
         self.dir.join("payload.bin")
     }
 
-    pub fn payload_bytes(&self) -> Vec<u8> {
+    pub(crate) fn payload_bytes(&self) -> Vec<u8> {
         std::fs::read(self.payload()).unwrap()
     }
 
     /// `<key>.pub.asc` (armored) or `<key>.pub.gpg` (binary).
-    pub fn public_key(&self, key: &str, armored: bool) -> PathBuf {
+    pub(crate) fn public_key(&self, key: &str, armored: bool) -> PathBuf {
         let ext = if armored { "asc" } else { "gpg" };
         self.dir.join(format!("{key}.pub.{ext}"))
     }
 
-    pub fn signature(&self, key: &str, armored: bool) -> Vec<u8> {
+    pub(crate) fn signature(&self, key: &str, armored: bool) -> Vec<u8> {
         let ext = if armored { "asc" } else { "sig" };
         std::fs::read(self.dir.join(format!("{key}.{ext}"))).unwrap()
     }
 
-    pub fn fingerprint(&self, key: &str) -> String {
+    pub(crate) fn fingerprint(&self, key: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{key}.fpr")))
             .unwrap()
             .trim()
@@ -46,7 +46,7 @@ impl Gpg {
     }
 }
 
-pub fn gpg() -> &'static Gpg {
+pub(crate) fn gpg() -> &'static Gpg {
     static GPG: OnceLock<Gpg> = OnceLock::new();
     GPG.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("par-registry-gpg");

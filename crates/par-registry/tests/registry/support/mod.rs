@@ -1,9 +1,9 @@
 //! Test harness: real servers on 127.0.0.1 and helpers to build fetchers against them.
 
-pub mod gpg;
-pub mod s3;
-pub mod server;
-pub mod tls;
+pub(crate) mod gpg;
+pub(crate) mod s3;
+pub(crate) mod server;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 /// Defaults with short backoff and timeouts so fault tests stay fast; signatures off
 /// unless a test turns them on.
-pub fn config(cache_dir: &Path) -> FetchConfig {
+pub(crate) fn config(cache_dir: &Path) -> FetchConfig {
     let mut config = FetchConfig::new(cache_dir);
     config.connect_timeout = Duration::from_secs(2);
     config.read_timeout = Duration::from_secs(2);
@@ -24,16 +24,16 @@ pub fn config(cache_dir: &Path) -> FetchConfig {
     config
 }
 
-pub async fn fetcher(config: FetchConfig) -> Fetcher {
+pub(crate) async fn fetcher(config: FetchConfig) -> Fetcher {
     Fetcher::new(config).await.expect("fetcher")
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// Files in a cache subdirectory (`blobs/sha256`, `tmp`, ...).
-pub fn files_in(cache_dir: &Path, sub: &str) -> Vec<PathBuf> {
+pub(crate) fn files_in(cache_dir: &Path, sub: &str) -> Vec<PathBuf> {
     match std::fs::read_dir(cache_dir.join(sub)) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
         Err(_) => Vec::new(),
@@ -41,7 +41,7 @@ pub fn files_in(cache_dir: &Path, sub: &str) -> Vec<PathBuf> {
 }
 
 /// Deterministic bytes standing in for a package.
-pub fn package_bytes(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn package_bytes(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| {
             (i as u32)

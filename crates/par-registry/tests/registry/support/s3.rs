@@ -13,10 +13,10 @@ use aws_sdk_s3::config::{
 use par_registry::{S3Credentials, S3Options};
 use tokio::process::{Child, Command};
 
-pub const ACCESS_KEY: &str = "par-test-access";
-pub const SECRET_KEY: &str = "par-test-secret-0123456789";
+pub(crate) const ACCESS_KEY: &str = "par-test-access";
+pub(crate) const SECRET_KEY: &str = "par-test-secret-0123456789";
 
-pub struct S3Server {
+pub(crate) struct S3Server {
     pub endpoint: String,
     pub addr: std::net::SocketAddr,
     client: aws_sdk_s3::Client,
@@ -38,7 +38,7 @@ fn binary() -> PathBuf {
 }
 
 impl S3Server {
-    pub async fn start(bucket: &str) -> Self {
+    pub(crate) async fn start(bucket: &str) -> Self {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new(binary())
@@ -63,7 +63,7 @@ impl S3Server {
         }
     }
 
-    pub async fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+    pub(crate) async fn put(&self, bucket: &str, key: &str, body: &[u8]) {
         self.client
             .put_object()
             .bucket(bucket)
@@ -75,7 +75,7 @@ impl S3Server {
     }
 
     /// Options for the fetcher, with the given secret (wrong ones are refused).
-    pub fn options(&self, secret: &str) -> S3Options {
+    pub(crate) fn options(&self, secret: &str) -> S3Options {
         S3Options {
             endpoint_url: Some(self.endpoint.clone()),
             region: Some("us-east-1".into()),

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 #[derive(Clone, Debug)]
-pub enum Fault {
+pub(crate) enum Fault {
     None,
     /// Wait this long before answering.
     Delay(Duration),
@@ -31,7 +31,7 @@ pub enum Fault {
 }
 
 #[derive(Clone, Debug)]
-pub struct Route {
+pub(crate) struct Route {
     pub body: Vec<u8>,
     pub etag: Option<String>,
     pub fault: Fault,
@@ -40,7 +40,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Self {
         Self {
             body: body.into(),
             etag: None,
@@ -49,17 +49,17 @@ impl Route {
         }
     }
 
-    pub fn with_fault(mut self, fault: Fault) -> Self {
+    pub(crate) fn with_fault(mut self, fault: Fault) -> Self {
         self.fault = fault;
         self
     }
 
-    pub fn with_etag(mut self, etag: &str) -> Self {
+    pub(crate) fn with_etag(mut self, etag: &str) -> Self {
         self.etag = Some(etag.to_owned());
         self
     }
 
-    pub fn without_length(mut self) -> Self {
+    pub(crate) fn without_length(mut self) -> Self {
         self.content_length = false;
         self
     }
@@ -72,7 +72,7 @@ struct State {
     connections: AtomicUsize,
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     scheme: &'static str,
     state: Arc<State>,
@@ -80,11 +80,11 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::spawn(None).await
     }
 
-    pub async fn start_tls(acceptor: TlsAcceptor) -> Self {
+    pub(crate) async fn start_tls(acceptor: TlsAcceptor) -> Self {
         Self::spawn(Some(acceptor)).await
     }
 
@@ -102,11 +102,11 @@ impl TestServer {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.addr)
     }
 
-    pub fn put(&self, path: &str, route: Route) {
+    pub(crate) fn put(&self, path: &str, route: Route) {
         self.state
             .routes
             .lock()
@@ -114,16 +114,16 @@ impl TestServer {
             .insert(path.to_owned(), route);
     }
 
-    pub fn hits(&self, path: &str) -> usize {
+    pub(crate) fn hits(&self, path: &str) -> usize {
         *self.state.hits.lock().unwrap().get(path).unwrap_or(&0)
     }
 
-    pub fn total_hits(&self) -> usize {
+    pub(crate) fn total_hits(&self) -> usize {
         self.state.hits.lock().unwrap().values().sum()
     }
 
     /// TCP connections accepted (TLS handshakes that failed included).
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
     }
 }
@@ -256,7 +256,7 @@ async fn read_head<S: AsyncRead + Unpin>(
 }
 
 /// An address where nothing listens (the port was just released).
-pub async fn closed_port_url(path: &str) -> String {
+pub(crate) async fn closed_port_url(path: &str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);

@@ -8,14 +8,14 @@ use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-pub struct TestTls {
+pub(crate) struct TestTls {
     pub acceptor: TlsAcceptor,
     /// The CA certificate (PEM) to pass as `ca_bundle`.
     pub ca_pem: PathBuf,
 }
 
 impl TestTls {
-    pub fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -50,13 +50,13 @@ impl TestTls {
 
 /// Terminates TLS on 127.0.0.1 and relays the bytes to `upstream` (for servers that
 /// speak only plain HTTP, such as s3s-fs).
-pub struct TlsProxy {
+pub(crate) struct TlsProxy {
     pub addr: std::net::SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsProxy {
-    pub async fn start(acceptor: TlsAcceptor, upstream: std::net::SocketAddr) -> Self {
+    pub(crate) async fn start(acceptor: TlsAcceptor, upstream: std::net::SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
