@@ -3,8 +3,8 @@
 //! and a worker over its memory limit is killed alone. With [`Scaling`] (`--workers
 //! auto`) the pool also grows while busy and shrinks back when idle (`scaling.rs`).
 
-mod scaling;
 mod health;
+mod scaling;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use par_worker::{Worker, WorkerError, WorkerSpec, Zygote};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use scaling::Scaling;
-use scaling::CrashWindow;
 use health::{replace_stuck, watch_worker, Ended};
+use scaling::CrashWindow;
+pub use scaling::Scaling;
 
 /// How a pool restarts and limits its workers.
 #[derive(Debug, Clone)]
@@ -204,7 +204,11 @@ impl WorkerPool {
             shared.stop_zygote(Duration::ZERO).await;
             return Err(error);
         }
-        for (slot, worker) in shared.fixed_slots().iter().zip(started.into_iter().flatten()) {
+        for (slot, worker) in shared
+            .fixed_slots()
+            .iter()
+            .zip(started.into_iter().flatten())
+        {
             slot.store(Some(Arc::new(worker)));
             shared.metrics.worker_started(&shared.package);
         }

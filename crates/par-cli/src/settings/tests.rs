@@ -76,7 +76,10 @@ fn workers_is_a_number_or_auto() {
         .ok()
         .unwrap();
     assert_eq!(s.runtime.pool.workers, 2);
-    assert_eq!(s.runtime.pool.scaling, None, "--workers-max alone changes nothing");
+    assert_eq!(
+        s.runtime.pool.scaling, None,
+        "--workers-max alone changes nothing"
+    );
 }
 
 #[test]

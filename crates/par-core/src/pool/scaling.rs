@@ -260,7 +260,10 @@ mod tests {
         assert!(should_grow(demand(&[1])));
         assert!(should_grow(demand(&[3, 1])));
         assert!(!should_grow(demand(&[3, 0])), "one worker is free");
-        assert!(!should_grow(demand(&[])), "no live worker: a restart is due, not growth");
+        assert!(
+            !should_grow(demand(&[])),
+            "no live worker: a restart is due, not growth"
+        );
     }
 
     #[test]
