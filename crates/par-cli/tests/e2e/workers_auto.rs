@@ -127,3 +127,50 @@ async fn idle_timeout_stops_every_worker_and_a_wake_starts_one() {
     assert!(!both.contains(&woken[0]), "a new worker: {woken:?}");
     assert_eq!(workers_gauge(&rt).await, 1.0);
 }
+
+/// Waits for a second worker, sending a quick call each time it looks: while the first
+/// worker has a call in flight, any call makes the pool grow.
+async fn grown_by_quick_calls(rt: &TestRuntime) -> Vec<u64> {
+    wait_until("a second worker", LIMIT, || async {
+        slow_call(rt, 0).await;
+        let pids = worker_pids(rt).await;
+        (pids.len() == 2).then_some(pids)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn crashing_extra_workers_never_put_the_package_in_a_crash_loop() {
+    // Two crashes of one fixed worker would be a crash loop; of extra workers they are not.
+    let rt = auto_runtime(&["--worker-idle-shrink", "60", "--crash-loop-threshold", "2"]).await;
+    let first = workers_when(&rt, 1).await;
+    // Keeps the first worker busier than any extra one for the whole test (aborted at
+    // its end), so the crashing calls go to the extra workers.
+    let busy = tokio::spawn(
+        rt.client
+            .post(rt.url("/agents/kit-minimal/invoke"))
+            .body(r#"{"sleep": 60}"#)
+            .send(),
+    );
+    wait_until("the busy call in flight", LIMIT, || async {
+        let report = rt.package_report("kit-minimal.apkg").await;
+        (report["inflight"] == 1).then_some(())
+    })
+    .await;
+    for round in 1..=2 {
+        let both = grown_by_quick_calls(&rt).await;
+        // The extra worker has nothing in flight, the first one the slow call: the
+        // least busy worker takes the crashing call.
+        let (status, body) = rt.invoke("kit-minimal", json!({"exit": 1})).await;
+        assert_eq!(status, 502, "{body}");
+        assert_eq!(workers_when(&rt, 1).await, first, "round {round}: {both:?}");
+        let report = rt.package_report("kit-minimal.apkg").await;
+        assert_eq!(report["crashes"], round, "{report}");
+        assert_eq!(report["crash_loop"], false, "{report}");
+    }
+    // The first worker served throughout and still does.
+    assert!(!busy.is_finished(), "the busy call ended early");
+    busy.abort();
+    slow_call(&rt, 0).await;
+    assert_eq!(worker_pids(&rt).await, first);
+}
