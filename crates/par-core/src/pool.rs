@@ -95,6 +95,7 @@ struct Shared {
     born: Instant,
     /// An extra worker is starting.
     growing: AtomicBool,
+    /// Between `sleep` and a successful `wake` (idle timeout): no extra worker starts.
     asleep: AtomicBool,
     /// Held by `sleep`, `wake`, `stop` and while an extra worker starts, so none starts
     /// into a pool that is going to sleep or stopping.

@@ -48,7 +48,7 @@ pub(super) struct Demand<'a> {
     pub room: bool,
     /// An extra worker is starting already.
     pub starting: bool,
-    /// Extra workers crashed too often lately.
+    /// Extra workers crashed too often lately, or the package is in a crash loop.
     pub crash_blocked: bool,
 }
 
@@ -97,14 +97,15 @@ impl CrashWindow {
 impl Shared {
     /// Starts one extra worker in the background if the growth rule says so.
     pub(super) fn grow_if_busy(self: &Arc<Self>, loads: &[usize]) {
-        if self.settings.scaling.is_none() {
+        // A free worker (the common case) settles it without taking any lock.
+        if self.settings.scaling.is_none() || loads.contains(&0) {
             return;
         }
         let demand = Demand {
             loads,
             room: self.free_extra_slot().is_some(),
             starting: self.growing.load(Ordering::Acquire),
-            crash_blocked: self.extras_crash_blocked(),
+            crash_blocked: self.extras_crash_blocked() || self.crash_looped.load(Ordering::Acquire),
         };
         if should_grow(demand) && !self.growing.swap(true, Ordering::AcqRel) {
             tokio::spawn(grow(self.clone()));
