@@ -1,6 +1,7 @@
 //! `--workers auto`: a package keeps one worker, starts another while every live worker
 //! is busy (up to `--workers-max`), and stops the extra one after `--worker-idle-shrink`
-//! seconds without a call; `--idle-timeout` stops them all and a wake starts one.
+//! seconds without a call; `--idle-timeout` and unloading stop them all, a wake starts
+//! one, and extra workers that crash never put the package in a crash loop.
 
 use std::time::Duration;
 
@@ -139,13 +140,11 @@ async fn grown_by_quick_calls(rt: &TestRuntime) -> Vec<u64> {
     .await
 }
 
-#[tokio::test]
-async fn crashing_extra_workers_never_put_the_package_in_a_crash_loop() {
-    // Two crashes of one fixed worker would be a crash loop; of extra workers they are not.
-    let rt = auto_runtime(&["--worker-idle-shrink", "60", "--crash-loop-threshold", "2"]).await;
-    let first = workers_when(&rt, 1).await;
-    // Keeps the first worker busier than any extra one for the whole test (aborted at
-    // its end), so the crashing calls go to the extra workers.
+/// Sends a 60 s call in the background (abort it when done) and waits until it is in
+/// flight, so the first worker stays busier than any extra one.
+async fn keep_busy(
+    rt: &TestRuntime,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let busy = tokio::spawn(
         rt.client
             .post(rt.url("/agents/kit-minimal/invoke"))
@@ -157,6 +156,35 @@ async fn crashing_extra_workers_never_put_the_package_in_a_crash_loop() {
         (report["inflight"] == 1).then_some(())
     })
     .await;
+    busy
+}
+
+#[tokio::test]
+async fn unloading_a_grown_package_stops_its_extra_workers_too() {
+    let rt = auto_runtime(&["--worker-idle-shrink", "60", "--drain-timeout", "1"]).await;
+    workers_when(&rt, 1).await;
+    let busy = keep_busy(&rt).await;
+    let both = grown_by_quick_calls(&rt).await;
+    let r = rt
+        .client
+        .delete(rt.url("/runtime/packages/kit-minimal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    wait_dead(&both, LIMIT).await;
+    assert_eq!(workers_gauge(&rt).await, 0.0);
+    busy.abort();
+}
+
+#[tokio::test]
+async fn crashing_extra_workers_never_put_the_package_in_a_crash_loop() {
+    // Two crashes of one fixed worker would be a crash loop; of extra workers they are not.
+    let rt = auto_runtime(&["--worker-idle-shrink", "60", "--crash-loop-threshold", "2"]).await;
+    let first = workers_when(&rt, 1).await;
+    // The first worker busier than any extra one for the whole test, so the crashing
+    // calls go to the extra workers.
+    let busy = keep_busy(&rt).await;
     for round in 1..=2 {
         let both = grown_by_quick_calls(&rt).await;
         // The extra worker has nothing in flight, the first one the slow call: the
