@@ -42,6 +42,16 @@ pub const MAX_FAILED_REPORTS: usize = 100;
 pub const LOAD_CONCURRENCY: usize = 4;
 /// Worker processes per package.
 pub const WORKERS_PER_PACKAGE: usize = 1;
+/// Time an extra worker of an elastic pool (`--workers auto`) may stay without a call
+/// before it stops.
+pub const WORKER_IDLE_SHRINK: Duration = Duration::from_secs(30);
+
+/// Most workers an elastic pool (`--workers auto`) runs: one per core this process may
+/// use (`std::thread::available_parallelism`, which honours CPU affinity and cgroup
+/// quotas), at least one.
+pub fn auto_max_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
 /// Crashes within a minute after which a package's workers are not restarted.
 pub const CRASH_LOOP_THRESHOLD: usize = 5;
 /// Time between registry index polls.

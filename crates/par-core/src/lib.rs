@@ -45,7 +45,7 @@ pub use invoke::{dispatched_action, json_array, ActiveCall, CallMeta, InvokeOutp
 pub use jobs::{JobState, LoadJob, LoadRequest};
 pub use metering::{CallRecord, CallerIdentity, Metering};
 pub use package::{Package, PackageReport, PackageState};
-pub use pool::PoolSettings;
+pub use pool::{PoolSettings, Scaling};
 pub use routing::MountOptions;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use source_policy::SourcePolicy;

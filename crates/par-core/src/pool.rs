@@ -1,8 +1,11 @@
 //! A package's workers under supervision: a dead worker is replaced with capped
 //! exponential backoff, repeated crashes put the pool in a crash loop (no more restarts),
-//! and a worker over its memory limit is killed alone.
+//! and a worker over its memory limit is killed alone. With [`Scaling`] (`--workers
+//! auto`) the pool also grows while busy and shrinks back when idle (`scaling.rs`).
 
-use std::collections::VecDeque;
+mod health;
+mod scaling;
+
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +16,17 @@ use par_worker::{Worker, WorkerError, WorkerSpec, Zygote};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::memory::rss_bytes;
+use health::{replace_stuck, watch_worker, Ended};
+use scaling::CrashWindow;
+pub use scaling::Scaling;
 
 /// How a pool restarts and limits its workers.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
+    /// Workers always running (while awake); at least one.
     pub workers: usize,
+    /// `Some`: an elastic pool (`--workers auto`) that adds workers while busy.
+    pub scaling: Option<Scaling>,
     /// Delay before the second restart in a row; doubles each time up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -43,6 +51,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
             workers: crate::defaults::WORKERS_PER_PACKAGE,
+            scaling: None,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             crash_loop_threshold: crate::defaults::CRASH_LOOP_THRESHOLD,
@@ -76,7 +85,23 @@ struct Shared {
     package: String,
     metrics: Metrics,
     settings: PoolSettings,
+    /// The fixed slots first (always filled while awake), then the extra ones an elastic
+    /// pool fills while busy.
     slots: Vec<ArcSwapOption<Worker>>,
+    /// How many slots are fixed.
+    fixed: usize,
+    /// When each slot last got a call (ms since `born`): extra workers idle long go.
+    last_used: Vec<AtomicU64>,
+    born: Instant,
+    /// An extra worker is starting.
+    growing: AtomicBool,
+    /// Between `sleep` and a successful `wake` (idle timeout): no extra worker starts.
+    asleep: AtomicBool,
+    /// Held by `sleep`, `wake`, `stop` and while an extra worker starts, so none starts
+    /// into a pool that is going to sleep or stopping.
+    lifecycle: tokio::sync::Mutex<()>,
+    /// Deaths and failed starts of extra workers (never a crash loop: they stop growth).
+    extra_crashes: std::sync::Mutex<CrashWindow>,
     /// Bumped whenever a slot changes, so waiting callers look again.
     generation: watch::Sender<u64>,
     stop: watch::Sender<bool>,
@@ -85,7 +110,8 @@ struct Shared {
     crash_looped: AtomicBool,
     /// This pool's share of `par_workers{package}`, as last reported.
     reported_live: AtomicI64,
-    /// One supervisor per slot while the pool is awake; aborted when it goes to sleep.
+    /// One supervisor per filled slot while the pool is awake; aborted when it goes to
+    /// sleep.
     supervisors: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The package's zygote while the pool is awake (with `fork_workers`).
     zygote: tokio::sync::Mutex<Option<Arc<Zygote>>>,
@@ -101,15 +127,21 @@ impl WorkerPool {
         package: &str,
         metrics: Metrics,
     ) -> Result<WorkerPool, WorkerError> {
-        let slots = (0..settings.workers.max(1))
-            .map(|_| ArcSwapOption::empty())
-            .collect();
+        let fixed = settings.workers.max(1);
+        let capacity = settings.scaling.map_or(fixed, |s| s.max_workers.max(fixed));
         let shared = Arc::new(Shared {
             spec,
             package: package.to_string(),
             metrics,
             settings,
-            slots,
+            slots: (0..capacity).map(|_| ArcSwapOption::empty()).collect(),
+            fixed,
+            last_used: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            born: Instant::now(),
+            growing: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
+            lifecycle: Default::default(),
+            extra_crashes: Default::default(),
             generation: watch::channel(0).0,
             stop: watch::channel(false).0,
             restarts: AtomicU64::new(0),
@@ -120,7 +152,7 @@ impl WorkerPool {
             zygote: Default::default(),
             oom_kills: AtomicU64::new(0),
         });
-        for slot in &shared.slots {
+        for slot in shared.fixed_slots() {
             match shared.spawn_worker().await {
                 Ok(worker) => slot.store(Some(Arc::new(worker))),
                 Err(e) => {
@@ -135,9 +167,12 @@ impl WorkerPool {
         Ok(WorkerPool { shared })
     }
 
-    /// Stops every worker but keeps the pool: supervision ends first (so nothing is
-    /// restarted), then the workers get SHUTDOWN, SIGTERM, SIGKILL. `wake` undoes it.
+    /// Stops every worker (extra ones too) but keeps the pool: supervision ends first (so
+    /// nothing is restarted), then the workers get SHUTDOWN, SIGTERM, SIGKILL. `wake`
+    /// undoes it.
     pub(crate) async fn sleep(&self, grace: Duration) {
+        let _lifecycle = self.shared.lifecycle.lock().await;
+        self.shared.asleep.store(true, Ordering::Release);
         let supervisors = std::mem::take(&mut *self.shared.supervisors.lock().expect("poisoned"));
         for supervisor in &supervisors {
             supervisor.abort();
@@ -156,14 +191,15 @@ impl WorkerPool {
         self.shared.stop_zygote(grace).await;
     }
 
-    /// Starts every slot's worker again (all at once) and resumes supervision; fails
-    /// if any cannot start, leaving the pool asleep. A stopped pool stays stopped.
+    /// Starts every fixed slot's worker again (all at once) and resumes supervision;
+    /// fails if any cannot start, leaving the pool asleep. A stopped pool stays stopped.
     pub(crate) async fn wake(&self) -> Result<(), String> {
         let shared = &self.shared;
+        let _lifecycle = shared.lifecycle.lock().await;
         if *shared.stop.borrow() {
             return Err("the package was stopped".into());
         }
-        let spawns = shared.slots.iter().map(|_| shared.spawn_worker());
+        let spawns = shared.fixed_slots().iter().map(|_| shared.spawn_worker());
         let started = futures_util::future::join_all(spawns).await;
         if let Some(error) = started.iter().find_map(|r| r.as_ref().err()) {
             let error = error.to_string();
@@ -172,10 +208,15 @@ impl WorkerPool {
             shared.stop_zygote(Duration::ZERO).await;
             return Err(error);
         }
-        for (slot, worker) in shared.slots.iter().zip(started.into_iter().flatten()) {
+        for (slot, worker) in shared
+            .fixed_slots()
+            .iter()
+            .zip(started.into_iter().flatten())
+        {
             slot.store(Some(Arc::new(worker)));
             shared.metrics.worker_started(&shared.package);
         }
+        shared.asleep.store(false, Ordering::Release);
         shared.report_live();
         shared.supervise_all();
         shared.generation.send_modify(|g| *g += 1);
@@ -183,12 +224,18 @@ impl WorkerPool {
     }
 
     /// The live worker with the fewest calls in flight, waiting up to `wait` for a
-    /// restart when none is alive.
+    /// restart when none is alive. An elastic pool whose live workers are all busy
+    /// starts one more meanwhile (for the calls after this one).
     pub(crate) async fn pick(&self, wait: Duration) -> Result<Arc<Worker>, PickError> {
         let mut changes = self.shared.generation.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(worker) = self.least_busy() {
+            let live = self.live();
+            let loads: Vec<usize> = live.iter().map(|(_, w)| load(w)).collect();
+            let least_busy = (0..live.len()).min_by_key(|&i| loads[i]);
+            if let Some((index, worker)) = least_busy.map(|i| live[i].clone()) {
+                self.shared.touch(index);
+                self.shared.grow_if_busy(&loads);
                 return Ok(worker);
             }
             if self.shared.crash_looped.load(Ordering::Acquire) {
@@ -201,24 +248,17 @@ impl WorkerPool {
         }
     }
 
-    fn least_busy(&self) -> Option<Arc<Worker>> {
-        // Threads held by abandoned calls are busy too.
-        self.live()
-            .into_iter()
-            .min_by_key(|w| w.inflight() + w.abandoned_calls().0)
-    }
-
-    fn live(&self) -> Vec<Arc<Worker>> {
-        self.shared
-            .slots
-            .iter()
-            .filter_map(ArcSwapOption::load_full)
-            .filter(|w| w.is_alive())
+    /// The live workers with their slots.
+    fn live(&self) -> Vec<(usize, Arc<Worker>)> {
+        let slots = self.shared.slots.iter().enumerate();
+        slots
+            .filter_map(|(i, slot)| Some((i, slot.load_full()?)))
+            .filter(|(_, w)| w.is_alive())
             .collect()
     }
 
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.live().iter().map(|w| w.pid()).collect()
+        self.live().iter().map(|(_, w)| w.pid()).collect()
     }
 
     pub(crate) fn restarts(&self) -> u64 {
@@ -233,12 +273,19 @@ impl WorkerPool {
         self.shared.crash_looped.load(Ordering::Acquire)
     }
 
-    /// Ends supervision and stops every worker (SHUTDOWN, SIGTERM, then SIGKILL).
+    /// Ends supervision and stops every worker, extra ones too (SHUTDOWN, SIGTERM, then
+    /// SIGKILL).
     pub(crate) async fn stop(&self, grace: Duration) {
         self.shared.stop.send_replace(true);
         self.shared.report_live();
+        let _lifecycle = self.shared.lifecycle.lock().await;
         self.shared.stop_all(grace).await;
     }
+}
+
+/// A worker's calls in flight; threads held by abandoned calls are busy too.
+fn load(worker: &Worker) -> usize {
+    worker.inflight() + worker.abandoned_calls().0
 }
 
 impl Shared {
@@ -301,10 +348,20 @@ impl Shared {
         self.stop_zygote(grace).await;
     }
 
+    fn fixed_slots(&self) -> &[ArcSwapOption<Worker>] {
+        &self.slots[..self.fixed]
+    }
+
     fn supervise_all(self: &Arc<Self>) {
-        let handles =
-            (0..self.slots.len()).map(|index| tokio::spawn(supervise(self.clone(), index)));
+        let handles = (0..self.fixed).map(|index| tokio::spawn(supervise(self.clone(), index)));
         *self.supervisors.lock().expect("poisoned") = handles.collect();
+    }
+
+    /// Adds an extra slot's supervisor (forgetting those that ended).
+    fn add_supervisor(&self, handle: JoinHandle<()>) {
+        let mut supervisors = self.supervisors.lock().expect("poisoned");
+        supervisors.retain(|h| !h.is_finished());
+        supervisors.push(handle);
     }
 
     /// Brings this pool's share of the live-worker gauge up to date.
@@ -331,7 +388,7 @@ impl Shared {
 /// then restarts it after a backoff, until the pool stops or crash-loops.
 async fn supervise(shared: Arc<Shared>, index: usize) {
     let mut stop = shared.stop.subscribe();
-    let mut recent: VecDeque<Instant> = VecDeque::new();
+    let mut recent = CrashWindow::default();
     loop {
         if let Some(worker) = shared.slots[index].load_full() {
             let ended = tokio::select! {
@@ -353,21 +410,14 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             shared.report_live();
             tracing::warn!(package = %shared.spec.program.label, pid = worker.info().pid, reason = %reason, "worker died");
         }
-        let now = Instant::now();
-        recent.push_back(now);
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > shared.settings.crash_window)
-        {
-            recent.pop_front();
-        }
-        if recent.len() >= shared.settings.crash_loop_threshold {
+        let crashes = recent.record(Instant::now(), shared.settings.crash_window);
+        if crashes >= shared.settings.crash_loop_threshold {
             shared.crash_looped.store(true, Ordering::Release);
             shared.generation.send_modify(|g| *g += 1);
-            tracing::error!(package = %shared.spec.program.label, crashes = recent.len(), "worker crash loop: not restarting");
+            tracing::error!(package = %shared.spec.program.label, crashes, "worker crash loop: not restarting");
             return;
         }
-        let delay = backoff(&shared.settings, recent.len());
+        let delay = backoff(&shared.settings, crashes);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -396,105 +446,6 @@ fn backoff(settings: &PoolSettings, crashes_in_window: usize) -> Duration {
     }
     let factor = 1u32 << (crashes_in_window - 2).min(16);
     (settings.backoff_base * factor).min(settings.backoff_max)
-}
-
-/// How a watched worker's time ended.
-enum Ended {
-    /// It exited, or was killed (memory, silence); says why.
-    Exited(String),
-    /// Still running, but abandoned sync calls hold its threads: to be replaced.
-    Stuck(String),
-}
-
-/// Resolves when the worker has exited, was killed for its memory use or for not
-/// answering health checks, or is stuck in abandoned calls.
-async fn watch_worker(shared: &Shared, worker: &Worker) -> Ended {
-    let settings = &shared.settings;
-    let mut memory = tokio::time::interval(settings.memory_check_interval);
-    let mut health = tokio::time::interval(settings.health_interval);
-    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let killed = tokio::select! {
-            status = worker.exited() => return Ended::Exited(status),
-            _ = memory.tick(), if settings.memory_limit_bytes.is_some() => over_memory(shared, worker),
-            _ = health.tick() => match stuck(shared, worker) {
-                Some(reason) => return Ended::Stuck(reason),
-                None => unresponsive(shared, worker),
-            },
-        };
-        if let Some(reason) = killed {
-            worker.kill_now();
-            let status = worker.exited().await;
-            return Ended::Exited(format!("{reason}; {status}"));
-        }
-    }
-}
-
-/// Why the worker must be replaced, if abandoned sync calls hold all its threads or one
-/// has held its thread past the grace.
-fn stuck(shared: &Shared, worker: &Worker) -> Option<String> {
-    let (abandoned, oldest) = worker.abandoned_calls();
-    if abandoned == 0 {
-        return None;
-    }
-    let threads = shared.spec.threads.max(1);
-    if abandoned >= threads {
-        return Some(format!(
-            "all {threads} threads held by abandoned calls (oldest {oldest:?})"
-        ));
-    }
-    let grace = shared.settings.abandoned_call_grace?;
-    (oldest >= grace)
-        .then(|| format!("an abandoned call has held a thread for {oldest:?} (grace {grace:?})"))
-}
-
-/// Puts a new worker in the slot, then kills the stuck one (its process group), so the
-/// package keeps a worker throughout. Not a crash. If no new worker starts, the stuck one
-/// is killed anyway and the slot restarts as after a crash (the error says why).
-async fn replace_stuck(
-    shared: &Shared,
-    index: usize,
-    stuck: &Worker,
-    reason: &str,
-) -> Result<(), String> {
-    let label = &shared.spec.program.label;
-    tracing::warn!(package = %label, pid = stuck.pid(), reason, "worker stuck in abandoned calls: replacing it");
-    shared.metrics.worker_stuck_replaced(&shared.package);
-    let replacement = shared.spawn_worker().await;
-    if let Ok(worker) = &replacement {
-        tracing::info!(package = %label, old_pid = stuck.pid(), pid = worker.info().pid, "stuck worker replaced");
-    }
-    let started = replacement.map(|worker| {
-        shared.slots[index].store(Some(Arc::new(worker)));
-        shared.metrics.worker_started(&shared.package);
-        shared.generation.send_modify(|g| *g += 1);
-    });
-    stuck.kill_now();
-    let status = stuck.exited().await;
-    shared.report_live();
-    started.map_err(|e| format!("{reason}; no replacement started ({e}); {status}"))
-}
-
-/// Why the worker must go, if it is over its memory limit.
-fn over_memory(shared: &Shared, worker: &Worker) -> Option<String> {
-    let limit = shared.settings.memory_limit_bytes?;
-    let rss = rss_bytes(worker.pid()).unwrap_or(0);
-    if rss <= limit {
-        return None;
-    }
-    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), rss, limit, "worker over its memory limit: killing it");
-    Some(format!("memory limit exceeded ({rss} > {limit} bytes)"))
-}
-
-/// Why the worker must go, if it has stopped answering; otherwise asks it again.
-fn unresponsive(shared: &Shared, worker: &Worker) -> Option<String> {
-    let silent = worker.silent_for();
-    if silent < shared.settings.health_timeout {
-        worker.ping();
-        return None;
-    }
-    tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), silent_ms = silent.as_millis() as u64, "worker stopped answering health checks: killing it");
-    Some(format!("no answer to health checks for {silent:?}"))
 }
 
 #[cfg(test)]

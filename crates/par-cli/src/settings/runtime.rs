@@ -8,7 +8,7 @@ use par_core::RuntimeConfig;
 use par_http::HttpLimits;
 
 use super::table::ServeArgs;
-use super::values::{positive, seconds};
+use super::values::{positive, seconds, Workers};
 use crate::env_names as env;
 
 /// Room a CALL frame needs around the body: request id, traceparent, the sub-agent's
@@ -43,8 +43,8 @@ pub(super) fn runtime_config(
 }
 
 fn pool(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
+    workers(&mut rt.pool, s, errors);
     let pool = &mut rt.pool;
-    pool.workers = positive(s, |a| a.workers, "--workers", env::WORKERS, errors);
     pool.crash_loop_threshold = positive(
         s,
         |a| a.crash_loop_threshold,
@@ -59,6 +59,42 @@ fn pool(rt: &mut RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) {
             "--worker-memory-limit / {}: must be greater than zero",
             env::WORKER_MEMORY
         ));
+    }
+}
+
+/// `--workers N` (fixed) or `--workers auto` (one, more while busy up to
+/// `--workers-max`, extra ones stop after `--worker-idle-shrink`). `--workers-max` is
+/// ignored with a fixed number, so one environment can serve both kinds of deployment.
+fn workers(pool: &mut par_core::PoolSettings, s: &ServeArgs, errors: &mut Vec<String>) {
+    let shrink_after = seconds(
+        s,
+        |a| a.worker_idle_shrink,
+        "--worker-idle-shrink",
+        env::WORKER_IDLE_SHRINK,
+        errors,
+    );
+    if s.workers_max == Some(0) {
+        errors.push(format!(
+            "--workers-max / {}: must be greater than zero",
+            env::WORKERS_MAX
+        ));
+    }
+    match s.workers.expect("a default") {
+        Workers::Fixed(0) => errors.push(format!(
+            "--workers / {}: must be greater than zero (or auto)",
+            env::WORKERS
+        )),
+        Workers::Fixed(n) => pool.workers = n,
+        Workers::Auto => {
+            pool.workers = 1;
+            pool.scaling = Some(par_core::Scaling {
+                max_workers: s
+                    .workers_max
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(par_core::defaults::auto_max_workers),
+                shrink_after,
+            });
+        }
     }
 }
 

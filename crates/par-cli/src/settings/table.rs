@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::values::Workers;
 use crate::cli::LogFormat;
 use crate::env_names as env;
 
@@ -144,8 +145,16 @@ serve_settings! {
         default = par_core::defaults::WEBSOCKET_IDLE_TIMEOUT.as_secs_f64();
     /// How deep agent-to-agent calls (`par_runtime.call`) may nest.
     max_call_depth: usize, env = env::MAX_CALL_DEPTH, default = par_core::defaults::MAX_CALL_DEPTH;
-    /// Worker processes per package.
-    workers: usize, env = env::WORKERS, default = par_core::defaults::WORKERS_PER_PACKAGE;
+    /// Worker processes per package: a number, or `auto` (one, and more while every one is
+    /// busy, up to --workers-max; extra ones stop after --worker-idle-shrink idle).
+    workers: Workers, env = env::WORKERS,
+        default = Workers::Fixed(par_core::defaults::WORKERS_PER_PACKAGE);
+    /// Most worker processes per package with `--workers auto` (default: the cores this
+    /// process may use).
+    workers_max: usize, env = env::WORKERS_MAX;
+    /// Seconds an extra worker of `--workers auto` may go without a call before it stops.
+    worker_idle_shrink: f64, env = env::WORKER_IDLE_SHRINK,
+        default = par_core::defaults::WORKER_IDLE_SHRINK.as_secs_f64();
     /// Threads per worker for sync handlers.
     worker_threads: usize, env = env::WORKER_THREADS, default = par_core::defaults::WORKER_THREADS;
     /// Seconds a worker may take to import its entrypoint.
@@ -342,7 +351,7 @@ macro_rules! show_by_display {
     )*};
 }
 
-show_by_display!(usize, u32, u64, f64, bool, String, SocketAddr);
+show_by_display!(usize, u32, u64, f64, bool, String, SocketAddr, Workers);
 
 #[cfg(test)]
 impl ShowDefault for PathBuf {

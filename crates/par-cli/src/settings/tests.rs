@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::table::{ServeArgs, SETTINGS};
+use super::values::Workers;
 use super::*;
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -17,11 +18,11 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 #[test]
 fn flags_beat_file_and_defaults_fill_the_rest() {
     let args = ServeArgs {
-        workers: Some(3),
+        workers: Some(Workers::Fixed(3)),
         ..Default::default()
     };
     let file = ServeArgs {
-        workers: Some(5),
+        workers: Some(Workers::Fixed(5)),
         worker_threads: Some(7),
         ..Default::default()
     };
@@ -35,9 +36,56 @@ fn flags_beat_file_and_defaults_fill_the_rest() {
 }
 
 #[test]
+fn workers_auto_is_an_elastic_pool_capped_by_workers_max() {
+    let args = ServeArgs {
+        workers: Some("auto".parse().unwrap()),
+        workers_max: Some(3),
+        worker_idle_shrink: Some(2.5),
+        ..Default::default()
+    };
+    let s = resolve(args, ServeArgs::default(), &vars(&[("HOME", "/h")]))
+        .ok()
+        .unwrap();
+    assert_eq!(s.runtime.pool.workers, 1, "one worker always");
+    let scaling = s.runtime.pool.scaling.expect("auto scales");
+    assert_eq!(scaling.max_workers, 3);
+    assert_eq!(scaling.shrink_after, Duration::from_millis(2500));
+
+    let file: ServeArgs = toml::from_str(r#"workers = "auto""#).unwrap();
+    let s = resolve(ServeArgs::default(), file, &vars(&[("HOME", "/h")]))
+        .ok()
+        .unwrap();
+    let scaling = s.runtime.pool.scaling.expect("auto from the file");
+    assert_eq!(scaling.max_workers, par_core::defaults::auto_max_workers());
+    assert_eq!(scaling.shrink_after, par_core::defaults::WORKER_IDLE_SHRINK);
+}
+
+#[test]
+fn workers_is_a_number_or_auto() {
+    let file: ServeArgs = toml::from_str("workers = 4").unwrap();
+    assert_eq!(file.workers, Some(Workers::Fixed(4)));
+    assert!(toml::from_str::<ServeArgs>(r#"workers = "many""#).is_err());
+    assert_eq!(" auto".parse::<Workers>(), Ok(Workers::Auto));
+    assert!("-1".parse::<Workers>().is_err());
+    let fixed = ServeArgs {
+        workers: Some(Workers::Fixed(2)),
+        workers_max: Some(8),
+        ..Default::default()
+    };
+    let s = resolve(fixed, ServeArgs::default(), &vars(&[("HOME", "/h")]))
+        .ok()
+        .unwrap();
+    assert_eq!(s.runtime.pool.workers, 2);
+    assert_eq!(
+        s.runtime.pool.scaling, None,
+        "--workers-max alone changes nothing"
+    );
+}
+
+#[test]
 fn every_bad_setting_is_reported_by_name() {
     let args = ServeArgs {
-        workers: Some(0),
+        workers: Some(Workers::Fixed(0)),
         call_timeout: Some(-1.0),
         listen: Some("0.0.0.0:80".parse().unwrap()),
         ..Default::default()
@@ -228,6 +276,7 @@ fn the_defaults_are_the_cores_own() {
     assert_eq!(s.runtime.max_frame_bytes, core.max_frame_bytes);
     assert_eq!(s.runtime.worker_threads, core.worker_threads);
     assert_eq!(s.runtime.pool.workers, core.pool.workers);
+    assert_eq!(s.runtime.pool.scaling, core.pool.scaling);
     assert_eq!(
         s.runtime.pool.crash_loop_threshold,
         core.pool.crash_loop_threshold

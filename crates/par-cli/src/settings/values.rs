@@ -153,3 +153,49 @@ pub(super) fn default_cache_dir(vars: &HashMap<String, String>) -> Option<PathBu
     };
     Some(base.join("par"))
 }
+
+/// `--workers`: a fixed number of workers per package, or `auto` (an elastic pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workers {
+    Fixed(usize),
+    Auto,
+}
+
+impl std::str::FromStr for Workers {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "auto" => Ok(Workers::Auto),
+            number => number
+                .parse()
+                .map(Workers::Fixed)
+                .map_err(|_| format!("{text:?} is neither a number of workers nor auto")),
+        }
+    }
+}
+
+impl std::fmt::Display for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Workers::Fixed(n) => write!(f, "{n}"),
+            Workers::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+/// TOML `workers = 2` or `workers = "auto"`.
+impl<'de> serde::Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Count(usize),
+            Word(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Count(n) => Ok(Workers::Fixed(n)),
+            Given::Word(word) => word.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}

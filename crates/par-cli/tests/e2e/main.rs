@@ -41,4 +41,5 @@ mod surfaces;
 mod tracing_export;
 mod usage_postgres;
 mod websocket;
+mod workers_auto;
 mod zygote;

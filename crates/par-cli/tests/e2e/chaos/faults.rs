@@ -66,12 +66,24 @@ fn signal(signal: &str, pids: &[u32]) {
     }
 }
 
-/// Whether `pid` is a child of the runtime (a worker it started, not yet reaped): the
-/// chaos never signals anything else, whatever a stale pid may have become.
-fn child_of(pid: u64, runtime: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or("");
-    after_name.split_whitespace().nth(1) == Some(runtime.to_string().as_str())
+/// Whether `pid` runs below the runtime (a worker it started, or one a package's zygote
+/// forked, not yet reaped): the chaos never signals anything else, whatever a stale pid
+/// may have become.
+fn below(pid: u64, runtime: u32) -> bool {
+    let mut pid = pid;
+    for _ in 0..16 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_name = stat.rsplit(')').next().unwrap_or("");
+        let Some(parent) = after_name.split_whitespace().nth(1) else {
+            return false;
+        };
+        match parent.parse::<u64>() {
+            Ok(p) if p == u64::from(runtime) => return true,
+            Ok(p) if p > 1 => pid = p,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// The worker and every process below it (in a jail: its init and the Python worker).
@@ -117,7 +129,7 @@ impl<'a> WorkerChaos<'a> {
                 let target = *self.rng.pick(&self.targets);
                 let pids = wait_whole(self.rt, target, &[]).await;
                 let victim = *self.rng.pick(&pids);
-                if !child_of(victim, self.rt.pid()) {
+                if !below(victim, self.rt.pid()) {
                     // Exited since the report was read (a health check's kill): next time.
                     self.ledger
                         .note(format!("{target}'s worker {victim} already gone"));

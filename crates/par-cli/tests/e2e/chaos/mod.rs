@@ -235,6 +235,14 @@ async fn chaos_answers_every_call_leaks_nothing_and_bills_every_answer() {
         chaos.done
     );
     println!("chaos: answers {answers:?}");
+    // The chaos must have happened: workers killed, frozen until replaced, swapped.
+    for action in ["sigkill", "freeze_replaced", "hot_swap"] {
+        assert!(
+            chaos.done.contains_key(action),
+            "no {action} in {:?}",
+            chaos.done
+        );
+    }
     let unexplained = ledger.unexplained();
     assert!(
         unexplained.is_empty(),
