@@ -45,6 +45,16 @@ def wait_answer(url, body, limit=300):
     raise SystemExit(f"no answer from {url}")
 
 
+def package_python(cache, report):
+    """The Python of the environment PAR built for this package (bench/harness/setup.py)."""
+    env = report["environment"]
+    for name in (env, f"v1-{env}"):
+        python = os.path.join(cache, "envs", name, "bin", "python")
+        if os.path.exists(python):
+            return python
+    raise SystemExit(f"no environment {env} for {report['name']} in {cache}/envs")
+
+
 def wrk(url, body, connections, seconds):
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
@@ -70,6 +80,7 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
     uv = os.environ.get("PAR_UV") or "uv"
+    load_start = os.getloadavg()
     procs = []
     with tempfile.TemporaryDirectory() as cache:
         port = free_port()
@@ -88,10 +99,7 @@ def main():
                 with urllib.request.urlopen(f"{par}/runtime/packages") as r:
                     report = next(p for p in json.load(r)["packages"] if p["name"] == agent)
                 root = os.path.join(cache, "packages", report["sha256"])
-                venv_python = next(
-                    os.path.join(cache, "envs", e, "bin", "python")
-                    for e in os.listdir(os.path.join(cache, "envs"))
-                    if os.path.exists(os.path.join(cache, "envs", e, "bin", "python")))
+                venv_python = package_python(cache, report)
                 entry = "src.main:handler"
                 for name, python, script in (("bare", venv_python, "bare.py"),
                                              ("fastapi", args.fastapi_python, "fastapi_echo.py")):
@@ -117,7 +125,8 @@ def main():
         par, bare, fast = (statistics.median(results[(kind, n)]) for n in ("par", "bare", "fastapi"))
         print(f"| {kind} c={args.connections} | {par:,.0f} | {bare:,.0f} | {fast:,.0f} | "
               f"{par / bare:.2f} | {par / fast:.2f} |")
-    print(json.dumps({f"{k}/{n}": v for (k, n), v in results.items()}))
+    print(json.dumps({"load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+                      "calls_per_s": {f"{k}/{n}": v for (k, n), v in results.items()}}))
 
 
 if __name__ == "__main__":

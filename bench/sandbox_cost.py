@@ -240,15 +240,16 @@ def main() -> None:
     args = ap.parse_args()
     cache = Path(args.cache_dir)
     files = FileServer()
-    runs = []
+    runs, load_start = [], os.getloadavg()
     for round_no in range(args.rounds):
         for mode in ("strict", "off"):
             print(f"round {round_no + 1}/{args.rounds}: {mode}", file=sys.stderr, flush=True)
             runs.append(one_run(args, mode, cache, files))
-    result = {"load_avg": os.getloadavg(), "cpus": os.cpu_count(), "runs": runs,
-              "summary": summary(runs)}
+    result = {"load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+              "cpus": os.cpu_count(), "runs": runs, "summary": summary(runs)}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: result[k] for k in ("load_avg_start", "load_avg_end")}))
     print(json.dumps(result["summary"], indent=1))
 
 
