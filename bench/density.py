@@ -46,9 +46,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import build_agents  # noqa: E402
+from density_report import table  # noqa: E402
 
 MIB = 1024.0
-TARGETS = {"idle": 80, "rolling": 600, "active": 12}  # MiB
 
 
 def free_port() -> int:
@@ -87,12 +87,25 @@ def children(pid: int) -> list[int]:
 
 def tree(pid: int) -> list[int]:
     """pid and every descendant (a process that exits meanwhile just drops out)."""
-    found, pending = [], [pid]
+    return [p for p, _ in tree_depths(pid)]
+
+
+def tree_depths(pid: int) -> list[tuple[int, int]]:
+    """(pid, depth below `pid`) for pid and every descendant."""
+    found, pending = [], [(pid, 0)]
     while pending:
-        p = pending.pop()
-        found.append(p)
-        pending += children(p)
+        p, depth = pending.pop()
+        found.append((p, depth))
+        pending += [(c, depth + 1) for c in children(p)]
     return found
+
+
+def program(pid: int) -> str:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return "?"
+    return argv0.decode(errors="replace").rsplit("/", 1)[-1]
 
 
 def pss_kib(pid: int) -> int:
@@ -110,17 +123,35 @@ def tree_pss(pid: int) -> tuple[float, float, int]:
     return sum(pss_kib(p) for p in pids) / MIB, pss_kib(pid) / MIB, len(pids)
 
 
+def by_depth(pid: int) -> dict[str, list]:
+    """'depth program' -> [processes, PSS MiB]: under strict, depth 1 is a package's jail
+    launcher, 2 the jail's PID 1, 3 the zygote (or a fresh worker), 4 a forked worker."""
+    kinds: dict[str, list] = {}
+    for p, depth in tree_depths(pid):
+        kind = kinds.setdefault(f"{depth} {program(p)}", [0, 0.0])
+        kind[0] += 1
+        kind[1] = round(kind[1] + pss_kib(p) / MIB, 1)
+    return kinds
+
+
 class Sampler(threading.Thread):
-    """Samples a process tree's PSS every `every` seconds until stopped."""
+    """Samples a process tree's PSS every `every` seconds until stopped; keeps the
+    by-depth breakdown of the largest sample."""
 
     def __init__(self, pid: int, every: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.samples = pid, every, []
+        self.largest: dict[str, list] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.samples.append(tree_pss(self.pid))
+            kinds = by_depth(self.pid)
+            total = sum(k[1] for k in kinds.values())
+            root = next((k[1] for name, k in kinds.items() if name.startswith("0 ")), 0.0)
+            if not self.samples or total > max(s[0] for s in self.samples):
+                self.largest = kinds
+            self.samples.append((total, root, sum(k[0] for k in kinds.values())))
             self.done.wait(self.every)
 
     def stop(self) -> list[tuple[float, float, int]]:
@@ -287,14 +318,15 @@ def rolling(args, packages: list[Path]) -> dict:
             "calls_ok": load.ok, "calls_failed": load.failed,
             "calls_per_s": round(load.ok / took),
             "errors": load.errors[:5],
-            "windows": int(args.duration // args.rotate),
+            "windows": int(args.duration // args.rotate), "working_set": args.working_set,
             "wakes": wakes,
             "first_call_ms_p50": round(statistics.median(first), 1),
             "first_call_ms_max": round(first[-1], 1),
             "tree_pss_mib_max": round(max(s[0] for s in samples), 1),
             "tree_pss_mib_median": round(statistics.median(s[0] for s in samples), 1),
             "runtime_pss_mib_max": round(max(s[1] for s in samples), 1),
-            "processes_max": max(s[2] for s in samples)}
+            "processes_max": max(s[2] for s in samples),
+            "largest_sample_by_depth": sampler.largest}
 
 
 def par_metric(par: Par, name: str) -> float:
@@ -354,43 +386,6 @@ def active(args, package: Path) -> dict:
             "worker_pss_mib_max": round(max(worker_pss), 1),
             "package_pss_mib_max": round(max(package_pss), 1),
             "package_processes": count, "package_breakdown": parts}
-
-
-# --- report ----------------------------------------------------------------------------
-
-def met(value: float, target: float) -> str:
-    return "**yes**" if value <= target else "**no**"
-
-
-def table(results: dict) -> str:
-    rows = ["| scenario | measured | target | met? |", "| --- | --- | --- | --- |"]
-    if "idle" in results:
-        r = results["idle"]
-        rows.append(f"| {r['packages']} packages mounted, all idle | tree PSS "
-                    f"{r['tree_pss_mib']} MiB ({r['processes']} processes; runtime alone "
-                    f"{r['runtime_pss_mib']} MiB) | ≤ {TARGETS['idle']} MiB | "
-                    f"{met(r['tree_pss_mib'], TARGETS['idle'])} |")
-    if "rolling" in results:
-        r = results["rolling"]
-        ok = r["calls_failed"] == 0 and r["tree_pss_mib_max"] <= TARGETS["rolling"]
-        rows.append(
-            f"| {r['packages']} packages, `--idle-timeout 5`, 20 busy rotating, "
-            f"{r['windows']} windows | {r['calls_ok']:,} calls ({r['calls_per_s']:,}/s), "
-            f"**{r['calls_failed']} failed**; tree PSS max {r['tree_pss_mib_max']} MiB "
-            f"(median {r['tree_pss_mib_median']}, runtime alone ≤ {r['runtime_pss_mib_max']}); "
-            f"all idle {r['idle_tree_pss_mib']} MiB; first call of a window p50 "
-            f"{r['first_call_ms_p50']} ms, max {r['first_call_ms_max']} ms | 0 failed, "
-            f"≤ {TARGETS['rolling']} MiB | {'**yes**' if ok else '**no**'} |")
-    if "active" in results:
-        r = results["active"]
-        rows.append(f"| one active package, wrk -c32 ({r['calls_per_s']:,} calls/s, "
-                    f"{r['non_2xx']} non-2xx) | worker {r['worker_pss_mib_max']} MiB; worker "
-                    f"+ jail ({r['package_processes']} processes) "
-                    f"{r['package_pss_mib_max']} MiB | ≤ {TARGETS['active']} MiB | "
-                    f"worker {met(r['worker_pss_mib_max'], TARGETS['active'])}, with jail "
-                    f"{met(r['package_pss_mib_max'], TARGETS['active'])} |")
-        rows.append(f"\nThe active package's processes: {'; '.join(r['package_breakdown'])}.")
-    return "\n".join(rows)
 
 
 def main() -> int:
