@@ -169,6 +169,7 @@ class Par:
         argv = [args.par, "serve", "--listen", f"127.0.0.1:{self.port}",
                 "--cache-dir", str(args.cache_dir), "--usage-db", "off", "--log-format", "json",
                 "--uv", args.uv, "--sandbox", args.sandbox, "--idle-timeout", str(idle_timeout),
+                "--worker-start", args.worker_start,
                 *map(str, packages)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
         self.log = log
@@ -371,8 +372,10 @@ def active(args, package: Path) -> dict:
         worker_pss, package_pss, count, parts = [], [], 0, []
         time.sleep(1)
         while wrk.poll() is None:
-            worker = par.reports()[0]["workers"][0]
-            pids = package_processes(par.pid, worker)
+            pids = package_processes(par.pid, par.reports()[0]["workers"][0])
+            # The Python that serves calls: the deepest process (under fresh + strict
+            # the report names the jail launcher, the runtime's child).
+            worker = max(tree_depths(pids[0]), key=lambda pd: pd[1])[0]
             worker_pss.append(pss_kib(worker) / MIB)
             package_pss.append(sum(pss_kib(p) for p in pids) / MIB)
             count, parts = len(pids), breakdown(pids)
@@ -393,6 +396,7 @@ def main() -> int:
     ap.add_argument("--par", default=str(REPO / "target" / "release" / "par"))
     ap.add_argument("--uv", default=os.environ.get("PAR_UV", "uv"))
     ap.add_argument("--sandbox", default="strict")
+    ap.add_argument("--worker-start", default="fork", help="fork (the default) or fresh")
     ap.add_argument("--only", default="idle,rolling,active")
     ap.add_argument("--idle", type=int, default=60, help="packages in the idle scenario")
     ap.add_argument("--rolling", type=int, default=1000, help="packages in the rolling one")
