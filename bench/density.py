@@ -12,7 +12,9 @@ package here, 1,000 builds would take longer than the measurement).
 * rolling: --rolling N packages (1,000) with `--idle-timeout 5`; once all are idle, a
   working set of 20 packages is called by 20 client threads (keep-alive, closed loop) for
   --duration s (120), the set moving on to the next 20 packages every --rotate s (10).
-  Tree PSS sampled every second; every call must answer 200.
+  Tree PSS sampled every second; every call must answer 200. With --at-startup K only K
+  packages are given to `par serve`, the rest mounted through `POST /runtime/packages`
+  20 at a time: a startup load keeps every package awake until the last is ready.
 * active: one package under `wrk -t2 -c32`; PSS of its worker, and of the worker with
   its jail (the package's processes: launcher, the jail's PID 1, zygote, worker).
 
@@ -25,7 +27,6 @@ Usage: python3 bench/density.py [--par target/release/par] [--uv UV] [--only idl
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -46,6 +47,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import build_agents  # noqa: E402
+from density_load import Rolling, mount_via_api  # noqa: E402
 from density_report import table  # noqa: E402
 
 MIB = 1024.0
@@ -212,14 +214,6 @@ class Par:
             self.proc.wait()
 
 
-def call(conn: http.client.HTTPConnection, name: str) -> bool:
-    conn.request("POST", f"/agents/{name}/invoke", body=b'{"n":1}',
-                 headers={"content-type": "application/json"})
-    r = conn.getresponse()
-    r.read()
-    return r.status == 200
-
-
 # --- scenarios -------------------------------------------------------------------------
 
 def idle(args, packages: list[Path]) -> dict:
@@ -241,61 +235,15 @@ def idle(args, packages: list[Path]) -> dict:
             "processes": samples[-1][2]}
 
 
-class Rolling:
-    """Twenty (--working-set) client threads; thread j calls package (w * set + j) % N
-    during window w, each window --rotate seconds."""
-
-    def __init__(self, par: Par, names: list[str], size: int, rotate: float) -> None:
-        self.par, self.names, self.size, self.rotate = par, names, size, rotate
-        self.lock = threading.Lock()
-        self.ok = self.failed = 0
-        self.first_call_ms: list[float] = []  # the first call of each window: usually a wake
-        self.errors: list[str] = []
-
-    def package(self, window: int, slot: int) -> str:
-        return self.names[(window * self.size + slot) % len(self.names)]
-
-    def client(self, slot: int, start: float, end: float) -> None:
-        ok = failed = 0
-        current = None
-        conn = http.client.HTTPConnection("127.0.0.1", self.par.port, timeout=120)
-        while (now := time.monotonic()) < end:
-            window = int((now - start) // self.rotate)
-            name = self.package(window, slot)
-            began = time.perf_counter()
-            try:
-                good = call(conn, name)
-            except (OSError, http.client.HTTPException) as e:
-                good = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.par.port, timeout=120)
-                with self.lock:
-                    self.errors.append(f"{name}: {e!r}")
-            if name != current:
-                current = name
-                with self.lock:
-                    self.first_call_ms.append((time.perf_counter() - began) * 1000)
-            ok, failed = ok + good, failed + (not good)
-        conn.close()
-        with self.lock:
-            self.ok, self.failed = self.ok + ok, self.failed + failed
-
-    def run(self, seconds: float) -> None:
-        start = time.monotonic()
-        threads = [threading.Thread(target=self.client, args=(j, start, start + seconds))
-                   for j in range(self.size)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-
 def rolling(args, packages: list[Path]) -> dict:
-    par = Par(args, packages, 5, args.tmp / "rolling.log")
+    at_start = packages[:args.at_startup] if args.at_startup else packages
+    par = Par(args, at_start, 5, args.tmp / "rolling.log")
     loading = Sampler(par.pid, every=2.0)
     loading.start()
     try:
-        loaded = par.wait_states(len(packages), {"ready", "idle"}, args.load_limit)
+        par.wait_states(len(at_start), {"ready", "idle"}, args.load_limit)
+        mount_via_api(par, packages[len(at_start):], len(at_start), 20, args.load_limit)
+        loaded = time.monotonic() - par.started
         all_idle = par.wait_states(len(packages), {"idle"}, args.load_limit)
         load_samples = loading.stop()
         time.sleep(1)
@@ -401,6 +349,9 @@ def main() -> int:
     ap.add_argument("--idle", type=int, default=60, help="packages in the idle scenario")
     ap.add_argument("--rolling", type=int, default=1000, help="packages in the rolling one")
     ap.add_argument("--working-set", type=int, default=20)
+    ap.add_argument("--at-startup", type=int, default=0,
+                    help="rolling: packages given to `par serve`; the rest are mounted "
+                    "through POST /runtime/packages, 20 at a time (0: all at startup)")
     ap.add_argument("--duration", type=float, default=120)
     ap.add_argument("--rotate", type=float, default=10)
     ap.add_argument("--active-seconds", type=int, default=10)
