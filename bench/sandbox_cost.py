@@ -3,7 +3,9 @@
 
 Per mode and round, one fresh `par serve` with kit-minimal (the echo agent) and kit-escape:
 
-* echo: calls/s and latency (p50/p99) of kit-minimal under wrk, keep-alive connections;
+* echo: calls/s, latency (p50/p99) and CPU µs per call (the runtime; the worker side:
+  its jail processes and Python) of kit-minimal under wrk, keep-alive connections; on a
+  busy shared machine CPU per call is the steadier measure of what the jail adds;
 * wake: a worker's start as a caller sees it — `--idle-timeout 1` stops the package, the
   next call starts its worker (jail + interpreter + entrypoint import) and is answered;
 * pss: proportional set size of one worker: its process and every descendant (under
@@ -37,6 +39,9 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import cpu_seconds  # noqa: E402  (CPU of a process and its descendants)
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "target" / "fixtures"
@@ -130,15 +135,19 @@ def echo(par: Par, seconds: float, conns: int) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text('wrk.method = "POST"\nwrk.body = \'{"n": 1}\'\n'
                       'wrk.headers["content-type"] = "application/json"\n')
+    before = cpu_seconds(par.proc.pid)
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(conns), "-d", f"{int(seconds)}s", "--latency", "-s", str(script),
          f"{par.url}/agents/kit-minimal/invoke"],
         capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds(par.proc.pid)
     script.unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    runtime_us, worker_us = ((a - b) * 1e6 / (rps * seconds) for a, b in zip(after, before))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50_ms": wrk_ms(out, "50%"), "p99_ms": wrk_ms(out, "99%"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+            "non_2xx": int(errors.group(1)) if errors else 0,
+            "cpu_us_per_call": {"runtime": runtime_us, "worker_side": worker_us}}
 
 
 def wrk_ms(out: str, pct: str) -> float:
@@ -210,6 +219,10 @@ def summary(runs: list[dict]) -> dict:
             "echo_rps": statistics.median(r["echo"]["rps"] for r in mine),
             "echo_p50_ms": statistics.median(r["echo"]["p50_ms"] for r in mine),
             "echo_p99_ms": statistics.median(r["echo"]["p99_ms"] for r in mine),
+            "echo_cpu_us_runtime": statistics.median(
+                r["echo"]["cpu_us_per_call"]["runtime"] for r in mine),
+            "echo_cpu_us_worker_side": statistics.median(
+                r["echo"]["cpu_us_per_call"]["worker_side"] for r in mine),
             "non_2xx": sum(r["echo"]["non_2xx"] for r in mine),
             "wake_ms_median": 1000 * statistics.median(wakes),
             "wake_ms_min": 1000 * min(wakes),
@@ -219,6 +232,8 @@ def summary(runs: list[dict]) -> dict:
     s, o = out["strict"], out["off"]
     out["strict_vs_off"] = {
         "echo_throughput_pct": round(100 * (s["echo_rps"] / o["echo_rps"] - 1), 1),
+        "echo_worker_side_cpu_pct": round(
+            100 * (s["echo_cpu_us_worker_side"] / o["echo_cpu_us_worker_side"] - 1), 1),
         "wake_added_ms": round(s["wake_ms_median"] - o["wake_ms_median"], 1),
         "pss_added_mib": round(s["worker_pss_mib"] - o["worker_pss_mib"], 1),
         "download_pct": round(100 * (s["download_mb_s"] / o["download_mb_s"] - 1), 1),
@@ -240,15 +255,16 @@ def main() -> None:
     args = ap.parse_args()
     cache = Path(args.cache_dir)
     files = FileServer()
-    runs = []
+    runs, load_start = [], os.getloadavg()
     for round_no in range(args.rounds):
         for mode in ("strict", "off"):
             print(f"round {round_no + 1}/{args.rounds}: {mode}", file=sys.stderr, flush=True)
             runs.append(one_run(args, mode, cache, files))
-    result = {"load_avg": os.getloadavg(), "cpus": os.cpu_count(), "runs": runs,
-              "summary": summary(runs)}
+    result = {"load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+              "cpus": os.cpu_count(), "runs": runs, "summary": summary(runs)}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: result[k] for k in ("load_avg_start", "load_avg_end")}))
     print(json.dumps(result["summary"], indent=1))
 
 

@@ -7,8 +7,14 @@ With --restart: instead of idling, kill the package's worker (SIGKILL) N times a
 each replacement to its first answer (a forked worker, or with --worker-start fresh a
 new interpreter): the start-to-first-call of a worker for an already-built environment.
 
-Usage: python3 bench/wake.py [--par target/release/par] [--rounds 20] [--sandbox strict|off]
-                             [--worker-start fork|fresh] [--restart]
+Several configurations in one run (comma-separated lists; every combination) alternate
+round by round, so a busy moment of a shared machine hits each of them: the wake keeps
+one server per configuration, idle side by side; --restart starts one per round each.
+Prints a markdown table, then every time and the load average as JSON.
+
+Usage: python3 bench/wake.py [--par target/release/par] [--rounds 20]
+                             [--sandbox strict|off|strict,off]
+                             [--worker-start fork|fresh|fork,fresh] [--restart]
 Needs the fixtures built (scripts/build-fixtures.py) and uv (PAR_UV or scripts/ensure-uv.sh).
 """
 
@@ -63,59 +69,79 @@ def wait_for(predicate, limit=60.0):
         time.sleep(0.02)
 
 
+def configs(args):
+    """(sandbox, worker start) pairs: every combination of the comma-separated lists."""
+    return [(s, w) for s in args.sandbox.split(",") for w in args.worker_start.split(",")]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--par", default="target/release/par")
     ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--sandbox", default="strict")
-    ap.add_argument("--worker-start", default="fork")
+    ap.add_argument("--sandbox", default="strict", help="strict, off or both: strict,off")
+    ap.add_argument("--worker-start", default="fork", help="fork, fresh or both: fork,fresh")
     ap.add_argument("--restart", action="store_true")
     args = ap.parse_args()
     uv = os.environ.get("PAR_UV") or subprocess.check_output(
         ["bash", "scripts/ensure-uv.sh"], text=True
     ).strip()
+    load_start = os.getloadavg()
+    pairs = configs(args)
+    times = {pair: [] for pair in pairs}
+    metrics = {pair: b"" for pair in pairs}
     with tempfile.TemporaryDirectory() as cache:
         if args.restart:
             # One crash per server: a pool's second restart in a minute waits a backoff.
-            times, metrics = [], b""
             for _ in range(args.rounds):
-                with serving(args, uv, cache) as base:
-                    times.append(restart_to_answer(base))
+                for pair in pairs:  # alternating, so a busy moment hits every config
+                    with serving(pair, args.par, uv, cache, restart=True) as base:
+                        times[pair].append(restart_to_answer(base))
         else:
-            with serving(args, uv, cache) as base:
-                times = []
+            with contextlib.ExitStack() as stack:
+                # A cache each: two servers side by side never share one.
+                bases = {pair: stack.enter_context(
+                    serving(pair, args.par, uv, os.path.join(cache, "-".join(pair))))
+                    for pair in pairs}
                 for _ in range(args.rounds):
-                    wait_for(lambda: state(base) == "idle")
-                    time.sleep(0.3)  # let the stop finish: measure a start, not a stop
-                    start = time.perf_counter()
-                    invoke(base)
-                    times.append((time.perf_counter() - start) * 1000)
-                _, metrics = get(f"{base}/metrics")
-    times.sort()
+                    for pair in pairs:
+                        times[pair].append(wake_to_answer(bases[pair]))
+                for pair in pairs:
+                    _, metrics[pair] = get(f"{bases[pair]}/metrics")
     what = "restart" if args.restart else "wake"
-    summary = {
-        "scenario": what,
-        "sandbox": args.sandbox,
-        "worker_start": args.worker_start,
-        "rounds": len(times),
-        f"{what}_to_answer_ms_p50": round(statistics.median(times), 1),
-        f"{what}_to_answer_ms_max": round(times[-1], 1),
-        f"{what}_to_answer_ms_min": round(times[0], 1),
-        "runtime_wake_seconds": [l for l in metrics.decode().splitlines()
-                                 if l.startswith(("par_package_wake_seconds_sum",
-                                                  "par_package_wake_seconds_count"))],
-    }
-    print(json.dumps(summary, indent=1))
+    print(f"| {what}: sandbox | worker start | rounds | p50 ms | min ms | max ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for (sandbox, start), took in times.items():
+        took.sort()
+        print(f"| {sandbox} | {start} | {len(took)} | {statistics.median(took):.1f} | "
+              f"{took[0]:.1f} | {took[-1]:.1f} |")
+    for pair in pairs:
+        lines = [l for l in metrics[pair].decode().splitlines()
+                 if l.startswith(("par_package_wake_seconds_sum",
+                                  "par_package_wake_seconds_count"))]
+        if lines:
+            print(f"runtime's own wake metric, {'/'.join(pair)}: {'; '.join(lines)}")
+    print(json.dumps({"load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+                      "ms": {"/".join(k): v for k, v in times.items()}}))
+
+
+def wake_to_answer(base):
+    """Wait until the package is idle, then time one call (the call wakes it)."""
+    wait_for(lambda: state(base) == "idle")
+    time.sleep(0.3)  # let the stop finish: measure a start, not a stop
+    start = time.perf_counter()
+    invoke(base)
+    return (time.perf_counter() - start) * 1000
 
 
 @contextlib.contextmanager
-def serving(args, uv, cache):
+def serving(pair, par, uv, cache, restart=False):
+    sandbox, worker_start = pair
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [args.par, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache,
-         "--uv", uv, "--sandbox", args.sandbox, "--worker-start", args.worker_start,
-         "--idle-timeout", "0" if args.restart else "1",
+        [par, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache,
+         "--uv", uv, "--sandbox", sandbox, "--worker-start", worker_start,
+         "--idle-timeout", "0" if restart else "1",
          "target/fixtures/kit-minimal.apkg"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

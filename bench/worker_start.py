@@ -48,6 +48,31 @@ def listener(path):
     return s
 
 
+def fresh_start(python, root, env, path):
+    ls = listener(path)
+    start = time.perf_counter()
+    proc = subprocess.Popen([python, "-u", WORKER], cwd=root,
+                            env={**env, "PAR_WORKER_SOCKET": path})
+    conn, _ = ls.accept()
+    first_answer(conn)
+    took = (time.perf_counter() - start) * 1000
+    conn.close()
+    proc.wait()
+    return took
+
+
+def fork_start(control, path, ident):
+    ls = listener(path)
+    start = time.perf_counter()
+    control.sendall(H.pack(len(path) + 9, FORK, ident) + path.encode())
+    assert read(control)[0] == FORKED
+    conn, _ = ls.accept()
+    first_answer(conn)
+    took = (time.perf_counter() - start) * 1000
+    conn.close()
+    return took
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
@@ -59,35 +84,18 @@ def main():
     env = {"PATH": os.environ["PATH"], "PAR_WORKER_ROOT": root,
            "PAR_WORKER_ENTRY": "src.main:handler"}
     times = {"fresh": [], "fork": []}
-    for i in range(args.rounds):
-        path = os.path.join(tmp, f"f{i}")
-        ls = listener(path)
-        start = time.perf_counter()
-        proc = subprocess.Popen([args.python, "-u", WORKER], cwd=root,
-                                env={**env, "PAR_WORKER_SOCKET": path})
-        conn, _ = ls.accept()
-        first_answer(conn)
-        times["fresh"].append((time.perf_counter() - start) * 1000)
-        conn.close()
-        proc.wait()
     zpath = os.path.join(tmp, "z")
     zl = listener(zpath)
     zygote = subprocess.Popen([args.python, "-u", WORKER], cwd=root,
                               env={**env, "PAR_WORKER_SOCKET": zpath, "PAR_WORKER_ZYGOTE": "1"})
     control, _ = zl.accept()
     assert read(control)[0] == READY
-    for i in range(args.rounds):
-        path = os.path.join(tmp, f"w{i}")
-        ls = listener(path)
-        start = time.perf_counter()
-        control.sendall(H.pack(len(path) + 9, FORK, i) + path.encode())
-        assert read(control)[0] == FORKED
-        conn, _ = ls.accept()
-        first_answer(conn)
-        times["fork"].append((time.perf_counter() - start) * 1000)
-        conn.close()
+    for i in range(args.rounds):  # alternating, so a busy moment hits both
+        times["fresh"].append(fresh_start(args.python, root, env, os.path.join(tmp, f"f{i}")))
+        times["fork"].append(fork_start(control, os.path.join(tmp, f"w{i}"), i))
     control.close()
     zygote.wait()
+    print(json.dumps({"load_avg": os.getloadavg(), "python": args.python}))
     print(json.dumps({k: {"p50_ms": round(statistics.median(v), 1), "min_ms": round(min(v), 1),
                           "max_ms": round(max(v), 1)} for k, v in times.items()}))
 
