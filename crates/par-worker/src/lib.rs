@@ -5,6 +5,7 @@
 //! The worker program itself is Python (`python/par_worker.py` in the repository),
 //! compiled into this crate and written out by [`script::materialize`].
 
+mod call;
 pub mod child;
 mod error;
 mod health;

@@ -12,6 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 
+pub use crate::call::Call;
 use crate::child::{self, Exit, Watched};
 use crate::error::WorkerError;
 use crate::outcall::Outcall;
@@ -57,7 +58,7 @@ pub(crate) struct Shared {
     pub(crate) abandoned: crate::health::Abandoned,
     max_frame: usize,
     /// `None` once the channel is gone: new calls fail at once instead of hanging.
-    calls: CallTable,
+    pub(crate) calls: CallTable,
     next_id: AtomicU64,
     alive: AtomicBool,
 }
@@ -186,42 +187,6 @@ impl Worker {
     /// Resolves when the process has exited, with a description of how.
     pub async fn exited(&self) -> String {
         self.process.exited().await.text
-    }
-}
-
-/// One call in flight. Dropping it before the handler finished cancels the handler.
-pub struct Call {
-    id: u64,
-    rx: mpsc::UnboundedReceiver<Reply>,
-    shared: Arc<Shared>,
-    finished: bool,
-}
-
-impl Call {
-    pub async fn next(&mut self) -> Reply {
-        let reply = self.rx.recv().await.unwrap_or(Reply::Crashed);
-        if reply.is_final() {
-            self.finished = true;
-        }
-        reply
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let removed = {
-            let mut calls = self.shared.calls.lock().expect("call table poisoned");
-            calls.as_mut().and_then(|c| c.remove(&self.id)).is_some()
-        };
-        if removed {
-            let _ = self
-                .shared
-                .outbox
-                .try_send(protocol::encode(to_worker::CANCEL, self.id, &[]));
-        }
     }
 }
 
