@@ -41,8 +41,11 @@ class Ctx:
 def start_par(ctx: Ctx, name: str, sources: list[Path], cache: Path, extra=(), env=None) -> Server:
     """`par serve` on a free loopback port; not waited for."""
     port = free_port()
+    # BENCH_PAR_ARGS: more `par serve` flags for every server (e.g. `--sandbox off`, to
+    # compare with a build that has no sandbox).
+    more = os.environ.get("BENCH_PAR_ARGS", "").split()
     argv = [str(ctx.par), "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", str(cache),
-            "--usage-db", "off", "--log-format", "json", "--uv", ctx.uv, *extra,
+            "--usage-db", "off", "--log-format", "json", "--uv", ctx.uv, *more, *extra,
             *map(str, sources)]
     server = Server(name, argv, ctx.tmp / f"{name}.log", port, env=env)
     ctx.started.append(server)
