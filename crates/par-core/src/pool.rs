@@ -408,7 +408,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
             shared.crashes.fetch_add(1, Ordering::Relaxed);
             shared.metrics.worker_crashed(&shared.package);
             shared.report_live();
-            tracing::warn!(package = %shared.spec.program.label, pid = worker.info().pid, reason = %reason, "worker died");
+            tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), reason = %reason, "worker died");
         }
         let crashes = recent.record(Instant::now(), shared.settings.crash_window);
         if crashes >= shared.settings.crash_loop_threshold {
@@ -424,7 +424,7 @@ async fn supervise(shared: Arc<Shared>, index: usize) {
         }
         match shared.spawn_worker().await {
             Ok(worker) => {
-                tracing::info!(package = %shared.spec.program.label, pid = worker.info().pid, "worker restarted");
+                tracing::info!(package = %shared.spec.program.label, pid = worker.pid(), "worker restarted");
                 shared.slots[index].store(Some(Arc::new(worker)));
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
                 shared.metrics.worker_started(&shared.package);

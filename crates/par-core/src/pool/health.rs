@@ -72,7 +72,7 @@ pub(super) async fn replace_stuck(
     shared.metrics.worker_stuck_replaced(&shared.package);
     let replacement = shared.spawn_worker().await;
     if let Ok(worker) = &replacement {
-        tracing::info!(package = %label, old_pid = stuck.pid(), pid = worker.info().pid, "stuck worker replaced");
+        tracing::info!(package = %label, old_pid = stuck.pid(), pid = worker.pid(), "stuck worker replaced");
     }
     let started = replacement.map(|worker| {
         shared.slots[index].store(Some(Arc::new(worker)));

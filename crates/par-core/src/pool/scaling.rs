@@ -152,7 +152,7 @@ async fn grow(shared: Arc<Shared>) {
     if let (Some(index), false) = (index, stopped) {
         match shared.spawn_worker().await {
             Ok(worker) => {
-                tracing::info!(package = %shared.spec.program.label, pid = worker.info().pid, slot = index, "pool busy: extra worker started");
+                tracing::info!(package = %shared.spec.program.label, pid = worker.pid(), slot = index, "pool busy: extra worker started");
                 shared.touch(index);
                 shared.slots[index].store(Some(Arc::new(worker)));
                 shared.metrics.worker_started(&shared.package);
@@ -198,7 +198,7 @@ async fn supervise_extra(shared: Arc<Shared>, index: usize) {
         shared.metrics.worker_crashed(&shared.package);
         shared.report_live();
         shared.note_extra_crash();
-        tracing::warn!(package = %shared.spec.program.label, pid = worker.info().pid, reason = %reason, "extra worker died (not restarted)");
+        tracing::warn!(package = %shared.spec.program.label, pid = worker.pid(), reason = %reason, "extra worker died (not restarted)");
         return;
     }
 }
@@ -229,7 +229,7 @@ async fn retire(
     shared.slots[index].store(None);
     shared.generation.send_modify(|g| *g += 1);
     shared.report_live();
-    tracing::info!(package = %shared.spec.program.label, pid = worker.info().pid, slot = index, "pool idle: extra worker stopped");
+    tracing::info!(package = %shared.spec.program.label, pid = worker.pid(), slot = index, "pool idle: extra worker stopped");
     let drained = async {
         while worker.inflight() > 0 && worker.is_alive() {
             tokio::time::sleep(Duration::from_millis(50)).await;
