@@ -295,6 +295,13 @@ impl TestRuntime {
             .unwrap_or_else(|| panic!("no report for {suffix}: {body}"))
     }
 
+    /// `DELETE /runtime/packages/{name}`: the answer's status.
+    pub(crate) async fn unload(&self, name: &str) -> u16 {
+        let url = self.url(&format!("/runtime/packages/{name}"));
+        let response = self.client.delete(url).send().await.unwrap();
+        response.status().as_u16()
+    }
+
     pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }

@@ -132,13 +132,7 @@ async fn an_app_request_wakes_the_app_process() {
 async fn an_idle_package_unloads() {
     let rt = idle_runtime(&["kit-minimal"]).await;
     fall_idle(&rt, "kit-minimal.apkg", "workers").await;
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/kit-minimal"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(rt.unload("kit-minimal").await, 202);
     let deadline = Instant::now() + DEADLINE;
     loop {
         let (status, body) = rt.get("/runtime/packages").await;

@@ -306,21 +306,9 @@ async fn management_load_unload_disable_and_dedupe() {
         .await;
     assert_eq!(rt.invoke("twin-a", json!({})).await.0, 200);
 
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/twin-a"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(rt.unload("twin-a").await, 202);
     assert_eq!(rt.invoke("twin-a", json!({})).await.0, 404);
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/twin-a"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(rt.unload("twin-a").await, 404);
 }
 
 #[tokio::test]
@@ -464,13 +452,7 @@ async fn webhooks_are_signed_and_delivered() {
     assert_eq!(event["event"], "package.loaded");
     assert_eq!(event["package"], "kit-minimal");
     assert_eq!(sig, expected_signature("hook-secret", &body));
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/kit-minimal"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(rt.unload("kit-minimal").await, 202);
     let (_, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()

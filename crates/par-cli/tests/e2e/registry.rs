@@ -510,13 +510,7 @@ async fn cache_metrics_count_misses_hits_bytes_and_evictions() {
     );
 
     // Unloaded, kit-minimal's blob is no longer pinned: the next download evicts it.
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/kit-minimal"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(rt.unload("kit-minimal").await, 202);
     crate::harness::wait_until("kit-minimal unloaded", Duration::from_secs(30), || async {
         let (_, body) = rt.get("/runtime/packages").await;
         // An unloaded package's report goes once its last worker has stopped.

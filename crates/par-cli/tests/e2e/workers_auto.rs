@@ -165,13 +165,7 @@ async fn unloading_a_grown_package_stops_its_extra_workers_too() {
     workers_when(&rt, 1).await;
     let busy = keep_busy(&rt).await;
     let both = grown_by_quick_calls(&rt).await;
-    let r = rt
-        .client
-        .delete(rt.url("/runtime/packages/kit-minimal"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(rt.unload("kit-minimal").await, 202);
     wait_dead(&both, LIMIT).await;
     assert_eq!(workers_gauge(&rt).await, 0.0);
     busy.abort();
