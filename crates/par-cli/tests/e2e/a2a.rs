@@ -121,6 +121,7 @@ fn handler_files(task: &Value) -> &Vec<Value> {
 #[tokio::test]
 async fn file_parts_reach_the_handler_as_files_in_both_versions() {
     let rt = runtime().await;
+    let mut uploads_root = None;
     for version in ["1.0", "0.3"] {
         let file =
             json!({"filename": "notes.txt", "media_type": "text/plain", "content": "file body"});
@@ -143,12 +144,41 @@ async fn file_parts_reach_the_handler_as_files_in_both_versions() {
         );
         // The file is gone once the run has ended (the run's record held its folder).
         let path = std::path::PathBuf::from(files[0]["path"].as_str().unwrap());
+        uploads_root = path
+            .parent()
+            .and_then(|run| run.parent())
+            .map(|p| p.to_path_buf());
         wait_until("the A2A upload is removed", Duration::from_secs(10), || {
             let gone = !path.exists();
             async move { gone.then_some(()) }
         })
         .await;
     }
+    // A hostile file name cannot place the file outside its run's upload folder.
+    let body = rpc(
+        "message/send",
+        json!({"message": {"role": "user", "messageId": "h", "parts": [
+            {"kind": "data", "data": {"note": "hostile"}},
+            {"kind": "file", "file": {"bytes": "aG9zdGlsZQ==", "name": "../../../escape.txt"}}
+        ]}}),
+    );
+    let (status, answer) = post(&rt, "/a2a/kit-minimal", None, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let file = &answer["result"]["artifacts"][0]["parts"][0]["data"]["files"][0];
+    assert_eq!(file["head"], "hostile", "{answer}");
+    let path = std::path::Path::new(file["path"].as_str().unwrap());
+    assert!(
+        path.components()
+            .all(|c| c != std::path::Component::ParentDir),
+        "{answer}"
+    );
+    let root = uploads_root.expect("the uploads folder of the first run");
+    assert!(
+        path.starts_with(&root),
+        "{} is outside {}",
+        path.display(),
+        root.display()
+    );
     // A file given by URL is listed, never fetched by the runtime.
     let body = rpc(
         "message/send",
