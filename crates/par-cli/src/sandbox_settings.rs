@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use par_core::sandbox::{PackageLimits, SandboxConfig};
 use par_egress::{EgressObserver, EgressPolicy, EgressSettings, NetworkMode};
+use par_sandbox::host::HostSupport;
 use par_sandbox::{Limits, Network};
 
 use crate::cli::ServeArgs;
@@ -92,19 +93,18 @@ fn package_limits(
     out
 }
 
-/// Checks the host for `strict` with a probe jail. `Err` is the message for exit 2.
+/// Checks the host for `strict` with a probe jail. `Err` is the message for exit 2; the
+/// second value is a warning to log once logging is up (the launcher fell back).
 pub(crate) fn check_host(
     settings: &SandboxSettings,
     network: &EgressSettings,
     egress: ProxyEgress,
     cache_dir: &std::path::Path,
-) -> Result<Option<SandboxConfig>, String> {
+) -> Result<(Option<SandboxConfig>, Option<String>), String> {
     if !settings.strict {
-        return Ok(None);
+        return Ok((None, None));
     }
-    let launcher = std::env::current_exe()
-        .map_err(|e| format!("--sandbox strict: cannot find the par binary: {e}"))?;
-    let support = par_sandbox::host::probe(&launcher, &cache_dir.join("jail")).map_err(|why| {
+    let (launcher, support, note) = choose_launcher(&cache_dir.join("jail")).map_err(|why| {
         format!(
             "--sandbox strict / {}: this host cannot run the jail: {why}. \
              Allow it (see docs/operations.md) or run with --sandbox off ({}=off)",
@@ -112,7 +112,43 @@ pub(crate) fn check_host(
             env::SANDBOX
         )
     })?;
-    Ok(Some(SandboxConfig {
+    let config = sandbox_config(settings, network, egress, launcher, support);
+    Ok((Some(config), note))
+}
+
+/// The small `par-jail` installed next to `par` when it passes the probe, else `par
+/// __jail` (the same code inside the runtime's own binary, slower to start: it is the
+/// whole runtime). A `par-jail` from another build fails the probe and is not used.
+fn choose_launcher(
+    scratch: &std::path::Path,
+) -> Result<(std::path::PathBuf, HostSupport, Option<String>), String> {
+    let own = std::env::current_exe().map_err(|e| format!("cannot find the par binary: {e}"))?;
+    let small = own.with_file_name("par-jail");
+    let mut note = None;
+    if small.is_file() {
+        match par_sandbox::host::probe(&small, scratch) {
+            Ok(support) => return Ok((small, support, None)),
+            Err(why) => {
+                note = Some(format!(
+                    "{} failed the probe jail ({why}); jails start with `{} __jail` instead",
+                    small.display(),
+                    own.display()
+                ))
+            }
+        }
+    }
+    let support = par_sandbox::host::probe(&own, scratch)?;
+    Ok((own, support, note))
+}
+
+fn sandbox_config(
+    settings: &SandboxSettings,
+    network: &EgressSettings,
+    egress: ProxyEgress,
+    launcher: std::path::PathBuf,
+    support: HostSupport,
+) -> SandboxConfig {
+    SandboxConfig {
         launcher,
         network: jail_network(network.default_network),
         package_networks: network
@@ -133,7 +169,7 @@ pub(crate) fn check_host(
         pids_cgroup: support.pids_cgroup,
         cgroups: support.cgroups,
         egress: Arc::new(egress),
-    }))
+    }
 }
 
 fn jail_network(mode: NetworkMode) -> Network {

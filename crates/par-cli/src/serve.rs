@@ -26,18 +26,25 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
     // Created first: the sandbox's egress proxy counts into it as well.
     let metrics = par_telemetry::Metrics::new();
     let egress = crate::sandbox_settings::ProxyEgress::new(&settings, metrics.clone());
+    let launcher_note;
     match crate::sandbox_settings::check_host(
         &settings.sandbox,
         &settings.network,
         egress,
         &cache_dir,
     ) {
-        Ok(sandbox) => settings.runtime.sandbox = sandbox,
+        Ok((sandbox, note)) => {
+            settings.runtime.sandbox = sandbox;
+            launcher_note = note;
+        }
         Err(e) => return usage_error(&[e]),
     }
     let (log_control, _log_guard) =
         crate::logging::init(settings.log_format, settings.runtime.redactor.clone());
     raise_open_files_limit();
+    if let Some(note) = launcher_note {
+        tracing::warn!("{note}");
+    }
     match &settings.runtime.sandbox {
         Some(s) => tracing::info!(
             network = s.network.as_str(),
@@ -45,6 +52,7 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             max_disk_mb = s.limits.disk_mb,
             cgroup = s.cgroups.version().unwrap_or("none"),
             packages_with_limits = s.package_limits.len(),
+            launcher = %s.launcher.display(),
             "sandbox strict"
         ),
         None => tracing::warn!("{}", par_core::sandbox::OFF_WARNING),

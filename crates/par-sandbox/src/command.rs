@@ -7,16 +7,21 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::egress::HANDOVER_FD;
-use crate::launcher::{SPEC_VAR, SUBCOMMAND};
+use crate::launcher::{BUILD_ID, BUILD_VAR, SPEC_VAR, SUBCOMMAND};
 use crate::spec::{JailSpec, Network};
 
-/// `launcher __jail` with the spec in its environment (and nothing else of the
+/// `launcher __jail` (`par-jail` ignores the argument) with the spec and the build
+/// fingerprint in its environment (and nothing else of the
 /// runtime's), plus, under `egress`, the runtime's end of the socket the jail's
 /// listener arrives on.
 pub fn command(launcher: &Path, spec: &JailSpec) -> std::io::Result<(Command, Option<UnixStream>)> {
     let text = serde_json::to_string(spec).map_err(std::io::Error::other)?;
     let mut command = Command::new(launcher);
-    command.arg(SUBCOMMAND).env_clear().env(SPEC_VAR, text);
+    command
+        .arg(SUBCOMMAND)
+        .env_clear()
+        .env(SPEC_VAR, text)
+        .env(BUILD_VAR, BUILD_ID);
     let mut handover = None;
     if spec.network == Network::Egress {
         let (ours, theirs) = UnixStream::pair()?;

@@ -29,6 +29,10 @@ use crate::spec::{JailSpec, Network};
 pub const SPEC_VAR: &str = "PAR_JAIL_SPEC";
 /// The hidden subcommand.
 pub const SUBCOMMAND: &str = "__jail";
+/// The environment variable carrying the runtime's [`BUILD_ID`] to the launcher.
+pub const BUILD_VAR: &str = "PAR_JAIL_BUILD";
+/// A fingerprint of the jail code this binary was built from (see `build.rs`).
+pub const BUILD_ID: &str = env!("PAR_SANDBOX_BUILD_ID");
 
 const FORWARDED: &[Signal] = &[
     Signal::SIGTERM,
@@ -50,6 +54,7 @@ pub fn main() -> i32 {
 
 #[allow(unsafe_code)] // fork: the jail's PID 1 and its parent
 fn run() -> Result<i32, JailError> {
+    check_build()?;
     let text = std::env::var(SPEC_VAR)
         .map_err(|_| JailError::new("jail spec", format!("{SPEC_VAR} is not set")))?;
     let spec: JailSpec =
@@ -102,6 +107,25 @@ fn run() -> Result<i32, JailError> {
         group.leave();
     }
     Ok(code)
+}
+
+/// A launcher built from other jail code than the runtime's might not understand the
+/// spec it is given: refuse rather than build a different jail.
+fn check_build() -> Result<(), JailError> {
+    match std::env::var(BUILD_VAR) {
+        Ok(id) if id == BUILD_ID => Ok(()),
+        Ok(id) => Err(JailError::new(
+            "launcher build",
+            format!(
+                "this launcher was built from jail code {BUILD_ID}, the runtime from {id}: \
+                 install par and par-jail from the same build"
+            ),
+        )),
+        Err(_) => Err(JailError::new(
+            "launcher build",
+            format!("{BUILD_VAR} is not set"),
+        )),
+    }
 }
 
 fn block_signals() -> Result<SignalFd, JailError> {

@@ -53,6 +53,8 @@ pub(crate) struct Builder {
     listen: String,
     /// Management-API sources as open as the operator's (see `default_source_policy`).
     open_sources: bool,
+    /// The `par` executable (default: the one cargo built for these tests).
+    binary: PathBuf,
 }
 
 impl Builder {
@@ -92,6 +94,12 @@ impl Builder {
         self.open_sources = false;
         self
     }
+    /// Runs this `par` executable instead of cargo's (e.g. a copy with other files
+    /// beside it).
+    pub(crate) fn binary(mut self, path: &Path) -> Self {
+        self.binary = path.to_path_buf();
+        self
+    }
     /// Listens on this address (default `127.0.0.1:0`, a free port).
     pub(crate) fn listen(mut self, addr: &str) -> Self {
         self.listen = addr.into();
@@ -105,7 +113,7 @@ impl Builder {
             .usage_db
             .clone()
             .unwrap_or_else(|| scratch.path().join("usage.sqlite3"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_par"));
+        let mut cmd = Command::new(&self.binary);
         cmd.arg("serve")
             .args(["--listen", &self.listen, "--log-format", "json"])
             .arg("--usage-db")
@@ -199,6 +207,7 @@ impl TestRuntime {
             usage_db: None,
             listen: "127.0.0.1:0".into(),
             open_sources: true,
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_par")),
         }
     }
 

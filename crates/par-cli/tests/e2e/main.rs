@@ -23,6 +23,7 @@ mod health;
 mod hostile;
 mod idle;
 mod invoke;
+mod launcher;
 mod lifecycle;
 mod mcp;
 mod observability;

@@ -19,7 +19,7 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Every process below `pid`, by walking `/proc/*/task/*/children`.
-fn descendants(pid: u32) -> Vec<u32> {
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     let mut pending = vec![pid];
     while let Some(p) = pending.pop() {
@@ -449,6 +449,7 @@ async fn strict_works_for_an_unprivileged_runtime() {
     // Everything the runtime reads must be readable by `nobody`: copies in a temp dir.
     let bin = home.join("par");
     std::fs::copy(env!("CARGO_BIN_EXE_par"), &bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_par-jail"), home.join("par-jail")).unwrap();
     let uv = home.join("uv");
     std::fs::copy(crate::harness::uv().canonicalize().unwrap(), &uv).unwrap();
     let pkg = home.join("kit-minimal.apkg");
@@ -515,8 +516,11 @@ async fn strict_works_for_an_unprivileged_runtime() {
         .json()
         .await
         .unwrap();
+    let exes = crate::launcher::executables_below(child.id());
     let _ = child.kill();
     let _ = child.wait();
+    let small = home.join("par-jail").canonicalize().unwrap();
+    assert!(exes.contains(&small), "{exes:?}");
     assert!(
         body["data"]["home"]
             .as_str()
