@@ -70,13 +70,15 @@ def wait_for(predicate, limit=60.0):
 
 
 def configs(args):
-    """(sandbox, worker start) pairs: every combination of the comma-separated lists."""
-    return [(s, w) for s in args.sandbox.split(",") for w in args.worker_start.split(",")]
+    """(par binary, sandbox, worker start): every combination of the comma-separated lists."""
+    return [(p, s, w) for p in args.par.split(",") for s in args.sandbox.split(",")
+            for w in args.worker_start.split(",")]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--par", default="target/release/par")
+    ap.add_argument("--par", default="target/release/par",
+                    help="a par binary, or several comma-separated (compared side by side)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--sandbox", default="strict", help="strict, off or both: strict,off")
     ap.add_argument("--worker-start", default="fork", help="fork, fresh or both: fork,fresh")
@@ -94,34 +96,34 @@ def main():
             # One crash per server: a pool's second restart in a minute waits a backoff.
             for _ in range(args.rounds):
                 for pair in pairs:  # alternating, so a busy moment hits every config
-                    with serving(pair, args.par, uv, cache, restart=True) as base:
+                    with serving(pair, uv, cache, restart=True) as base:
                         times[pair].append(restart_to_answer(base))
         else:
             with contextlib.ExitStack() as stack:
                 # A cache each: two servers side by side never share one.
                 bases = {pair: stack.enter_context(
-                    serving(pair, args.par, uv, os.path.join(cache, "-".join(pair))))
-                    for pair in pairs}
+                    serving(pair, uv, os.path.join(cache, str(n))))
+                    for n, pair in enumerate(pairs)}
                 for _ in range(args.rounds):
                     for pair in pairs:
                         times[pair].append(wake_to_answer(bases[pair]))
                 for pair in pairs:
                     _, metrics[pair] = get(f"{bases[pair]}/metrics")
     what = "restart" if args.restart else "wake"
-    print(f"| {what}: sandbox | worker start | rounds | p50 ms | min ms | max ms |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for (sandbox, start), took in times.items():
+    print(f"| {what}: par | sandbox | worker start | rounds | p50 ms | min ms | max ms |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for (par, sandbox, start), took in times.items():
         took.sort()
-        print(f"| {sandbox} | {start} | {len(took)} | {statistics.median(took):.1f} | "
+        print(f"| {par} | {sandbox} | {start} | {len(took)} | {statistics.median(took):.1f} | "
               f"{took[0]:.1f} | {took[-1]:.1f} |")
     for pair in pairs:
         lines = [l for l in metrics[pair].decode().splitlines()
                  if l.startswith(("par_package_wake_seconds_sum",
                                   "par_package_wake_seconds_count"))]
         if lines:
-            print(f"runtime's own wake metric, {'/'.join(pair)}: {'; '.join(lines)}")
+            print(f"runtime's own wake metric, {' '.join(pair)}: {'; '.join(lines)}")
     print(json.dumps({"load_avg_start": load_start, "load_avg_end": os.getloadavg(),
-                      "ms": {"/".join(k): v for k, v in times.items()}}))
+                      "ms": {"|".join(k): v for k, v in times.items()}}))
 
 
 def wake_to_answer(base):
@@ -134,8 +136,8 @@ def wake_to_answer(base):
 
 
 @contextlib.contextmanager
-def serving(pair, par, uv, cache, restart=False):
-    sandbox, worker_start = pair
+def serving(pair, uv, cache, restart=False):
+    par, sandbox, worker_start = pair
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(

@@ -164,17 +164,16 @@ impl Connection {
         handshake: H,
         mut stop: watch::Receiver<bool>,
     ) {
-        let clock = Clock::new();
-        let timeouts = Timeouts {
+        let clock = Clock::new(Timeouts {
             header: self.limits.header_read_timeout,
             keep_alive: self.limits.keep_alive_timeout,
-        };
+        });
         let io = tokio::select! {
             io = handshake.handshake(Watched::new(tcp, clock.clone())) => match io {
                 Ok(io) => io,
                 Err(e) => return tracing::debug!(peer = %self.peer, error = %e, "handshake failed"),
             },
-            _ = clock.expired(timeouts) => return tracing::debug!(peer = %self.peer, "handshake timed out"),
+            _ = clock.expired() => return tracing::debug!(peer = %self.peer, "handshake timed out"),
         };
         let service = ConnService {
             app: self.app.clone(),
@@ -193,7 +192,7 @@ impl Connection {
         loop {
             tokio::select! {
                 _ = conn.as_mut() => return,
-                why = clock.expired(timeouts) => {
+                why = clock.expired() => {
                     return tracing::debug!(peer = %self.peer, reason = ?why, "connection timed out");
                 }
                 _ = stop.changed(), if !stopping => {
