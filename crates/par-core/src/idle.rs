@@ -1,7 +1,8 @@
 //! Idle packages cost nothing: after `idle_timeout` without a call or an app request a
 //! package stops its processes (workers and HTTP app) and stays mounted; the next call
 //! or request starts them again and waits for them. Concurrent first calls share one
-//! wake (a lock around both transitions).
+//! wake (a lock around both transitions). A freshly loaded package goes to sleep at once,
+//! before it is mounted (`sleep_after_load`), so a load keeps few packages awake.
 //!
 //! The race between "nothing in flight, stop" and "a call just arrived" is settled with
 //! two SeqCst steps on each side: a call counts itself in flight, then reads `asleep`; the
