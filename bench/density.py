@@ -14,7 +14,8 @@ package here, 1,000 builds would take longer than the measurement).
   --duration s (120), the set moving on to the next 20 packages every --rotate s (10).
   Tree PSS sampled every second; every call must answer 200. With --at-startup K only K
   packages are given to `par serve`, the rest mounted through `POST /runtime/packages`
-  20 at a time: a startup load keeps every package awake until the last is ready.
+  20 at a time (either way a package sleeps right after its load under `--idle-timeout`,
+  so a load keeps at most `--load-concurrency` packages awake).
 * active: one package under `wrk -t2 -c32`; PSS of its worker, and of the worker with
   its jail (the package's processes: launcher, the jail's PID 1, zygote, worker).
 

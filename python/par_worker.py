@@ -10,24 +10,58 @@ Frame: 4-byte big-endian length of what follows, 1-byte kind, 8-byte big-endian 
 then the payload (UTF-8 JSON unless stated). See docs/architecture.md for the kinds.
 """
 
-import asyncio
-import collections
-import concurrent.futures
-import contextvars
-import importlib
-import inspect
-import json
-import gc
-import os
-import queue
-import signal
-import socket
-import struct
+import importlib.util
 import sys
 import threading
-import time
-import traceback
 import types
+
+# Standard modules asyncio imports but neither it nor this worker uses on a plain call:
+# each is a stand-in until code first reads one of its attributes, then the real module
+# (the same object). A worker of a plain package saves about 1.4 MiB (inspect brings
+# ast, dis and tokenize); code that uses them pays the import where it would anyway.
+# Measured in docs/performance.md ("Issue 13/14 targets").
+_DEFERRED = ("inspect", "linecache", "tokenize", "textwrap", "base64", "locale")
+_DEFERRED_LOCK = threading.RLock()
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs on the first read of an attribute it does not hold yet."""
+
+    def __getattr__(self, attr):
+        with _DEFERRED_LOCK:  # threads that race here wait for one complete import
+            if type(self) is _DeferredModule:
+                self.__spec__.loader.exec_module(self)
+                self.__class__ = types.ModuleType
+        return types.ModuleType.__getattribute__(self, attr)
+
+
+def _defer_imports(names):
+    for name in names:
+        spec = None if name in sys.modules else importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        module.__class__ = _DeferredModule
+        sys.modules[name] = module
+
+
+_defer_imports(_DEFERRED)
+
+import asyncio  # noqa: E402  (after the stand-ins, which it imports)
+import collections  # noqa: E402
+import collections.abc  # noqa: E402
+import concurrent.futures  # noqa: E402
+import contextvars  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import gc  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
 
 HEADER = struct.Struct(">IBQ")
 
@@ -54,6 +88,30 @@ def _settings():
         "zygote": env.pop("PAR_WORKER_ZYGOTE", "") == "1",
     }
     return cfg
+
+
+# Code flags (the values inspect tests), so the worker itself never loads inspect.
+CO_GENERATOR, CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR = 0x20, 0x80, 0x100, 0x200
+
+
+def _handler_is(handler, flag, test):
+    """inspect.<test>(handler): by inspect when agent code has loaded it already (a
+    library may have marked the handler with inspect.markcoroutinefunction, Python 3.12+),
+    else by the code flags of the function it runs, through bound methods and partials."""
+    inspect = sys.modules.get("inspect")
+    if inspect is not None and type(inspect) is not _DeferredModule:
+        return getattr(inspect, test)(handler)
+    while isinstance(handler, (types.MethodType, functools.partial)):
+        handler = handler.__func__ if isinstance(handler, types.MethodType) else handler.func
+    code = getattr(handler, "__code__", None)
+    return isinstance(code, types.CodeType) and bool(code.co_flags & flag)
+
+
+def _isawaitable(value):
+    """inspect.isawaitable, without loading inspect."""
+    if isinstance(value, types.GeneratorType):
+        return bool(value.gi_code.co_flags & CO_ITERABLE_COROUTINE)
+    return isinstance(value, collections.abc.Awaitable)
 
 
 def _error_payload(exc):
@@ -324,9 +382,9 @@ class Worker:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="par-stream"
         )
-        self.is_async = inspect.iscoroutinefunction(handler)
-        self.is_asyncgen = inspect.isasyncgenfunction(handler)
-        self.is_gen = inspect.isgeneratorfunction(handler)
+        self.is_async = _handler_is(handler, CO_COROUTINE, "iscoroutinefunction")
+        self.is_asyncgen = _handler_is(handler, CO_ASYNC_GENERATOR, "isasyncgenfunction")
+        self.is_gen = _handler_is(handler, CO_GENERATOR, "isgeneratorfunction")
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         # Agent-to-agent calls waiting for the host's answer, by reference.
@@ -402,7 +460,7 @@ class Worker:
             request = json.loads(body)
             current = (call_id, request.get("rid"), request.get("tp"))
             result = contextvars.Context().run(self._call_sync, current, request["p"])
-            if inspect.isawaitable(result):
+            if _isawaitable(result):
                 future = asyncio.run_coroutine_threadsafe(_awaited(result), self.loop)
                 result = future.result()
             return RESULT, _dumps(result).encode()

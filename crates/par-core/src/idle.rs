@@ -1,7 +1,8 @@
 //! Idle packages cost nothing: after `idle_timeout` without a call or an app request a
 //! package stops its processes (workers and HTTP app) and stays mounted; the next call
 //! or request starts them again and waits for them. Concurrent first calls share one
-//! wake (a lock around both transitions).
+//! wake (a lock around both transitions). A freshly loaded package goes to sleep at once,
+//! before it is mounted (`sleep_after_load`), so a load keeps few packages awake.
 //!
 //! The race between "nothing in flight, stop" and "a call just arrived" is settled with
 //! two SeqCst steps on each side: a call counts itself in flight, then reads `asleep`; the
@@ -134,6 +135,24 @@ impl Package {
         let Some(timeout) = self.idle.timeout else {
             return false;
         };
+        self.sleep_if_unused_for(timeout, grace).await
+    }
+
+    /// Stops a freshly loaded package's processes at once when idle stopping is on: its
+    /// workers have started and answered their health check, so the load has verified
+    /// what it must, and a package nobody calls yet need not keep them. Runs before the
+    /// package is mounted (no call can reach it), so a load of many packages keeps only
+    /// those still loading awake. True when it went to sleep.
+    pub(crate) async fn sleep_after_load(&self, grace: Duration) -> bool {
+        if self.idle.timeout.is_none() {
+            return false;
+        }
+        self.sleep_if_unused_for(Duration::ZERO, grace).await
+    }
+
+    /// The sleep itself, under the race rules in this module's header: nothing in flight
+    /// and unused for at least `timeout`.
+    async fn sleep_if_unused_for(&self, timeout: Duration, grace: Duration) -> bool {
         if self.busy() {
             // A long call counts as use until it ends, give or take one check.
             self.idle.touch();

@@ -84,7 +84,24 @@ impl Runtime {
             reports: &self.reports,
             log_budgets: &self.log_budgets,
         };
-        loader.load(file).await
+        let package = loader.load(file).await?;
+        if self.config.idle_timeout.is_some() && !self.replaces_an_awake_version(&package) {
+            // Inside the load slot: a load holds at most `load_concurrency` packages awake.
+            package
+                .sleep_after_load(self.config.worker_stop_grace)
+                .await;
+        }
+        Ok(package)
+    }
+
+    /// Whether a mounted version of the same package is awake: the new one will take
+    /// over its calls, so it starts awake too and falls asleep after the idle timeout.
+    fn replaces_an_awake_version(&self, package: &Package) -> bool {
+        self.routing
+            .table()
+            .packages()
+            .iter()
+            .any(|p| p.name() == package.name() && !p.is_idle())
     }
 
     async fn finish_load(

@@ -99,8 +99,8 @@ pub enum PackageState {
     Failed,
     /// Unloaded or replaced: finishing its calls, then stopping.
     Draining,
-    /// Mounted and routable, its processes stopped after `--idle-timeout` without calls;
-    /// the next call starts them.
+    /// Mounted and routable, its processes stopped after `--idle-timeout` without calls
+    /// (or right after its load, with `--idle-timeout` set); the next call starts them.
     Idle,
 }
 

@@ -1,5 +1,6 @@
-//! Idle packages cost nothing: with `--idle-timeout` a package without calls stops its
-//! processes (state `idle`), stays routable, and the next call or app request wakes it.
+//! Idle packages cost nothing: with `--idle-timeout` a package is started and checked at
+//! load and then stopped at once (state `idle`), a package without calls for the timeout
+//! stops its processes again, it stays routable, and the next call or app request wakes it.
 
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,9 @@ async fn fall_idle(rt: &TestRuntime, suffix: &str, field: &str) {
     fall_idle_all(rt, &[suffix], field).await;
 }
 
-/// Notes the processes of every package while they are ready (all at once: they fall
-/// idle on the same clock), then waits for each to be idle with those processes gone.
+/// Notes the processes of every package while they are ready (woken by the caller, all
+/// at once: they fall idle on the same clock), then waits for each to be idle with those
+/// processes gone.
 async fn fall_idle_all(rt: &TestRuntime, suffixes: &[&str], field: &str) {
     let mut before = Vec::new();
     for suffix in suffixes {
@@ -83,10 +85,80 @@ async fn fall_idle_all(rt: &TestRuntime, suffixes: &[&str], field: &str) {
     }
 }
 
+/// Every package loaded at startup is idle (it starts asleep) before any call.
+async fn all_idle(rt: &TestRuntime, suffixes: &[&str]) {
+    for suffix in suffixes {
+        let report = report_when(rt, suffix, "idle").await;
+        assert!(pids(&report, "workers").is_empty(), "{report}");
+    }
+}
+
+/// A call answers 200 (waking the package when it sleeps).
+async fn call_ok(rt: &TestRuntime, agent: &str) {
+    let (status, body) = rt.invoke(agent, json!({})).await;
+    assert_eq!(status, 200, "{agent}: {body}");
+}
+
+fn wakes(metrics: &str, package: &str) -> f64 {
+    metric(
+        metrics,
+        &format!(r#"par_package_wakes_total{{package="{package}"}}"#),
+    )
+}
+
+/// Waits until the runtime has no child process left (no launcher, jail, zygote, worker).
+async fn no_processes_below(rt: &TestRuntime) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = crate::sandbox::descendants(rt.pid());
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes still running: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn packages_loaded_at_startup_sleep_at_once_and_a_call_wakes_them() {
+    // 300 s: only the load rule, not the timeout, can put them to sleep within the test.
+    let rt = TestRuntime::builder()
+        .args(&["--idle-timeout", "300"])
+        .fixture("kit-minimal")
+        .fixture("kit-caller")
+        .fixture("kit-async")
+        .fixture("kit-missing-module")
+        .start()
+        .await;
+    let failed = rt.package_report("kit-missing-module.apkg").await;
+    assert_eq!(failed["state"], "failed", "still checked at load: {failed}");
+    let packages = ["kit-minimal.apkg", "kit-caller.apkg", "kit-async.apkg"];
+    all_idle(&rt, &packages).await;
+    no_processes_below(&rt).await;
+
+    let (status, body) = rt.invoke("kit-minimal", json!({"n": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["echo"]["n"], json!(1), "{body}");
+    let awake = rt.package_report("kit-minimal.apkg").await;
+    assert_eq!(awake["state"], "ready", "{awake}");
+    assert!(!pids(&awake, "workers").is_empty(), "{awake}");
+    assert_eq!(wakes(&rt.metrics().await, "kit-minimal"), 1.0);
+    let still = rt.package_report("kit-caller.apkg").await;
+    assert_eq!(
+        still["state"], "idle",
+        "an uncalled package sleeps on: {still}"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_package_stops_and_concurrent_first_calls_share_one_wake() {
     let rt = idle_runtime(&["kit-minimal"]).await;
+    call_ok(&rt, "kit-minimal").await;
     fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    let before = wakes(&rt.metrics().await, "kit-minimal");
     let (status, _) = rt.get("/agents/kit-minimal").await;
     assert_eq!(status, 200, "an idle package stays listed");
 
@@ -100,9 +172,9 @@ async fn an_idle_package_stops_and_concurrent_first_calls_share_one_wake() {
         assert_eq!(body["data"]["echo"]["n"], json!(n), "{body}");
     }
     let metrics = rt.metrics().await;
-    let wakes = r#"par_package_wakes_total{package="kit-minimal"}"#;
-    assert_eq!(metric(&metrics, wakes), 1.0, "one wake for eight calls");
-    assert_eq!(metric(&metrics, "par_package_wake_seconds_count"), 1.0);
+    let after = wakes(&metrics, "kit-minimal");
+    assert_eq!(after, before + 1.0, "one wake for eight calls");
+    assert_eq!(metric(&metrics, "par_package_wake_seconds_count"), after);
     let awake = rt.package_report("kit-minimal.apkg").await;
     assert_eq!(awake["state"], "ready", "{awake}");
     assert!(!pids(&awake, "workers").is_empty(), "{awake}");
@@ -111,7 +183,19 @@ async fn an_idle_package_stops_and_concurrent_first_calls_share_one_wake() {
 #[tokio::test]
 async fn an_app_request_wakes_the_app_process() {
     let rt = idle_runtime(&["kit-rest"]).await;
+    all_idle(&rt, &["kit-rest.apkg"]).await;
+    hello(&rt).await;
     fall_idle(&rt, "kit-rest.apkg", "app_pid").await;
+    hello(&rt).await;
+    let awake = rt.package_report("kit-rest.apkg").await;
+    assert_eq!(awake["state"], "ready", "{awake}");
+    assert_eq!(pids(&awake, "app_pid").len(), 1, "{awake}");
+    let woken = wakes(&rt.metrics().await, "kit-rest");
+    assert_eq!(woken, 2.0, "once after the load, once after the timeout");
+}
+
+/// kit-rest's app answers (waking it when it sleeps).
+async fn hello(rt: &TestRuntime) {
     let r = rt
         .client
         .get(rt.url("/agents/kit-rest/api/hello"))
@@ -120,17 +204,12 @@ async fn an_app_request_wakes_the_app_process() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"hello": "rest"}));
-    let awake = rt.package_report("kit-rest.apkg").await;
-    assert_eq!(awake["state"], "ready", "{awake}");
-    assert_eq!(pids(&awake, "app_pid").len(), 1, "{awake}");
-    let metrics = rt.metrics().await;
-    let wakes = r#"par_package_wakes_total{package="kit-rest"}"#;
-    assert_eq!(metric(&metrics, wakes), 1.0);
 }
 
 #[tokio::test]
 async fn an_idle_package_unloads() {
     let rt = idle_runtime(&["kit-minimal"]).await;
+    call_ok(&rt, "kit-minimal").await;
     fall_idle(&rt, "kit-minimal.apkg", "workers").await;
     assert_eq!(rt.unload("kit-minimal").await, 202);
     let deadline = Instant::now() + DEADLINE;
@@ -155,7 +234,7 @@ async fn an_idle_package_unloads() {
 #[tokio::test]
 async fn an_agent_call_wakes_the_idle_package_it_calls() {
     let rt = idle_runtime(&["kit-minimal", "kit-caller"]).await;
-    fall_idle_all(&rt, &["kit-minimal.apkg", "kit-caller.apkg"], "workers").await;
+    all_idle(&rt, &["kit-minimal.apkg", "kit-caller.apkg"]).await;
     let (status, reply) = rt
         .invoke("kit-caller", json!({"call": "mini-secret"}))
         .await;
@@ -163,15 +242,14 @@ async fn an_agent_call_wakes_the_idle_package_it_calls() {
     assert_eq!(reply["data"]["result"], json!({"secret": true}), "{reply}");
     let metrics = rt.metrics().await;
     for package in ["kit-minimal", "kit-caller"] {
-        let wakes = format!(r#"par_package_wakes_total{{package="{package}"}}"#);
-        assert_eq!(metric(&metrics, &wakes), 1.0, "{package}");
+        assert_eq!(wakes(&metrics, package), 1.0, "{package}");
     }
 }
 
 #[tokio::test]
 async fn an_idle_package_is_replaced_disabled_and_enabled() {
     let rt = idle_runtime(&["kit-minimal"]).await;
-    fall_idle(&rt, "kit-minimal.apkg", "workers").await;
+    all_idle(&rt, &["kit-minimal.apkg"]).await;
     let (status, body) = rt
         .post_raw("/runtime/agents/kit-minimal/disable", String::new())
         .await;
@@ -204,6 +282,8 @@ async fn an_idle_package_is_replaced_disabled_and_enabled() {
         assert!(Instant::now() < deadline, "load never finished: {job}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Loaded through the API with the old version asleep: the new one sleeps too.
+    all_idle(&rt, &["kit-minimal-v2.apkg"]).await;
     let (status, body) = rt.invoke("kit-minimal", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["version"], 2, "the new version serves: {body}");

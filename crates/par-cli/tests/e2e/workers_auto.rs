@@ -111,6 +111,7 @@ async fn a_busy_package_grows_to_its_cap_and_shrinks_back_when_idle() {
 async fn idle_timeout_stops_every_worker_and_a_wake_starts_one() {
     // Extra workers would stay 60 s: the idle timeout comes first and takes them too.
     let rt = auto_runtime(&["--worker-idle-shrink", "60", "--idle-timeout", "2"]).await;
+    slow_call(&rt, 0).await; // it starts asleep after the load: this call wakes it
     workers_when(&rt, 1).await;
     let (_, _, both) = grow_under_load(&rt).await;
 
