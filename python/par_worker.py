@@ -27,6 +27,13 @@ _DEFERRED_LOCK = threading.RLock()
 class _DeferredModule(types.ModuleType):
     """A module whose code runs on the first read of an attribute it does not hold yet."""
 
+    # The scheme of importlib.util.LazyLoader (module_from_spec now, exec_module on first
+    # use), written out because LazyLoader was made safe for threads only recently (CPython
+    # gh-114763) and packages run on older Pythons. One re-entrant lock for all six: their
+    # imports of each other run on the thread that holds it. What it cannot rule out is a
+    # thread that holds another module's import lock and first touches one of these while
+    # this import needs that very module; the six import only standard modules, almost
+    # all loaded before the first call, so that circle needs a rare first import of one.
     def __getattr__(self, attr):
         with _DEFERRED_LOCK:  # threads that race here wait for one complete import
             if type(self) is _DeferredModule:
