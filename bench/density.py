@@ -345,7 +345,7 @@ def main() -> int:
     ap.add_argument("--par", default=str(REPO / "target" / "release" / "par"))
     ap.add_argument("--uv", default=os.environ.get("PAR_UV", "uv"))
     ap.add_argument("--sandbox", default="strict")
-    ap.add_argument("--worker-start", default="fork", help="fork (the default) or fresh")
+    ap.add_argument("--worker-start", default="auto", help="auto (the default), fork or fresh")
     ap.add_argument("--only", default="idle,rolling,active")
     ap.add_argument("--idle", type=int, default=60, help="packages in the idle scenario")
     ap.add_argument("--rolling", type=int, default=1000, help="packages in the rolling one")

@@ -212,14 +212,6 @@ fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec
             errors,
         )),
     };
-    match s.worker_start.as_deref() {
-        None | Some("fork") => rt.pool.fork_workers = true,
-        Some("fresh") => rt.pool.fork_workers = false,
-        Some(other) => errors.push(format!(
-            "--worker-start / {}: {other:?} is not fork or fresh",
-            env::WORKER_START
-        )),
-    }
     if rt.pool.health_timeout <= rt.pool.health_interval {
         errors.push("--worker-health-timeout must be longer than --worker-health-interval".into());
     }
@@ -233,6 +225,29 @@ fn apply_health_and_idle(s: &ServeArgs, rt: &mut RuntimeConfig, errors: &mut Vec
             errors,
         )),
     };
+    rt.pool.fork_workers = fork_workers(rt, s, errors);
+}
+
+/// `--worker-start`: `fork`, `fresh`, or `auto` (the default): fork unless the zygote
+/// would only ever fork one worker per wake — an idle-stopping package (`--idle-timeout`)
+/// with one fixed worker. There every wake starts an interpreter anyway, and a zygote
+/// beside its only worker costs ~4 MiB an awake package (docs/performance.md, density).
+fn fork_workers(rt: &RuntimeConfig, s: &ServeArgs, errors: &mut Vec<String>) -> bool {
+    match s.worker_start.as_deref() {
+        Some("fork") => true,
+        Some("fresh") => false,
+        None | Some("auto") => {
+            let one_worker = rt.pool.workers == 1 && rt.pool.scaling.is_none();
+            !(rt.idle_timeout.is_some() && one_worker)
+        }
+        Some(other) => {
+            errors.push(format!(
+                "--worker-start / {}: {other:?} is not auto, fork or fresh",
+                env::WORKER_START
+            ));
+            true
+        }
+    }
 }
 
 /// `--log-lines-per-sec` (0: unlimited) and `--log-burst-lines` (at least one line).

@@ -160,8 +160,8 @@ serve_settings! {
     /// Seconds a worker may take to import its entrypoint.
     worker_startup_timeout: f64, env = env::STARTUP_TIMEOUT,
         default = par_core::defaults::WORKER_STARTUP_TIMEOUT.as_secs_f64();
-    /// How a package's workers start: fork (from the package's zygote) or fresh.
-    worker_start: String, env = env::WORKER_START, default = "fork".to_string();
+    /// How a package's workers start: fork (from the package's zygote), fresh, or auto.
+    worker_start: String, env = env::WORKER_START, default = "auto".to_string();
     /// Seconds between health checks (PING) of each worker.
     worker_health_interval: f64, env = env::HEALTH_INTERVAL,
         default = par_core::defaults::WORKER_HEALTH_INTERVAL.as_secs_f64();

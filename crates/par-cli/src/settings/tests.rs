@@ -60,6 +60,37 @@ fn workers_auto_is_an_elastic_pool_capped_by_workers_max() {
     assert_eq!(scaling.shrink_after, par_core::defaults::WORKER_IDLE_SHRINK);
 }
 
+/// `fork_workers` for `--worker-start`, `--idle-timeout` and `--workers` as given.
+fn forks(start: Option<&str>, idle: Option<f64>, workers: Workers) -> bool {
+    let args = ServeArgs {
+        worker_start: start.map(str::to_string),
+        idle_timeout: idle,
+        workers: Some(workers),
+        ..Default::default()
+    };
+    let s = resolve(args, ServeArgs::default(), &vars(&[("HOME", "/h")]));
+    s.ok().unwrap().runtime.pool.fork_workers
+}
+
+#[test]
+fn worker_start_auto_forks_unless_one_worker_sleeps_when_idle() {
+    let one = || Workers::Fixed(1);
+    assert!(forks(None, None, one()), "no idle timeout: fork");
+    assert!(!forks(None, Some(5.0), one()), "idle, one worker: fresh");
+    assert!(!forks(Some("auto"), Some(5.0), one()));
+    assert!(
+        forks(None, Some(5.0), Workers::Fixed(2)),
+        "two workers share"
+    );
+    assert!(forks(None, Some(5.0), Workers::Auto), "auto grows by forks");
+    assert!(
+        forks(Some("fork"), Some(5.0), one()),
+        "explicit fork stands"
+    );
+    assert!(!forks(Some("fresh"), None, one()), "explicit fresh stands");
+    assert!(forks(None, Some(0.0), one()), "0 is no idle timeout");
+}
+
 #[test]
 fn workers_is_a_number_or_auto() {
     let file: ServeArgs = toml::from_str("workers = 4").unwrap();

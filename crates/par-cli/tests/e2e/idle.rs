@@ -307,3 +307,49 @@ async fn an_idle_package_is_replaced_disabled_and_enabled() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether a zygote forked `pid`: its parent runs `par_worker.py` (a fresh worker's parent
+/// is its jail's PID 1, or the runtime without a jail).
+fn forked(pid: u64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit(')').next().unwrap();
+    let parent = after_name.split_whitespace().nth(1).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap();
+    String::from_utf8_lossy(&cmdline).contains("par_worker.py")
+}
+
+/// The workers of `fixture` once a call has woken it (300 s: it stays awake meanwhile).
+async fn woken_workers(extra: &[&str]) -> (TestRuntime, Vec<u64>) {
+    let rt = TestRuntime::builder()
+        .args(&["--idle-timeout", "300"])
+        .args(extra)
+        .fixture("kit-minimal")
+        .start()
+        .await;
+    report_when(&rt, "kit-minimal.apkg", "idle").await;
+    call_ok(&rt, "kit-minimal").await;
+    let awake = report_when(&rt, "kit-minimal.apkg", "ready").await;
+    let workers = pids(&awake, "workers");
+    (rt, workers)
+}
+
+#[tokio::test]
+async fn a_lone_worker_of_an_idle_stopping_package_starts_fresh_and_several_fork() {
+    // `--worker-start auto`: a zygote would only ever fork this one worker per wake.
+    let (_rt, lone) = woken_workers(&[]).await;
+    assert_eq!(lone.len(), 1, "{lone:?}");
+    assert!(
+        !forked(lone[0]),
+        "a zygote started the lone worker {lone:?}"
+    );
+
+    // Two workers share their zygote's pages: forked.
+    let (_rt, two) = woken_workers(&["--workers", "2"]).await;
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert!(two.iter().all(|&p| forked(p)), "not forked: {two:?}");
+
+    // The operator's explicit choice stands.
+    let (_rt, chosen) = woken_workers(&["--worker-start", "fork"]).await;
+    assert_eq!(chosen.len(), 1, "{chosen:?}");
+    assert!(forked(chosen[0]), "--worker-start fork ignored: {chosen:?}");
+}
