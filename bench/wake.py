@@ -81,7 +81,8 @@ def main():
                     help="a par binary, or several comma-separated (compared side by side)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--sandbox", default="strict", help="strict, off or both: strict,off")
-    ap.add_argument("--worker-start", default="fork", help="fork, fresh or both: fork,fresh")
+    ap.add_argument("--worker-start", default="auto",
+                    help="auto (the default), fork, fresh, or several: fork,fresh")
     ap.add_argument("--restart", action="store_true")
     args = ap.parse_args()
     uv = os.environ.get("PAR_UV") or subprocess.check_output(
