@@ -93,14 +93,14 @@ fn write_lines(lines: Receiver<Message>, redactor: Redactor) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     while let Ok(first) = lines.recv() {
         let mut next = Some(first);
-        while next.is_some() {
-            while let Some(message) = next.take() {
-                write_message(&mut out, &redactor, message);
-                next = lines.try_recv().ok();
-            }
-            let _ = out.flush();
-            std::thread::sleep(LINGER);
-            next = lines.try_recv().ok();
+        while let Some(message) = next {
+            write_message(&mut out, &redactor, message);
+            // The queue is empty: flush, pause, and go on if lines came meanwhile.
+            next = lines.try_recv().ok().or_else(|| {
+                let _ = out.flush();
+                std::thread::sleep(LINGER);
+                lines.try_recv().ok()
+            });
         }
     }
 }

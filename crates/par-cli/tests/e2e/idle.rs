@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::TestRuntime;
+use crate::harness::{wait_until, TestRuntime};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -108,18 +108,12 @@ fn wakes(metrics: &str, package: &str) -> f64 {
 
 /// Waits until the runtime has no child process left (no launcher, jail, zygote, worker).
 async fn no_processes_below(rt: &TestRuntime) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let left = crate::sandbox::descendants(rt.pid());
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes still running: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("no process left below the runtime", DEADLINE, || async {
+        crate::sandbox::descendants(rt.pid())
+            .is_empty()
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -311,9 +305,7 @@ async fn an_idle_package_is_replaced_disabled_and_enabled() {
 /// Whether a zygote forked `pid`: its parent runs `par_worker.py` (a fresh worker's parent
 /// is its jail's PID 1, or the runtime without a jail).
 fn forked(pid: u64) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = stat.rsplit(')').next().unwrap();
-    let parent = after_name.split_whitespace().nth(1).unwrap();
+    let parent = crate::zygote::parent_of(pid);
     let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap();
     String::from_utf8_lossy(&cmdline).contains("par_worker.py")
 }

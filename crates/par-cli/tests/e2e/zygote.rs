@@ -117,7 +117,7 @@ fn kill(pid: u64) {
 }
 
 /// The parent of `pid` as the host sees it.
-fn parent_of(pid: u64) -> u64 {
+pub(crate) fn parent_of(pid: u64) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = stat.rsplit(')').next().unwrap();
     after_name
